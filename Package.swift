@@ -1,0 +1,62 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "relay",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "relay", targets: ["relay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries from Debian packages, found through pkg-config.
+        .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Compiles hiredis' header-only libevent adapter once and wraps macros.
+        .target(
+            name: "CRelayShims",
+            dependencies: ["CLibevent", "CHiredis"],
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("event"), .linkedLibrary("hiredis")]
+        ),
+        // Pure logic: no C, no I/O.
+        .target(
+            name: "RelayCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The thin unsafe layer: libevent loop, evhttp server, async hiredis connection.
+        // All UnsafePointer, Unmanaged and C callbacks live here (see RelayIO/Interop.md).
+        .target(
+            name: "RelayIO",
+            dependencies: ["CRelayShims", "CHiredis", "CLibevent"]
+        ),
+        // The only place Redis commands are spelled.
+        .target(
+            name: "RelayRedis",
+            dependencies: ["RelayCore", "RelayIO", .product(name: "Logging", package: "swift-log")],
+            resources: [.embedInCode("Lua")]
+        ),
+        // Event loop, HTTP server, handlers.
+        .target(
+            name: "RelayHTTP",
+            dependencies: ["RelayCore", "RelayRedis", "RelayIO", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "relay",
+            dependencies: [
+                "RelayCore", "RelayIO", "RelayRedis", "RelayHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
+        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

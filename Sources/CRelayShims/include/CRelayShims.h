@@ -1,0 +1,28 @@
+// CRelayShims: the few C helpers Swift cannot express directly.
+// - hiredis 0.14's libevent adapter is defined in a header (static functions); it is
+//   compiled exactly once, in relay_shims.c, and exposed through relay_redis_attach.
+// - variadic or macro-only APIs get plain prefixed wrappers here.
+#ifndef CRELAY_SHIMS_H
+#define CRELAY_SHIMS_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <event2/event.h>
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+/// Attach an async hiredis context to a libevent base (REDIS_OK / REDIS_ERR).
+int relay_redis_attach(redisAsyncContext *ac, struct event_base *base);
+
+/// The context's error string or NULL (ac->errstr is a char array Swift sees as a tuple).
+const char *relay_redis_errstr(const redisAsyncContext *ac);
+int relay_redis_err(const redisAsyncContext *ac);
+
+/// Allow an SO_REUSEPORT listener on host:port, bound by evhttp. Returns the bound socket or -1.
+evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int reuse_port, int backlog);
+
+/// Port a bound socket listens on (for --listen 127.0.0.1:0).
+int relay_socket_port(evutil_socket_t fd);
+
+#endif

@@ -1,0 +1,67 @@
+// Authenticator.swift — turns the Authorization header (or ?token=) into a Principal.
+//
+// Header wins over the query token. A header credential equal to a secret key is that
+// environment's secret key; anything else (and every query token) must be a public token:
+// decodable, `sub` a known environment, signed by one of its keys, not expired.
+// Every failure is a 401 with its own message.
+
+public struct Authenticator: Sendable {
+    private let environmentsById: [String: RelayEnvironment]
+    private let environmentsByKey: [String: RelayEnvironment]
+
+    public init(environments: [RelayEnvironment]) {
+        var byId: [String: RelayEnvironment] = [:]
+        var byKey: [String: RelayEnvironment] = [:]
+        for env in environments {
+            byId[env.id] = byId[env.id] ?? env
+            for key in env.secretKeys where !key.isEmpty { byKey[key] = byKey[key] ?? env }
+        }
+        environmentsById = byId
+        environmentsByKey = byKey
+    }
+
+    public static let missingCredentials = APIError.unauthorized(
+        "Missing credentials: send Authorization: Bearer <secret key or public token>")
+    public static let malformedHeader = APIError.unauthorized(
+        "Malformed Authorization header: expected 'Bearer <token>'")
+    public static let invalidCredentials = APIError.unauthorized("Invalid API key or token")
+    public static let badSignature = APIError.unauthorized("Invalid token signature")
+    public static let expiredToken = APIError.unauthorized("Token expired")
+
+    public func authenticate(authorization: String?, queryToken: String?, nowSeconds: Int64) -> Result<Principal, APIError> {
+        if let authorization {
+            guard let credential = Self.bearerCredential(authorization) else {
+                return .failure(Self.malformedHeader)
+            }
+            if let env = environmentsByKey[credential] { return .success(.secretKey(env)) }
+            return verifyPublicToken(credential, nowSeconds: nowSeconds)
+        }
+        if let queryToken, !queryToken.isEmpty {
+            return verifyPublicToken(queryToken, nowSeconds: nowSeconds)
+        }
+        return .failure(Self.missingCredentials)
+    }
+
+    /// The credential of "Bearer <credential>" (scheme case-insensitive), or nil.
+    static func bearerCredential(_ header: String) -> String? {
+        let trimmed = header.drop { $0 == " " || $0 == "\t" }
+        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }),
+              trimmed[..<space].lowercased() == "bearer" else { return nil }
+        var credential = trimmed[space...].drop { $0 == " " || $0 == "\t" }
+        while let last = credential.last, last == " " || last == "\t" { credential = credential.dropLast() }
+        guard !credential.isEmpty, !credential.contains(" ") else { return nil }
+        return String(credential)
+    }
+
+    private func verifyPublicToken(_ token: String, nowSeconds: Int64) -> Result<Principal, APIError> {
+        guard let claims = PublicToken.decodeUnverified(token),
+              let env = environmentsById[claims.subject] else {
+            return .failure(Self.invalidCredentials)
+        }
+        guard env.secretKeys.contains(where: { PublicToken.verifySignature(token, secret: $0) }) else {
+            return .failure(Self.badSignature)
+        }
+        guard claims.expiresAt > nowSeconds else { return .failure(Self.expiredToken) }
+        return .success(.publicToken(env, scopes: claims.scopes))
+    }
+}

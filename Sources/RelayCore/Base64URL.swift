@@ -1,0 +1,60 @@
+// Base64URL.swift — base64url (RFC 4648 section 5) without padding, for JWT segments.
+
+enum Base64URL {
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+    static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let input = Array(bytes)
+        let chars = alphabet.utf8Start
+        var out: [UInt8] = []
+        out.reserveCapacity((input.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= input.count {
+            let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+            out.append(chars[Int(v >> 18 & 63)])
+            out.append(chars[Int(v >> 12 & 63)])
+            out.append(chars[Int(v >> 6 & 63)])
+            out.append(chars[Int(v & 63)])
+            i += 3
+        }
+        let rest = input.count - i
+        if rest == 1 {
+            let v = UInt32(input[i]) << 16
+            out.append(chars[Int(v >> 18 & 63)])
+            out.append(chars[Int(v >> 12 & 63)])
+        } else if rest == 2 {
+            let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
+            out.append(chars[Int(v >> 18 & 63)])
+            out.append(chars[Int(v >> 12 & 63)])
+            out.append(chars[Int(v >> 6 & 63)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The decoded bytes, or nil for characters outside the alphabet, padding or a bad length.
+    static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3 / 4)
+        var acc: UInt32 = 0
+        var bits = 0
+        for c in text.utf8 {
+            let v: UInt32
+            switch c {
+            case 0x41...0x5A: v = UInt32(c - 0x41)
+            case 0x61...0x7A: v = UInt32(c - 0x61 + 26)
+            case 0x30...0x39: v = UInt32(c - 0x30 + 52)
+            case 0x2D: v = 62
+            case 0x5F: v = 63
+            default: return nil
+            }
+            acc = acc << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
+            }
+        }
+        guard bits < 6 else { return nil } // one dangling character: not a valid length
+        return out
+    }
+}

@@ -1,0 +1,28 @@
+// FriendlyID.swift — random public identifiers: "session_" / "run_" + 25 chars of [0-9a-z].
+// Characters come from SystemRandomNumberGenerator through Int.random(in:), which is
+// free of modulo bias.
+
+public enum FriendlyID {
+    public static let sessionPrefix = "session_"
+    public static let runPrefix = "run_"
+    static let randomLength = 25
+    private static let alphabet: StaticString = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+    public static func session() -> String { make(prefix: sessionPrefix) }
+
+    public static func run() -> String { make(prefix: runPrefix) }
+
+    /// Whether a `{session}` path segment is a friendly id (else it is an externalId).
+    public static func isSession(_ s: String) -> Bool { s.hasPrefix(sessionPrefix) }
+
+    private static func make(prefix: String) -> String {
+        var rng = SystemRandomNumberGenerator()
+        var out = Array(prefix.utf8)
+        out.reserveCapacity(out.count + randomLength)
+        let chars = alphabet.utf8Start
+        for _ in 0..<randomLength {
+            out.append(chars[Int.random(in: 0..<36, using: &rng)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

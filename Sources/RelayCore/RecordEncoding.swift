@@ -1,0 +1,50 @@
+// RecordEncoding.swift — the record JSON of SPEC section 3, built directly as bytes (hot path:
+// once per appended record, then shared by every subscriber).
+//
+//   {"data":<body or body as a JSON string>,"id":N}
+//   {"data":null,"id":N,"headers":[["trigger-control","turn-complete"],...]}   control record
+//   with includeSeqNum (drain): {"data":...,"id":N,"seqNum":N[,"headers":...]}
+
+public enum RecordEncoding {
+    /// `data` is null for a control record (headers given and an empty body), the body
+    /// itself when `bodyIsJSON`, otherwise the body as a JSON string.
+    public static func json(id: UInt64, body: [UInt8], bodyIsJSON: Bool, headers: [(String, String)]?,
+                            includeSeqNum: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + 64 + (headers?.count ?? 0) * 48)
+        out.append(contentsOf: #"{"data":"#.utf8)
+        if headers != nil && body.isEmpty {
+            out.append(contentsOf: "null".utf8)
+        } else if bodyIsJSON {
+            out.append(contentsOf: body)
+        } else {
+            appendJSONString(of: body, to: &out)
+        }
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONBytes.appendDecimal(id, to: &out)
+        if includeSeqNum {
+            out.append(contentsOf: #","seqNum":"#.utf8)
+            JSONBytes.appendDecimal(id, to: &out)
+        }
+        if let headers {
+            out.append(contentsOf: #","headers":["#.utf8)
+            for (i, (name, value)) in headers.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                out.append(0x5B)
+                JSONBytes.appendQuoted(name, to: &out)
+                out.append(0x2C)
+                JSONBytes.appendQuoted(value, to: &out)
+                out.append(0x5D)
+            }
+            out.append(0x5D)
+        }
+        out.append(0x7D)
+        return out
+    }
+
+    /// Appends `bytes` (UTF-8 text) as a JSON string literal: escapes `"`, `\` and control
+    /// bytes; a byte that is not well-formed UTF-8 becomes U+FFFD so the output stays valid JSON.
+    public static func appendJSONString(of bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBytes { JSONBytes.appendQuoted($0, sanitizeUTF8: true, to: &out) }
+    }
+}

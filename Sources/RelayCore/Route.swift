@@ -1,0 +1,92 @@
+// Route: a request path parsed once into a typed route, so handlers switch over values.
+// Path segments are percent-decoded (an externalId may contain reserved characters).
+
+public enum Route: Equatable, Sendable {
+    case healthz, readyz, metrics, demo
+    case sessions                          // GET list, POST create
+    case session(String)                   // GET retrieve, PATCH update
+    case closeSession(String)              // POST
+    case completeRun(String)               // POST
+    case subscribe(String, ChannelIO)      // GET (SSE)
+    case append(String, ChannelIO)         // POST
+    case records(String, ChannelIO)        // GET (drain)
+    case control(String)                   // POST, .out only
+
+    /// The methods the route answers; anything else is a 405 with this list in `Allow`.
+    public var allowedMethods: [String] {
+        switch self {
+        case .healthz, .readyz, .metrics, .demo, .subscribe, .records: return ["GET", "HEAD"]
+        case .sessions: return ["GET", "POST"]
+        case .session: return ["GET", "PATCH"]
+        case .closeSession, .completeRun, .append, .control: return ["POST"]
+        }
+    }
+
+    public static func parse(path: String) -> Route? {
+        let raw = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard path.hasPrefix("/") else { return nil }
+        var parts: [String] = []
+        for segment in raw {
+            guard let decoded = percentDecode(segment) else { return nil }
+            parts.append(decoded)
+        }
+        if parts.last == "" && parts.count > 1 { parts.removeLast() }  // tolerate a trailing slash
+        switch parts.count {
+        case 1:
+            switch parts[0] {
+            case "healthz": return .healthz
+            case "readyz": return .readyz
+            case "metrics": return .metrics
+            case "demo": return .demo
+            default: return nil
+            }
+        case 3 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions":
+            return .sessions
+        case 4 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions" && !parts[3].isEmpty:
+            return .session(parts[3])
+        case 5 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions" && parts[4] == "close" && !parts[3].isEmpty:
+            return .closeSession(parts[3])
+        case 5 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "runs" && parts[4] == "complete" && !parts[3].isEmpty:
+            return .completeRun(parts[3])
+        case 5, 6:
+            guard parts[0] == "realtime", parts[1] == "v1", parts[2] == "sessions", !parts[3].isEmpty,
+                  let io = ChannelIO(rawValue: parts[4]) else { return nil }
+            if parts.count == 5 { return .subscribe(parts[3], io) }
+            switch parts[5] {
+            case "append": return .append(parts[3], io)
+            case "records": return .records(parts[3], io)
+            case "control" where io == .output: return .control(parts[3])
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// Percent-decodes a path segment; nil for invalid UTF-8.
+    static func percentDecode(_ segment: Substring) -> String? {
+        guard segment.contains("%") else { return String(segment) }
+        var bytes: [UInt8] = []
+        var utf8 = Array(segment.utf8)[...]
+        while let byte = utf8.first {
+            utf8 = utf8.dropFirst()
+            if byte == UInt8(ascii: "%"), utf8.count >= 2,
+               let hi = hexValue(utf8[utf8.startIndex]), let lo = hexValue(utf8[utf8.startIndex + 1]) {
+                bytes.append(hi << 4 | lo)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// RelayServer: turns HTTP exchanges into API calls. It parses the route once, answers
+// preflights and method errors, authenticates, enforces per-route body limits and dispatches
+// to the handlers (one file per concern: sessions, runs, health).
+import Logging
+import RelayCore
+import RelayIO
+import RelayRedis
+
+public struct RelayServerConfig: Sendable {
+    public var environments: [RelayEnvironment]
+    public var allowedOrigins: [String]
+    public var requestLog: Bool
+    public var tokenTTLSeconds: Int64
+
+    public init(environments: [RelayEnvironment], allowedOrigins: [String] = ["*"], requestLog: Bool = false, tokenTTLSeconds: Int64 = 3600) {
+        self.environments = environments
+        self.allowedOrigins = allowedOrigins
+        self.requestLog = requestLog
+        self.tokenTTLSeconds = tokenTTLSeconds
+    }
+}
+
+public enum BodyLimit {
+    public static let session = 32 * 1024
+    public static let close = 1024
+    public static let record = 1_048_576
+    public static let control = 32 * 1024
+}
+
+public final class RelayServer {
+    let config: RelayServerConfig
+    let authenticator: Authenticator
+    let store: SessionStore
+    let redis: RedisClient
+    let cors: CORSPolicy
+    let logger: Logger
+    public let metrics = ServerMetrics()
+    public private(set) var draining = false
+
+    public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, logger: Logger) {
+        self.config = config
+        self.authenticator = Authenticator(environments: config.environments)
+        self.redis = redis
+        self.store = store
+        self.cors = CORSPolicy(allowedOrigins: config.allowedOrigins)
+        self.logger = logger
+    }
+
+    public func beginDrain() { draining = true }
+
+    public func handle(_ exchange: HTTPExchange) {
+        if config.requestLog {
+            // Path only: query strings may carry tokens and are never logged.
+            logger.info("request", metadata: ["method": "\(exchange.method.rawValue)", "path": "\(exchange.path)"])
+        }
+        if let failure = exchange.failure {
+            let error: APIError = failure == 413
+                ? .payloadTooLarge("Request body too large (at most \(BodyLimit.record) bytes)")
+                : .badRequest("Malformed HTTP request")
+            return respondError(exchange, error)
+        }
+        guard let route = Route.parse(path: exchange.path) else {
+            return respondError(exchange, .notFound("No route for \(exchange.path)"))
+        }
+        if exchange.method == .options {
+            let headers = cors.preflightHeaders(origin: exchange.header("Origin"), allowMethods: route.allowedMethods)
+            metrics.responded(status: 204)
+            return exchange.respond(status: 204, headers: headers + [("Allow", (route.allowedMethods + ["OPTIONS"]).joined(separator: ", "))], body: [])
+        }
+        guard route.allowedMethods.contains(exchange.method.rawValue) else {
+            return respondError(exchange, .methodNotAllowed("Method \(exchange.method.rawValue) not allowed"),
+                                extraHeaders: [("Allow", route.allowedMethods.joined(separator: ", "))])
+        }
+        switch route {
+        case .healthz: respondJSON(exchange, 200, #"{"ok":true}"#)
+        case .readyz: handleReady(exchange)
+        case .metrics: respondText(exchange, 200, "text/plain; version=0.0.4", metricsText())
+        case .demo: respondError(exchange, .notFound("No demo page in this build"))
+        case .sessions:
+            if exchange.method == .post { createSession(exchange) } else { listSessions(exchange) }
+        case .session(let name):
+            if exchange.method == .patch { updateSession(exchange, name) } else { retrieveSession(exchange, name) }
+        case .closeSession(let name): closeSession(exchange, name)
+        case .completeRun(let run): completeRun(exchange, run)
+        case .subscribe, .append, .records, .control:
+            respondError(exchange, .notFound("Channels are not served by this build"))
+        }
+    }
+
+    /// Authenticates from the Authorization header (and ?token= where `allowQueryToken`).
+    func authenticate(_ exchange: HTTPExchange, allowQueryToken: Bool = false) -> Result<Principal, APIError> {
+        var queryToken: String?
+        if allowQueryToken, let query = exchange.query {
+            queryToken = QueryString.parse(query).first { $0.0 == "token" }?.1
+        }
+        return authenticator.authenticate(authorization: exchange.header("Authorization"), queryToken: queryToken,
+                                          nowSeconds: Clock.nowSeconds())
+    }
+
+    /// The body, or a 413 when it is over the route's limit.
+    func body(_ exchange: HTTPExchange, limit: Int) -> Result<[UInt8], APIError> {
+        let bytes = exchange.body()
+        if bytes.count > limit {
+            return .failure(.payloadTooLarge("Request body too large (at most \(limit) bytes)"))
+        }
+        return .success(bytes)
+    }
+
+    func handleReady(_ exchange: HTTPExchange) {
+        if draining { return respondError(exchange, .serviceUnavailable("draining")) }
+        redis.send(["PING"]) { [weak self] reply in
+            guard let self else { return }
+            if reply.errorMessage == nil {
+                self.respondJSON(exchange, 200, #"{"ok":true}"#)
+            } else {
+                self.respondError(exchange, .serviceUnavailable("Redis is unavailable"))
+            }
+        }
+    }
+
+    func metricsText() -> String {
+        var out = "# TYPE relay_http_responses_total counter\n"
+        for (status, count) in metrics.responsesByStatus.sorted(by: { $0.key < $1.key }) {
+            out += "relay_http_responses_total{status=\"\(status)\"} \(count)\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,115 @@
+// EventLoop: the libevent event_base that runs everything (HTTP, Redis, timers, signals).
+// See Interop.md for the threading and ownership rules of this module.
+internal import CLibevent
+internal import CRelayShims
+
+public final class EventLoop {
+    let base: OpaquePointer
+
+    public init() {
+        guard let base = event_base_new() else { fatalError("event_base_new failed") }
+        self.base = base
+    }
+
+    deinit { event_base_free(base) }
+
+    /// Runs until `stop()` or until no events remain.
+    public func run() { event_base_dispatch(base) }
+
+    /// Makes `run()` return after the current callbacks.
+    public func stop() { event_base_loopbreak(base) }
+
+    /// A one-shot timer; keep the returned value to be able to cancel it.
+    @discardableResult
+    public func after(_ seconds: Double, _ fire: @escaping () -> Void) -> LoopTimer {
+        let timer = LoopTimer(loop: self, repeating: false, fire)
+        timer.arm(seconds)
+        return timer
+    }
+
+    /// A repeating timer; it fires every `seconds` until cancelled.
+    public func every(_ seconds: Double, _ fire: @escaping () -> Void) -> LoopTimer {
+        let timer = LoopTimer(loop: self, repeating: true, fire)
+        timer.arm(seconds)
+        return timer
+    }
+
+    /// A timeval that libevent keeps in a shared queue: timers of equal duration armed with it
+    /// cost O(1) to add and remove, which suits thousands of per-connection idle timers.
+    public func commonTimeout(_ seconds: Double) -> CommonTimeout {
+        var tv = timeval(seconds)
+        return CommonTimeout(pointer: event_base_init_common_timeout(base, &tv))
+    }
+}
+
+/// An opaque handle to a libevent common timeout duration.
+public struct CommonTimeout {
+    let pointer: UnsafePointer<timeval>?
+}
+
+extension timeval {
+    init(_ seconds: Double) {
+        let whole = seconds.rounded(.down)
+        self.init(tv_sec: Int(whole), tv_usec: Int((seconds - whole) * 1_000_000))
+    }
+}
+
+/// A timer on the loop. The loop never retains it: whoever armed it keeps it alive.
+public final class LoopTimer {
+    private var event: OpaquePointer?
+    private let fire: () -> Void
+    private let repeating: Bool
+
+    init(loop: EventLoop, repeating: Bool, _ fire: @escaping () -> Void) {
+        self.fire = fire
+        self.repeating = repeating
+        let flags: Int16 = repeating ? Int16(EV_PERSIST) : 0
+        event = event_new(loop.base, -1, flags, { _, _, arg in
+            Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().fire()
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// A timer that is armed later with `arm(common:)` or `arm(_:)`.
+    public convenience init(loop: EventLoop, _ fire: @escaping () -> Void) {
+        self.init(loop: loop, repeating: false, fire)
+    }
+
+    deinit {
+        if let event { event_free(event) }
+    }
+
+    public func arm(_ seconds: Double) {
+        var tv = timeval(seconds)
+        event_add(event, &tv)
+    }
+
+    /// (Re)arms with a common timeout: O(1) instead of a heap insertion.
+    public func arm(common: CommonTimeout) {
+        event_add(event, common.pointer)
+    }
+
+    public func cancel() { event_del(event) }
+
+    public var isPending: Bool { event_pending(event, Int16(EV_TIMEOUT), nil) != 0 }
+}
+
+/// Watches one signal on the loop (SIGTERM, SIGINT, SIGHUP...). Keep it alive while needed.
+public final class SignalWatcher {
+    private var event: OpaquePointer?
+    private let handler: () -> Void
+
+    public init(loop: EventLoop, signal: Int32, _ handler: @escaping () -> Void) {
+        self.handler = handler
+        event = event_new(loop.base, signal, Int16(EV_SIGNAL | EV_PERSIST), { _, _, arg in
+            Unmanaged<SignalWatcher>.fromOpaque(arg!).takeUnretainedValue().handler()
+        }, Unmanaged.passUnretained(self).toOpaque())
+        event_add(event, nil)
+    }
+
+    deinit {
+        if let event {
+            event_del(event)
+            event_free(event)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+// HTTPExchange: one HTTP request and its response, plain or streamed (SSE).
+// Holds the evhttp_request* until it is answered; after that every call is a no-op.
+// See Interop.md for the threading and ownership rules of this module.
+internal import CLibevent
+internal import CRelayShims
+
+public enum HTTPMethod: String, Sendable {
+    case get = "GET", post = "POST", head = "HEAD", put = "PUT", delete = "DELETE"
+    case options = "OPTIONS", patch = "PATCH", other = "OTHER"
+}
+
+public final class HTTPExchange {
+    private var request: OpaquePointer?
+    public let method: HTTPMethod
+    /// The path as sent, not percent-decoded.
+    public let path: String
+    /// The raw query string (after "?"), or nil.
+    public let query: String?
+    /// Set when libevent refused the request before our handler saw it: 413 (body too large)
+    /// or 400 (malformed request). The exchange must still be answered.
+    public let failure: Int?
+    private var onClose: (() -> Void)?
+    private var streaming = false
+
+    init(_ request: OpaquePointer) {
+        self.request = request
+        switch evhttp_request_get_command(request) {
+        case EVHTTP_REQ_GET: method = .get
+        case EVHTTP_REQ_POST: method = .post
+        case EVHTTP_REQ_HEAD: method = .head
+        case EVHTTP_REQ_PUT: method = .put
+        case EVHTTP_REQ_DELETE: method = .delete
+        case EVHTTP_REQ_OPTIONS: method = .options
+        case EVHTTP_REQ_PATCH: method = .patch
+        default: method = .other
+        }
+        if evhttp_request_get_uri(request) == nil {
+            // libevent clears the uri when it fails a request and asks us to answer it.
+            let code = Int(evhttp_request_get_response_code(request))
+            failure = code == 413 ? 413 : 400
+            path = ""
+            query = nil
+        } else if let uri = evhttp_request_get_evhttp_uri(request) {
+            failure = nil
+            path = evhttp_uri_get_path(uri).map { String(cString: $0) } ?? "/"
+            query = evhttp_uri_get_query(uri).map { String(cString: $0) }
+        } else {
+            failure = 400
+            path = ""
+            query = nil
+        }
+    }
+
+    /// A request header (case-insensitive name), or nil.
+    public func header(_ name: String) -> String? {
+        guard let request, let headers = evhttp_request_get_input_headers(request),
+              let value = evhttp_find_header(headers, name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// The peer's address, for logs.
+    public var remoteHost: String {
+        guard let request, let conn = evhttp_request_get_connection(request) else { return "-" }
+        var address: UnsafeMutablePointer<CChar>?
+        var port: UInt16 = 0
+        evhttp_connection_get_peer(conn, &address, &port)
+        return address.map { String(cString: $0) } ?? "-"
+    }
+
+    /// The request body (copied out of libevent's buffer).
+    public func body() -> [UInt8] {
+        guard let request, let input = evhttp_request_get_input_buffer(request) else { return [] }
+        let length = evbuffer_get_length(input)
+        guard length > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            count = Int(evbuffer_copyout(input, buffer.baseAddress, length))
+        }
+    }
+
+    public var isAnswered: Bool { request == nil }
+
+    /// Sends a complete response; the request is released to libevent.
+    public func respond(status: Int, headers: [(String, String)], body: [UInt8]) {
+        guard let request, !streaming else { return }
+        addHeaders(headers, to: request)
+        let buffer = evbuffer_new()
+        defer { evbuffer_free(buffer) }
+        if !body.isEmpty {
+            body.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
+        }
+        evhttp_send_reply(request, Int32(status), reasonPhrase(status), buffer)
+        self.request = nil
+    }
+
+    /// Starts a streamed response (chunked on HTTP/1.1): headers go out at once.
+    /// `onClose` runs if the client goes away before `endStream()`.
+    public func startStream(status: Int, headers: [(String, String)], onClose: @escaping () -> Void) {
+        guard let request, !streaming else { return }
+        streaming = true
+        self.onClose = onClose
+        addHeaders(headers, to: request)
+        evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
+        if let conn = evhttp_request_get_connection(request) {
+            // Retained until the close callback or endStream(), whichever comes first.
+            evhttp_connection_set_closecb(conn, { _, arg in
+                guard let arg else { return }
+                let exchange = Unmanaged<HTTPExchange>.fromOpaque(arg).takeRetainedValue()
+                exchange.connectionClosed()
+            }, Unmanaged.passRetained(self).toOpaque())
+            // Read EOF while we only write: keep reading so that a client that hangs up is seen.
+            if let bev = evhttp_connection_get_bufferevent(conn) {
+                bufferevent_enable(bev, Int16(EV_READ))
+            }
+        }
+        flush()
+    }
+
+    /// Writes bytes on an open stream (copied into libevent's buffer).
+    public func write(_ bytes: [UInt8]) {
+        guard let request, streaming else { return }
+        let buffer = evbuffer_new()
+        defer { evbuffer_free(buffer) }
+        bytes.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
+        evhttp_send_reply_chunk(request, buffer)
+    }
+
+    /// Writes a shared frame without copying it: libevent references the frame's bytes and
+    /// releases the frame when they are sent. One frame can go to any number of streams.
+    public func write(_ frame: SharedFrame) {
+        guard let request, streaming else { return }
+        let buffer = evbuffer_new()
+        defer { evbuffer_free(buffer) }
+        frame.addReference(to: buffer)
+        evhttp_send_reply_chunk(request, buffer)
+    }
+
+    /// Bytes accepted for this connection but not yet written to the socket.
+    public var unsentBytes: Int {
+        guard let request, let conn = evhttp_request_get_connection(request),
+              let bev = evhttp_connection_get_bufferevent(conn),
+              let output = bufferevent_get_output(bev) else { return 0 }
+        return evbuffer_get_length(output)
+    }
+
+    /// Ends a streamed response cleanly (the terminating chunk is sent).
+    public func endStream() {
+        guard let request, streaming else { return }
+        detachCloseCallback()
+        evhttp_send_reply_end(request)
+        self.request = nil
+    }
+
+    /// Drops the connection without a clean end (slow subscriber, shutdown).
+    public func abort() {
+        guard let request, streaming else { return }
+        detachCloseCallback()
+        if let conn = evhttp_request_get_connection(request) {
+            // Freeing the connection frees its pending request too.
+            evhttp_connection_free(conn)
+        }
+        self.request = nil
+    }
+
+    private func detachCloseCallback() {
+        guard let request, let conn = evhttp_request_get_connection(request), onClose != nil else { return }
+        evhttp_connection_set_closecb(conn, nil, nil)
+        onClose = nil
+        Unmanaged.passUnretained(self).release()
+    }
+
+    private func connectionClosed() {
+        let callback = onClose
+        onClose = nil
+        if let request {
+            // libevent detached the request from the dead connection; finishing it frees it.
+            evhttp_send_reply_end(request)
+            self.request = nil
+        }
+        callback?()
+    }
+
+    private func flush() {
+        guard let request, let conn = evhttp_request_get_connection(request),
+              let bev = evhttp_connection_get_bufferevent(conn) else { return }
+        bufferevent_flush(bev, Int16(EV_WRITE), BEV_FLUSH)
+    }
+
+    private func addHeaders(_ headers: [(String, String)], to request: OpaquePointer) {
+        guard let output = evhttp_request_get_output_headers(request) else { return }
+        for (name, value) in headers { evhttp_add_header(output, name, value) }
+    }
+}
+
+/// Bytes framed once and written to many connections without copies. libevent holds one
+/// retain of the frame per reference and releases it when the bytes have left.
+public final class SharedFrame {
+    private let storage: UnsafeMutableRawBufferPointer
+    public let count: Int
+
+    public init(_ bytes: [UInt8]) {
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
+        self.storage = storage
+        count = bytes.count
+    }
+
+    deinit { storage.deallocate() }
+
+    func addReference(to buffer: OpaquePointer?) {
+        let retained = Unmanaged.passRetained(self).toOpaque()
+        evbuffer_add_reference(buffer, storage.baseAddress, count, { _, _, arg in
+            guard let arg else { return }
+            Unmanaged<SharedFrame>.fromOpaque(arg).release()
+        }, retained)
+    }
+}
+
+func reasonPhrase(_ status: Int) -> String {
+    switch status {
+    case 200: return "OK"
+    case 201: return "Created"
+    case 204: return "No Content"
+    case 400: return "Bad Request"
+    case 401: return "Unauthorized"
+    case 403: return "Forbidden"
+    case 404: return "Not Found"
+    case 405: return "Method Not Allowed"
+    case 409: return "Conflict"
+    case 413: return "Payload Too Large"
+    case 422: return "Unprocessable Entity"
+    case 500: return "Internal Server Error"
+    case 503: return "Service Unavailable"
+    default: return "Status"
+    }
+}

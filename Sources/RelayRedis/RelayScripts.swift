@@ -1,0 +1,21 @@
+// RelayScripts: the Lua scripts, embedded at build time from Lua/*.lua.
+// Each script is lib.lua (shared helpers) followed by the script's own body.
+import RelayIO
+
+public struct LuaScript: Sendable {
+    public let name: String
+    public let source: [UInt8]
+}
+
+enum RelayScripts {
+    private static let lib = PackageResources.lib_lua + [0x0A]
+
+    static let createSession = LuaScript(name: "create_session", source: lib + PackageResources.create_session_lua)
+    static let getSession = LuaScript(name: "get_session", source: lib + PackageResources.get_session_lua)
+    static let updateSession = LuaScript(name: "update_session", source: lib + PackageResources.update_session_lua)
+    static let closeSession = LuaScript(name: "close_session", source: lib + PackageResources.close_session_lua)
+    static let listSessions = LuaScript(name: "list_sessions", source: lib + PackageResources.list_sessions_lua)
+    static let completeRun = LuaScript(name: "complete_run", source: lib + PackageResources.complete_run_lua)
+
+    static let all: [LuaScript] = [createSession, getSession, updateSession, closeSession, listSessions, completeRun]
+}

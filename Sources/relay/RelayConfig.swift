@@ -1,0 +1,164 @@
+// RelayConfig: every setting of `relay serve`, read from a YAML file, then environment
+// variables, then command-line flags (later wins). config/relay.example.yaml documents each key.
+import Foundation
+import RelayCore
+import Yams
+
+struct ConfigError: Error, CustomStringConvertible {
+    let description: String
+}
+
+struct RelayConfig: Codable, Equatable {
+    /// HOST:PORT to listen on.
+    var listen: String = "127.0.0.1:8080"
+    /// redis://host:port or unix:/path/to.sock; empty: start an embedded redis-server.
+    var redisURL: String = ""
+    /// Prefix of every Redis key the relay writes.
+    var keyPrefix: String = "relay:"
+    /// Where the embedded redis-server keeps its socket and data.
+    var dataDir: String = "relay-data"
+    /// The redis-server binary the embedded mode starts.
+    var redisServer: String = "redis-server"
+    var environments: [RelayEnvironment] = []
+    /// Origins allowed by CORS; "*" for any.
+    var allowedOrigins: [String] = ["*"]
+    /// trace, debug, info, notice, warning, error, critical
+    var logLevel: String = "info"
+    /// One log line per request (method, path, status; never query strings or tokens).
+    var requestLog: Bool = false
+    /// Lifetime of minted public tokens.
+    var tokenTTLSeconds: Int = 3600
+    /// Idle connection timeout of the HTTP server (reading a request, or a stuck write).
+    var httpTimeoutSeconds: Int = 620
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
+        case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds
+    }
+
+    init() {}
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = RelayConfig()
+        listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? d.listen
+        redisURL = try c.decodeIfPresent(String.self, forKey: .redisURL) ?? d.redisURL
+        keyPrefix = try c.decodeIfPresent(String.self, forKey: .keyPrefix) ?? d.keyPrefix
+        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
+        redisServer = try c.decodeIfPresent(String.self, forKey: .redisServer) ?? d.redisServer
+        environments = try c.decodeIfPresent([RelayEnvironment].self, forKey: .environments) ?? d.environments
+        allowedOrigins = try c.decodeIfPresent([String].self, forKey: .allowedOrigins) ?? d.allowedOrigins
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+        requestLog = try c.decodeIfPresent(Bool.self, forKey: .requestLog) ?? d.requestLog
+        tokenTTLSeconds = try c.decodeIfPresent(Int.self, forKey: .tokenTTLSeconds) ?? d.tokenTTLSeconds
+        httpTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .httpTimeoutSeconds) ?? d.httpTimeoutSeconds
+    }
+
+    /// Reads the YAML file; unknown keys are errors (a typo should not pass silently).
+    static func load(file: String) throws -> RelayConfig {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ConfigError(description: "cannot read config file \(file)")
+        }
+        if let node = try? Yams.compose(yaml: text), let mapping = node.mapping {
+            let known = Set(CodingKeys.allCases.map(\.rawValue))
+            for key in mapping.keys {
+                if let name = key.string, !known.contains(name) {
+                    throw ConfigError(description: "\(file): unknown key '\(name)'")
+                }
+            }
+        }
+        do {
+            return try YAMLDecoder().decode(RelayConfig.self, from: text)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ConfigError(description: "\(file): bad value for '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)")
+        } catch let DecodingError.keyNotFound(key, context) {
+            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            throw ConfigError(description: "\(file): missing key '\(path)'")
+        } catch {
+            throw ConfigError(description: "\(file): \(error)")
+        }
+    }
+
+    /// Applies RELAY_* environment variables.
+    mutating func applyEnvironment(_ env: [String: String]) throws {
+        if let v = env["RELAY_LISTEN"] { listen = v }
+        if let v = env["RELAY_REDIS_URL"] { redisURL = v }
+        if let v = env["RELAY_KEY_PREFIX"] { keyPrefix = v }
+        if let v = env["RELAY_DATA_DIR"] { dataDir = v }
+        if let v = env["RELAY_LOG_LEVEL"] { logLevel = v }
+        if let v = env["RELAY_REQUEST_LOG"] { requestLog = ["1", "true", "yes"].contains(v.lowercased()) }
+        if let v = env["RELAY_ALLOWED_ORIGINS"] {
+            allowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let v = env["RELAY_ENVIRONMENTS"] {
+            do {
+                environments = try JSONDecoder().decode([RelayEnvironment].self, from: Data(v.utf8))
+            } catch {
+                throw ConfigError(description: "RELAY_ENVIRONMENTS: expected a JSON array like [{\"id\":\"env_dev\",\"slug\":\"dev\",\"secretKeys\":[\"tr_dev_abc\"]}] (\(error.localizedDescription))")
+            }
+        }
+    }
+
+    /// Checks every value; the message names the key.
+    func validate() throws {
+        _ = try listenAddress()
+        _ = try redisEndpoint()
+        if keyPrefix.isEmpty { throw ConfigError(description: "keyPrefix: must not be empty") }
+        var ids = Set<String>()
+        for (i, env) in environments.enumerated() {
+            if env.id.isEmpty { throw ConfigError(description: "environments[\(i)].id: must not be empty") }
+            if env.secretKeys.isEmpty || env.secretKeys.contains(where: \.isEmpty) {
+                throw ConfigError(description: "environments[\(i)].secretKeys: needs at least one non-empty key")
+            }
+            if !ids.insert(env.id).inserted { throw ConfigError(description: "environments[\(i)].id: duplicate id \(env.id)") }
+        }
+        let keys = environments.flatMap(\.secretKeys)
+        if Set(keys).count != keys.count { throw ConfigError(description: "environments: a secret key is used twice") }
+        if !(60...86400 * 30).contains(tokenTTLSeconds) { throw ConfigError(description: "tokenTTLSeconds: must be 60 to 2592000") }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            throw ConfigError(description: "logLevel: unknown level \(logLevel)")
+        }
+    }
+
+    func listenAddress() throws -> (host: String, port: UInt16) {
+        guard let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]) else {
+            throw ConfigError(description: "listen: expected HOST:PORT, got '\(listen)'")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    /// nil: embedded redis-server.
+    func redisEndpoint() throws -> RedisEndpointConfig? {
+        if redisURL.isEmpty { return nil }
+        if redisURL.hasPrefix("unix:") {
+            var path = String(redisURL.dropFirst("unix:".count))
+            while path.hasPrefix("//") { path.removeFirst() }
+            guard path.hasPrefix("/") else { throw ConfigError(description: "redisUrl: unix socket path must be absolute") }
+            return .unix(path)
+        }
+        guard redisURL.hasPrefix("redis://") else {
+            throw ConfigError(description: "redisUrl: expected redis://HOST:PORT or unix:/PATH, got '\(redisURL)'")
+        }
+        var rest = String(redisURL.dropFirst("redis://".count))
+        if let slash = rest.firstIndex(of: "/") {
+            let db = rest[rest.index(after: slash)...]
+            guard db.isEmpty || db == "0" else { throw ConfigError(description: "redisUrl: only database 0 is supported") }
+            rest = String(rest[..<slash])
+        }
+        guard !rest.contains("@") else { throw ConfigError(description: "redisUrl: passwords are not supported yet") }
+        let parts = rest.split(separator: ":")
+        let host = parts.first.map(String.init) ?? "127.0.0.1"
+        let port = parts.count > 1 ? Int(parts[1]) : 6379
+        guard let port, (1...65535).contains(port), !host.isEmpty else {
+            throw ConfigError(description: "redisUrl: bad host or port in '\(redisURL)'")
+        }
+        return .tcp(host, port)
+    }
+}
+
+enum RedisEndpointConfig: Equatable {
+    case tcp(String, Int)
+    case unix(String)
+}

@@ -1,0 +1,41 @@
+// Concurrently.swift: run blocking work on many threads at once (races, bulk setup).
+
+import Foundation
+
+/// Runs `body(i)` for every i in 0..<count on `threads` dedicated threads (default: one per
+/// index), all released together by one gate so the calls overlap as much as possible.
+/// Returns the results in index order; rethrows the first error; throws if the work is not
+/// done within `timeout`.
+func concurrentMap<T>(_ count: Int, threads: Int? = nil, timeout: TimeInterval = 120,
+                      _ body: @escaping (Int) throws -> T) throws -> [T] {
+    let threadCount = max(1, min(count, threads ?? count))
+    let lock = NSLock()
+    var results = [Result<T, Error>?](repeating: nil, count: count)
+    let gate = DispatchSemaphore(value: 0)
+    let ready = DispatchGroup()
+    let done = DispatchGroup()
+    for thread in 0..<threadCount {
+        ready.enter()
+        done.enter()
+        let worker = Thread {
+            ready.leave()
+            gate.wait()
+            for index in stride(from: thread, to: count, by: threadCount) {
+                let result = Result { try body(index) }
+                lock.lock()
+                results[index] = result
+                lock.unlock()
+            }
+            done.leave()
+        }
+        worker.start()
+    }
+    _ = ready.wait(timeout: .now() + 10)  // every thread is parked at the gate
+    for _ in 0..<threadCount { gate.signal() }
+    guard done.wait(timeout: .now() + timeout) == .success else {
+        throw HarnessError("concurrent work (\(count) calls on \(threadCount) threads) not done within \(timeout) s")
+    }
+    lock.lock()
+    defer { lock.unlock() }
+    return try results.map { try $0!.get() }
+}
