@@ -31,22 +31,31 @@ public final class RelayServer {
     let config: RelayServerConfig
     let authenticator: Authenticator
     let store: SessionStore
+    let channels: ChannelStore
+    let hub: FanoutHub
     let redis: RedisClient
     let cors: CORSPolicy
     let logger: Logger
     public let metrics = ServerMetrics()
     public private(set) var draining = false
 
-    public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, logger: Logger) {
+    public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, channels: ChannelStore,
+                hub: FanoutHub, logger: Logger) {
         self.config = config
         self.authenticator = Authenticator(environments: config.environments)
         self.redis = redis
         self.store = store
+        self.channels = channels
+        self.hub = hub
         self.cors = CORSPolicy(allowedOrigins: config.allowedOrigins)
         self.logger = logger
     }
 
-    public func beginDrain() { draining = true }
+    /// Graceful shutdown: refuse new streams, say not-ready, end open streams cleanly.
+    public func beginDrain() {
+        draining = true
+        hub.endAll()
+    }
 
     public func handle(_ exchange: HTTPExchange) {
         if config.requestLog {
@@ -82,8 +91,10 @@ public final class RelayServer {
             if exchange.method == .patch { updateSession(exchange, name) } else { retrieveSession(exchange, name) }
         case .closeSession(let name): closeSession(exchange, name)
         case .completeRun(let run): completeRun(exchange, run)
-        case .subscribe, .append, .records, .control:
-            respondError(exchange, .notFound("Channels are not served by this build"))
+        case .subscribe(let name, let io): subscribe(exchange, name, io)
+        case .append(let name, let io): append(exchange, name, io)
+        case .records(let name, let io): drain(exchange, name, io)
+        case .control(let name): control(exchange, name)
         }
     }
 

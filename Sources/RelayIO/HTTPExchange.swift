@@ -78,6 +78,7 @@ public final class HTTPExchange {
     }
 
     public var isAnswered: Bool { request == nil }
+    public var isStreaming: Bool { streaming && request != nil }
 
     /// Sends a complete response; the request is released to libevent.
     public func respond(status: Int, headers: [(String, String)], body: [UInt8]) {

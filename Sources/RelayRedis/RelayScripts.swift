@@ -17,5 +17,5 @@ enum RelayScripts {
     static let listSessions = LuaScript(name: "list_sessions", source: lib + PackageResources.list_sessions_lua)
     static let completeRun = LuaScript(name: "complete_run", source: lib + PackageResources.complete_run_lua)
 
-    static let all: [LuaScript] = [createSession, getSession, updateSession, closeSession, listSessions, completeRun]
+    static let appendRecord = LuaScript(name: "append_record", source: lib + PackageResources.append_record_lua)
 }

@@ -17,10 +17,13 @@ public final class SessionStore {
 
     private let redis: RedisClient
     public let keys: RedisKeys
+    /// How long a closed or expired session's data is kept.
+    public let retentionSeconds: Int
 
-    public init(redis: RedisClient, keys: RedisKeys) {
+    public init(redis: RedisClient, keys: RedisKeys, retentionSeconds: Int) {
         self.redis = redis
         self.keys = keys
+        self.retentionSeconds = retentionSeconds
     }
 
     /// Creates the run consumer group of each environment (at "0" so nothing is missed).
@@ -45,7 +48,7 @@ public final class SessionStore {
             request.externalId ?? "", request.triggerConfig?.serialized() ?? "",
             request.metadata.map { $0.isNull ? "" : $0.serialized() } ?? "",
             request.expiresAt.map(String.init) ?? "",
-            config.payloadBase, config.runOptions, config.idleTimeout ?? "",
+            config.payloadBase, config.runOptions, config.idleTimeout ?? "", String(retentionSeconds),
         ]
         redis.run(RelayScripts.createSession, args) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
@@ -94,7 +97,7 @@ public final class SessionStore {
 
     public func close(in env: RelayEnvironment, _ name: String, reason: String?,
                       _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
-        redis.run(RelayScripts.closeSession, [keys.prefix, env.id, name, reason ?? ""]) { reply in
+        redis.run(RelayScripts.closeSession, [keys.prefix, env.id, name, reason ?? "", String(retentionSeconds)]) { reply in
             completion(SessionStore.rowResult(reply, unprocessable: ""))
         }
     }

@@ -30,10 +30,21 @@ struct RelayConfig: Codable, Equatable {
     var tokenTTLSeconds: Int = 3600
     /// Idle connection timeout of the HTTP server (reading a request, or a stuck write).
     var httpTimeoutSeconds: Int = 620
+    /// Records kept per channel (older ones are trimmed, approximately).
+    var maxRecordsPerChannel: Int = 10_000
+    /// How long an X-Part-Id is remembered.
+    var dedupWindowSeconds: Int = 86_400
+    /// How long a closed or expired session's data is kept.
+    var retentionSeconds: Int = 604_800
+    /// Unsent SSE output per connection before the client is disconnected.
+    var maxUnsentBytes: Int = 4 << 20
+    /// Seconds between ": ping" comments on SSE streams.
+    var pingIntervalSeconds: Double = 15
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
         case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds
+        case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds
     }
 
     init() {}
@@ -52,6 +63,11 @@ struct RelayConfig: Codable, Equatable {
         requestLog = try c.decodeIfPresent(Bool.self, forKey: .requestLog) ?? d.requestLog
         tokenTTLSeconds = try c.decodeIfPresent(Int.self, forKey: .tokenTTLSeconds) ?? d.tokenTTLSeconds
         httpTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .httpTimeoutSeconds) ?? d.httpTimeoutSeconds
+        maxRecordsPerChannel = try c.decodeIfPresent(Int.self, forKey: .maxRecordsPerChannel) ?? d.maxRecordsPerChannel
+        dedupWindowSeconds = try c.decodeIfPresent(Int.self, forKey: .dedupWindowSeconds) ?? d.dedupWindowSeconds
+        retentionSeconds = try c.decodeIfPresent(Int.self, forKey: .retentionSeconds) ?? d.retentionSeconds
+        maxUnsentBytes = try c.decodeIfPresent(Int.self, forKey: .maxUnsentBytes) ?? d.maxUnsentBytes
+        pingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .pingIntervalSeconds) ?? d.pingIntervalSeconds
     }
 
     /// Reads the YAML file; unknown keys are errors (a typo should not pass silently).
@@ -90,6 +106,14 @@ struct RelayConfig: Codable, Equatable {
         if let v = env["RELAY_ALLOWED_ORIGINS"] {
             allowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
+        try integer(env, "RELAY_MAX_RECORDS_PER_CHANNEL") { maxRecordsPerChannel = $0 }
+        try integer(env, "RELAY_DEDUP_WINDOW_SECONDS") { dedupWindowSeconds = $0 }
+        try integer(env, "RELAY_RETENTION_SECONDS") { retentionSeconds = $0 }
+        try integer(env, "RELAY_MAX_UNSENT_BYTES") { maxUnsentBytes = $0 }
+        if let v = env["RELAY_PING_INTERVAL_SECONDS"] {
+            guard let value = Double(v) else { throw ConfigError(description: "RELAY_PING_INTERVAL_SECONDS: not a number: '\(v)'") }
+            pingIntervalSeconds = value
+        }
         if let v = env["RELAY_ENVIRONMENTS"] {
             do {
                 environments = try JSONDecoder().decode([RelayEnvironment].self, from: Data(v.utf8))
@@ -97,6 +121,12 @@ struct RelayConfig: Codable, Equatable {
                 throw ConfigError(description: "RELAY_ENVIRONMENTS: expected a JSON array like [{\"id\":\"env_dev\",\"slug\":\"dev\",\"secretKeys\":[\"tr_dev_abc\"]}] (\(error.localizedDescription))")
             }
         }
+    }
+
+    private func integer(_ env: [String: String], _ name: String, _ set: (Int) -> Void) throws {
+        guard let v = env[name] else { return }
+        guard let value = Int(v) else { throw ConfigError(description: "\(name): not an integer: '\(v)'") }
+        set(value)
     }
 
     /// Checks every value; the message names the key.
@@ -114,6 +144,11 @@ struct RelayConfig: Codable, Equatable {
         }
         let keys = environments.flatMap(\.secretKeys)
         if Set(keys).count != keys.count { throw ConfigError(description: "environments: a secret key is used twice") }
+        if maxRecordsPerChannel < 1 { throw ConfigError(description: "maxRecordsPerChannel: must be at least 1") }
+        if dedupWindowSeconds < 1 { throw ConfigError(description: "dedupWindowSeconds: must be at least 1") }
+        if retentionSeconds < 1 { throw ConfigError(description: "retentionSeconds: must be at least 1") }
+        if maxUnsentBytes < 1024 { throw ConfigError(description: "maxUnsentBytes: must be at least 1024") }
+        if !(0.05...3600).contains(pingIntervalSeconds) { throw ConfigError(description: "pingIntervalSeconds: must be 0.05 to 3600") }
         if !(60...86400 * 30).contains(tokenTTLSeconds) { throw ConfigError(description: "tokenTTLSeconds: must be 60 to 2592000") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             throw ConfigError(description: "logLevel: unknown level \(logLevel)")

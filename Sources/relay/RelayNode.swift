@@ -47,11 +47,17 @@ final class RelayNode {
 
         let loop = EventLoop()
         let redis = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
-        let store = SessionStore(redis: redis, keys: RedisKeys(prefix: config.keyPrefix))
+        let pubsub = PubSubClient(loop: loop, endpoint: endpoint, logger: logger)
+        let keys = RedisKeys(prefix: config.keyPrefix)
+        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds)
+        let channels = ChannelStore(redis: redis, keys: keys, settings: ChannelSettings(
+            maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds))
+        let hub = FanoutHub(loop: loop, pubsub: pubsub, channels: channels, settings: FanoutSettings(
+            maxUnsentBytes: config.maxUnsentBytes, pingIntervalSeconds: config.pingIntervalSeconds))
         let server = RelayServer(
             config: RelayServerConfig(environments: config.environments, allowedOrigins: config.allowedOrigins,
                                       requestLog: config.requestLog, tokenTTLSeconds: Int64(config.tokenTTLSeconds)),
-            redis: redis, store: store, logger: logger)
+            redis: redis, store: store, channels: channels, hub: hub, logger: logger)
         let environments = config.environments
         redis.onConnected.append { store.ensureRunGroups(environments: environments) }
 
@@ -60,6 +66,7 @@ final class RelayNode {
         let (host, port) = try config.listenAddress()
         let bound = try http.listen(host: host, port: port)
         redis.start()
+        pubsub.start()
 
         logger.info("relay listening", metadata: [
             "listen": "\(host):\(bound)", "redis": "\(endpoint)", "environments": "\(environments.map(\.slug))",
@@ -80,6 +87,7 @@ final class RelayNode {
             http.stopListening()
             supervisor?.cancel()
             redis.stop()
+            pubsub.stop()
             loop.stop()
         }
         let term = SignalWatcher(loop: loop, signal: SIGTERM) { shutdown("SIGTERM") }

@@ -3,7 +3,8 @@
 -- ARGV: 1 prefix, 2 env, 3 new session id, 4 new run id, 5 type, 6 taskIdentifier,
 --       7 tags JSON array, 8 externalId or "", 9 triggerConfig JSON or "", 10 metadata JSON or "",
 --       11 expiresAt ms or "", 12 payloadBase (basePayload members without braces),
---       13 runOptions JSON (triggerConfig without basePayload), 14 idleTimeoutInSeconds or ""
+--       13 runOptions JSON (triggerConfig without basePayload), 14 idleTimeoutInSeconds or "",
+--       15 retention seconds after expiry (sessions with expiresAt get a TTL)
 -- Reply: { "created" | "cached" | "conflict", HGETALL of the session... }
 local P, env, sid, run = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ext = ARGV[8]
@@ -11,6 +12,9 @@ local now = now_ms()
 
 if ext ~= '' then
   local existing = redis.call('HGET', env_key(P, env, 'ext'), ext)
+  if existing and redis.call('EXISTS', meta_key(P, existing)) == 0 then
+    existing = nil -- its data has expired: the externalId is free again
+  end
   if existing then
     local open = is_open(P, existing, now)
     if not open then return { 'conflict' } end
@@ -34,7 +38,10 @@ redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[5], 'task', ARGV[6], 
 if ext ~= '' then redis.call('HSET', mk, 'externalId', ext) end
 if ARGV[9] ~= '' then redis.call('HSET', mk, 'triggerConfig', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSET', mk, 'metadata', ARGV[10]) end
-if ARGV[11] ~= '' then redis.call('HSET', mk, 'expiresAt', ARGV[11]) end
+if ARGV[11] ~= '' then
+  redis.call('HSET', mk, 'expiresAt', ARGV[11])
+  redis.call('PEXPIREAT', mk, tonumber(ARGV[11]) + tonumber(ARGV[15]) * 1000)
+end
 if ARGV[14] ~= '' then redis.call('HSET', mk, 'idleTimeout', ARGV[14]) end
 
 redis.call('ZADD', env_key(P, env, 'idx:all'), 0, member)

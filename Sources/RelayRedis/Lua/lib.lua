@@ -78,3 +78,25 @@ local function index_remove(P, env, member, kind, values)
     redis.call('ZREM', env_key(P, env, 'idx:' .. kind .. ':' .. v), member)
   end
 end
+
+-- Channels (SPEC section 3):
+--   P{s:SID}:in / P{s:SID}:out       stream  records; entry id 0-SEQ; field d (data JSON) or h (headers JSON, control)
+--   P{s:SID}:part:IO:PARTID          string  first seq of an X-Part-Id append (expires after the dedup window)
+--   meta fields seq:in / seq:out     the channel's last sequence number
+-- Live fan-out publishes on the pub/sub channel named like the stream, messages
+--   "SEQ d\n<record JSON>" (data), "SEQ c\n<record JSON>" (control), "SEQ x\n" (closed; SEQ = last record)
+local function channel_key(P, sid, io) return P .. '{s:' .. sid .. '}:' .. io end
+
+-- Keeps a key alive exactly as long as the session row (closed or expiring sessions have a TTL).
+local function follow_ttl(mk, key)
+  local ttl = redis.call('PTTL', mk)
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+end
+
+local function publish_closed(P, sid)
+  local mk = meta_key(P, sid)
+  for _, io in ipairs({ 'in', 'out' }) do
+    local last = redis.call('HGET', mk, 'seq:' .. io) or '0'
+    redis.call('PUBLISH', channel_key(P, sid, io), last .. ' x\n')
+  end
+end

@@ -9,8 +9,7 @@ import Foundation
 func concurrentMap<T>(_ count: Int, threads: Int? = nil, timeout: TimeInterval = 120,
                       _ body: @escaping (Int) throws -> T) throws -> [T] {
     let threadCount = max(1, min(count, threads ?? count))
-    let lock = NSLock()
-    var results = [Result<T, Error>?](repeating: nil, count: count)
+    let results = ResultSlots<T>(count: count)
     let gate = DispatchSemaphore(value: 0)
     let ready = DispatchGroup()
     let done = DispatchGroup()
@@ -21,10 +20,7 @@ func concurrentMap<T>(_ count: Int, threads: Int? = nil, timeout: TimeInterval =
             ready.leave()
             gate.wait()
             for index in stride(from: thread, to: count, by: threadCount) {
-                let result = Result { try body(index) }
-                lock.lock()
-                results[index] = result
-                lock.unlock()
+                results.store(Result { try body(index) }, at: index)
             }
             done.leave()
         }
@@ -35,7 +31,25 @@ func concurrentMap<T>(_ count: Int, threads: Int? = nil, timeout: TimeInterval =
     guard done.wait(timeout: .now() + timeout) == .success else {
         throw HarnessError("concurrent work (\(count) calls on \(threadCount) threads) not done within \(timeout) s")
     }
-    lock.lock()
-    defer { lock.unlock() }
-    return try results.map { try $0!.get() }
+    return try results.values()
+}
+
+/// Results written by many threads, read once they are all done.
+private final class ResultSlots<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<T, Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func store(_ result: Result<T, Error>, at index: Int) {
+        lock.lock()
+        slots[index] = result
+        lock.unlock()
+    }
+
+    func values() throws -> [T] {
+        lock.lock()
+        defer { lock.unlock() }
+        return try slots.map { try $0!.get() }
+    }
 }

@@ -28,6 +28,7 @@ private func systemClose(_ fd: Int32) { _ = close(fd) }
 private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int, _ flags: Int32) -> Int {
     send(fd, bytes, count, flags)
 }
+private func systemAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
 private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
     connect(fd, address, length)
 }
@@ -97,7 +98,7 @@ final class TCPSocket {
     private(set) var fd: Int32
     let peer: String
 
-    private init(fd: Int32, peer: String) {
+    fileprivate init(fd: Int32, peer: String) {
         self.fd = fd
         self.peer = peer
     }
@@ -190,6 +191,55 @@ final class TCPSocket {
     /// Half-closes the sending side (the peer sees EOF on its read side).
     func shutdownWrite() {
         if fd >= 0 { _ = shutdown(fd, Int32(SHUT_WR)) }
+    }
+
+    func close() {
+        if fd >= 0 {
+            systemClose(fd)
+            fd = -1
+        }
+    }
+}
+
+/// A listening socket on 127.0.0.1 (the harness self-tests serve canned answers with it).
+final class TCPListener {
+    private var fd: Int32
+    let port: UInt16
+
+    /// Listens on 127.0.0.1 at a free port.
+    init() throws {
+        let fd = socket(AF_INET, streamSocketType, 0)
+        guard fd >= 0 else { throw HarnessError("socket(): \(errnoText())") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = try makeIPv4Address(host: "127.0.0.1", port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0, named == 0, listen(fd, 16) == 0 else {
+            let message = errnoText()
+            systemClose(fd)
+            throw HarnessError("listen on 127.0.0.1: \(message)")
+        }
+        self.fd = fd
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close() }
+
+    /// The next connection, or throws when none arrives before the deadline.
+    func accept(deadline: Deadline) throws -> TCPSocket {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, deadline.pollMilliseconds) > 0 else {
+            throw HarnessError("no connection to port \(port) within the deadline")
+        }
+        let client = systemAccept(fd)
+        guard client >= 0 else { throw HarnessError("accept(): \(errnoText())") }
+        return TCPSocket(fd: client, peer: "client of port \(port)")
     }
 
     func close() {

@@ -1,0 +1,182 @@
+// ChannelFeed: one channel that has subscribers on this node. It holds the node's single
+// Redis subscription for the channel, puts live records in sequence order (filling gaps from
+// the stream with XRANGE), frames each record once and offers the same bytes to every live
+// subscriber.
+import RelayCore
+import RelayIO
+import RelayRedis
+
+final class ChannelFeed {
+    enum State { case idle, subscribing, subscribed, unsubscribing }
+
+    /// A live message from pub/sub: "SEQ d|c|x\n<record JSON>".
+    struct LiveMessage {
+        var seq: UInt64
+        var kind: UInt8
+        var json: ArraySlice<UInt8>
+
+        init?(_ payload: [UInt8]) {
+            guard let space = payload.firstIndex(of: 0x20), space + 2 < payload.count,
+                  payload[space + 2] == 0x0A,
+                  let seq = UInt64(String(decoding: payload[..<space], as: UTF8.self)) else { return nil }
+            self.seq = seq
+            kind = payload[space + 1]
+            json = payload[(space + 3)...]
+        }
+    }
+
+    let name: String
+    let session: String
+    let io: ChannelIO
+    var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
+    var state = State.idle
+    /// Highest sequence number framed by this feed (valid when `lastSeqKnown`).
+    var lastSeq: UInt64 = 0
+    var lastSeqKnown = false
+    /// Set when the session was closed: the channel's final sequence number.
+    var closedSeq: UInt64?
+    private var generation = 0
+    private var everSubscribed = false
+    private var readyWaiters: [() -> Void] = []
+    private var filling = false
+    private var pending: [LiveMessage] = []
+    var lingerTimer: LoopTimer?
+    unowned let hub: FanoutHub
+
+    init(name: String, session: String, io: ChannelIO, hub: FanoutHub) {
+        self.name = name
+        self.session = session
+        self.io = io
+        self.hub = hub
+    }
+
+    /// Runs `then` once the subscription is confirmed (at once if it is, or if Redis pub/sub
+    /// is down: the reconnect backfills).
+    func whenReady(_ then: @escaping () -> Void) {
+        switch state {
+        case .subscribed: then()
+        case .subscribing, .unsubscribing: readyWaiters.append(then)
+        case .idle:
+            readyWaiters.append(then)
+            subscribe()
+        }
+    }
+
+    func subscribe() {
+        guard state == .idle else { return }
+        state = .subscribing
+        generation += 1
+        let current = generation
+        hub.pubsub.subscribe(name) { [weak self] event in
+            guard let self, self.generation == current else { return }
+            self.handle(event)
+        }
+    }
+
+    private func handle(_ event: PubSubEvent) {
+        switch event {
+        case .subscribed:
+            let wasResubscribe = everSubscribed
+            everSubscribed = true
+            state = .subscribed
+            let waiters = readyWaiters
+            readyWaiters = []
+            waiters.forEach { $0() }
+            if wasResubscribe { backfillAfterReconnect() }
+        case .message(let payload):
+            guard let message = LiveMessage(payload) else { return }
+            receive(message)
+        case .unsubscribed:
+            state = .idle
+            if subscribers.isEmpty && readyWaiters.isEmpty {
+                hub.forget(self)
+            } else {
+                subscribe()
+            }
+        case .connectionLost:
+            state = .idle
+            let waiters = readyWaiters
+            readyWaiters = []
+            waiters.forEach { $0() }
+            if subscribers.isEmpty { hub.forget(self) }
+        }
+    }
+
+    /// Live messages arrive in publish order, but some may be missing (a reconnect): a jump
+    /// in sequence numbers is filled from the stream before anything after it is delivered.
+    func receive(_ message: LiveMessage) {
+        if filling { pending.append(message); return }
+        if message.kind == UInt8(ascii: "x") { return closed(at: message.seq) }
+        if lastSeqKnown && message.seq > lastSeq + 1 {
+            pending.append(message)
+            fill()
+            return
+        }
+        deliver(seq: message.seq, json: message.json, isControl: message.kind == UInt8(ascii: "c"))
+    }
+
+    private func deliver(seq: UInt64, json: ArraySlice<UInt8>, isControl: Bool) {
+        if lastSeqKnown && seq <= lastSeq { return }
+        lastSeq = seq
+        lastSeqKnown = true
+        guard !subscribers.isEmpty else { return }
+        let frame = SharedFrame(SSEFrame.record(id: seq, recordJSON: Array(json), isControl: isControl))
+        for subscriber in subscribers.values where subscriber.live {
+            if !subscriber.offer(seq: seq, frame: frame) {
+                subscriber.live = false
+                hub.catchUp(subscriber)
+            }
+        }
+    }
+
+    private func closed(at seq: UInt64) {
+        closedSeq = seq
+        for subscriber in subscribers.values where subscriber.live {
+            if subscriber.delivered >= seq {
+                subscriber.finish(clean: true)
+            } else {
+                subscriber.live = false
+                hub.catchUp(subscriber)
+            }
+        }
+    }
+
+    /// Reads the records after `lastSeq` from the stream, then replays what arrived meanwhile.
+    private func fill() {
+        filling = true
+        hub.channels.range(session: session, io: io, after: lastSeq, count: FanoutHub.batchSize) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let records):
+                for record in records {
+                    self.deliver(seq: record.seq, json: record.json(includeSeqNum: false)[...], isControl: record.isControl)
+                }
+                if records.count == FanoutHub.batchSize { return self.fill() }
+            case .failure:
+                // Redis is unreachable: forget the position; subscribers catch up one by one.
+                self.lastSeqKnown = false
+            }
+            self.filling = false
+            let queued = self.pending
+            self.pending = []
+            queued.forEach { self.receive($0) }
+        }
+    }
+
+    private func backfillAfterReconnect() {
+        if lastSeqKnown {
+            if !filling { fill() }
+        } else {
+            for subscriber in subscribers.values where subscriber.live {
+                subscriber.live = false
+                hub.catchUp(subscriber)
+            }
+        }
+    }
+
+    /// The pub/sub connection dropped: the subscription is gone until the reconnect.
+    func connectionLost() {
+        generation += 1
+        state = .idle
+    }
+}

@@ -1,0 +1,179 @@
+// ChannelHandlers: append, control records, drain and SSE subscribe (SPEC section 3).
+import RelayCore
+import RelayIO
+import RelayRedis
+
+extension RelayServer {
+    func append(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
+        let principal: Principal
+        switch authenticate(exchange) {
+        case .failure(let error): return respondAppendError(exchange, error)
+        case .success(let p): principal = p
+        }
+        let bytes: [UInt8]
+        switch body(exchange, limit: BodyLimit.record) {
+        case .failure(let error): return respondAppendError(exchange, error)
+        case .success(let b): bytes = b
+        }
+        guard !bytes.isEmpty else { return respondAppendError(exchange, .badRequest("Record body must not be empty")) }
+        let partId = exchange.header("X-Part-Id")
+        if let partId, partId.isEmpty || partId.count > 256 {
+            return respondAppendError(exchange, .badRequest("X-Part-Id must be 1-256 characters"))
+        }
+        let operation: (SessionNames) -> Operation = io == .input ? { .appendIn($0) } : { .appendOut($0) }
+        let env = principal.environment
+        let doAppend = { [weak self] in
+            guard let self else { return }
+            self.channels.append(in: env, session: name, io: io, dataJSON: RecordData.json(forBody: bytes), partId: partId) { result in
+                switch result {
+                case .failure(let error): self.respondAppendError(exchange, error)
+                case .success(let appended):
+                    self.metrics.recordsAppended += 1
+                    var w = JSONObjectWriter()
+                    w.bool("ok", true)
+                    w.int("seq", Int(appended.seq))
+                    if appended.duplicate { w.bool("duplicate", true) }
+                    self.respondJSON(exchange, 200, w.finish())
+                }
+            }
+        }
+        // A token naming the path's spelling is enough; otherwise look the session up to
+        // check its other spelling (friendly id vs externalId).
+        let pathNames = FriendlyID.isSession(name) ? SessionNames(friendlyId: name, externalId: nil)
+                                                   : SessionNames(friendlyId: "", externalId: name)
+        if authorize(principal, operation(pathNames)) == nil { return doAppend() }
+        store.get(in: env, name) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                self.respondAppendError(exchange, error.status == 404 ? authorize(principal, operation(pathNames)) ?? error : error)
+            case .success(let record):
+                if let denied = authorize(principal, operation(record.names)) { return self.respondAppendError(exchange, denied) }
+                doAppend()
+            }
+        }
+    }
+
+    func control(_ exchange: HTTPExchange, _ name: String) {
+        let request: ControlRequest
+        switch body(exchange, limit: BodyLimit.control) {
+        case .failure(let error): return respondAppendError(exchange, error)
+        case .success(let bytes):
+            do { request = try ControlRequest.parse(bytes) } catch { return respondAppendError(exchange, asAPIError(error)) }
+        }
+        withAuthorizedSession(exchange, name, { .control($0) }) { [weak self] env, record in
+            guard let self else { return }
+            var headers = [("trigger-control", request.subtype)] + request.headers.filter { $0.0 != "trigger-control" }
+            let given = Set(request.headers.map { $0.0 })
+            let turnComplete = request.subtype == "turn-complete"
+            if turnComplete && !given.contains("public-access-token") {
+                headers.append(("public-access-token", self.sessionToken(for: record, env: env)))
+            }
+            let json = "[" + headers.map { "[\(jsonQuoted($0.0)),\(jsonQuoted($0.1))]" }.joined(separator: ",") + "]"
+            self.channels.appendControl(in: env, session: record.id, headersJSON: Array(json.utf8),
+                                        addInEventId: turnComplete && !given.contains("session-in-event-id"),
+                                        addLastEventId: turnComplete && !given.contains("last-event-id")) { result in
+                switch result {
+                case .failure(let error): self.respondAppendError(exchange, error)
+                case .success(let appended):
+                    self.metrics.recordsAppended += 1
+                    self.respondJSON(exchange, 200, "{\"ok\":true,\"seq\":\(appended.seq)}")
+                }
+            }
+        }
+    }
+
+    func drain(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
+        let params: (after: UInt64, limit: Int)
+        do {
+            let query = QueryString.parse(exchange.query ?? "")
+            params = try ChannelParams.drain(afterEventId: query.first { $0.0 == "afterEventId" }?.1,
+                                             limit: query.first { $0.0 == "limit" }?.1)
+        } catch {
+            return respondError(exchange, asAPIError(error))
+        }
+        withAuthorizedSession(exchange, name, allowQueryToken: true, { .readChannel($0) }) { [weak self] _, record in
+            guard let self else { return }
+            self.channels.drain(session: record.id, io: io, after: params.after, limit: params.limit) { result in
+                switch result {
+                case .failure(let error): self.respondError(exchange, error)
+                case .success(let page):
+                    var body: [UInt8] = Array(#"{"records":["#.utf8)
+                    for (i, record) in page.records.enumerated() {
+                        if i > 0 { body.append(UInt8(ascii: ",")) }
+                        body.append(contentsOf: record.json(includeSeqNum: true))
+                    }
+                    body.append(contentsOf: "],\"hasMore\":\(page.hasMore)}".utf8)
+                    self.metrics.responded(status: 200)
+                    exchange.respond(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")]
+                                        + self.cors.responseHeaders(origin: exchange.header("Origin")), body: body)
+                }
+            }
+        }
+    }
+
+    func subscribe(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
+        let timeout: Int
+        let lastEventId: UInt64?
+        do {
+            let query = QueryString.parse(exchange.query ?? "")
+            timeout = try ChannelParams.timeoutSeconds(header: exchange.header("Timeout-Seconds"),
+                                                       query: query.first { $0.0 == "timeoutSeconds" }?.1)
+            lastEventId = try ChannelParams.lastEventId(header: exchange.header("Last-Event-ID"),
+                                                        query: query.first { $0.0 == "lastEventId" }?.1)
+        } catch {
+            return respondError(exchange, asAPIError(error))
+        }
+        if draining { return respondError(exchange, .serviceUnavailable("This node is draining; reconnect")) }
+        withAuthorizedSession(exchange, name, allowQueryToken: true, { .readChannel($0) }) { [weak self] _, record in
+            guard let self else { return }
+            let hub = self.hub
+            let feed = hub.feed(session: record.id, io: io)
+            let subscriber = SSESubscriber(
+                exchange: exchange, feed: feed, delivered: lastEventId ?? 0,
+                endWhenCaughtUp: record.status(nowMs: Clock.nowMilliseconds()) != .active,
+                loop: hub.loop, idleTimeout: hub.idleTimeout(seconds: timeout), hub: hub)
+            subscriber.catchingUp = true
+            hub.add(subscriber)
+            feed.whenReady {
+                self.startStream(subscriber, lastEventId: lastEventId)
+            }
+        }
+    }
+
+    /// Subscribed: read the first batch, send the headers (with the gap notice if the resume
+    /// point was trimmed away), then continue the catch-up until the subscriber is live.
+    private func startStream(_ subscriber: SSESubscriber, lastEventId: UInt64?) {
+        let exchange = subscriber.exchange
+        let feed = subscriber.feed
+        channels.range(session: feed.session, io: feed.io, after: subscriber.delivered, count: FanoutHub.batchSize) { [weak self] result in
+            guard let self, !subscriber.ended else { return }
+            subscriber.catchingUp = false
+            switch result {
+            case .failure(let error):
+                subscriber.abandon()
+                self.respondError(exchange, error)
+            case .success(let records):
+                var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+                               ("X-Accel-Buffering", "no")] + self.cors.responseHeaders(origin: exchange.header("Origin"))
+                var gap: (UInt64, UInt64)?
+                if let requested = lastEventId, let first = records.first?.seq, first > requested + 1 {
+                    gap = (requested, first)
+                    headers.append(("X-Relay-First-Id", String(first)))
+                    subscriber.delivered = first - 1
+                }
+                self.metrics.responded(status: 200)
+                exchange.startStream(status: 200, headers: headers) { [weak subscriber] in subscriber?.clientClosed() }
+                if let (requested, first) = gap {
+                    subscriber.writeComment(SSEFrame.gap(requested: requested, firstAvailable: first))
+                }
+                for record in records {
+                    subscriber.write(seq: record.seq, bytes: SSEFrame.record(
+                        id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl))
+                    if subscriber.ended { return }
+                }
+                self.hub.afterCatchUpBatch(subscriber, full: records.count == FanoutHub.batchSize)
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+// FanoutHub: this node's channels with local subscribers. One Redis subscription per channel
+// (not per client), dropped a little after the last local subscriber leaves; catch-up of new
+// and lagging subscribers from the stream; pings; the end of every stream at shutdown.
+import RelayCore
+import RelayIO
+import RelayRedis
+
+public struct FanoutSettings: Sendable {
+    /// Unsent output a subscriber may accumulate before it is disconnected.
+    public var maxUnsentBytes: Int
+    public var pingIntervalSeconds: Double
+    /// How long a channel stays subscribed after its last local subscriber left.
+    public var lingerSeconds: Double
+
+    public init(maxUnsentBytes: Int = 4 << 20, pingIntervalSeconds: Double = 15, lingerSeconds: Double = 2) {
+        self.maxUnsentBytes = maxUnsentBytes
+        self.pingIntervalSeconds = pingIntervalSeconds
+        self.lingerSeconds = lingerSeconds
+    }
+}
+
+public final class FanoutMetrics {
+    public var recordsDelivered = 0
+    public var slowSubscribersDropped = 0
+    public var idleTimeouts = 0
+    public init() {}
+}
+
+public final class FanoutHub {
+    static let batchSize = 500
+
+    let loop: EventLoop
+    let pubsub: PubSubClient
+    let channels: ChannelStore
+    let settings: FanoutSettings
+    public let metrics = FanoutMetrics()
+    private var feeds: [String: ChannelFeed] = [:]
+    private var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
+    private var commonTimeouts: [Int: CommonTimeout] = [:]
+    private var pingTimer: LoopTimer?
+
+    public init(loop: EventLoop, pubsub: PubSubClient, channels: ChannelStore, settings: FanoutSettings) {
+        self.loop = loop
+        self.pubsub = pubsub
+        self.channels = channels
+        self.settings = settings
+        pubsub.onDisconnected.append { [weak self] in
+            self?.feeds.values.forEach { $0.connectionLost() }
+        }
+        pubsub.onConnected.append { [weak self] in
+            guard let self else { return }
+            for feed in self.feeds.values where !feed.subscribers.isEmpty { feed.subscribe() }
+        }
+        pingTimer = loop.every(settings.pingIntervalSeconds) { [weak self] in self?.ping() }
+    }
+
+    public var subscriberCount: Int { subscribers.count }
+    public var feedCount: Int { feeds.count }
+    public func subscriberCount(io: ChannelIO) -> Int { subscribers.values.filter { $0.feed.io == io }.count }
+
+    func feed(session: String, io: ChannelIO) -> ChannelFeed {
+        let name = channels.keys.channel(session: session, io: io)
+        if let feed = feeds[name] { return feed }
+        let feed = ChannelFeed(name: name, session: session, io: io, hub: self)
+        feeds[name] = feed
+        return feed
+    }
+
+    func idleTimeout(seconds: Int) -> CommonTimeout {
+        if let timeout = commonTimeouts[seconds] { return timeout }
+        let timeout = loop.commonTimeout(Double(seconds))
+        commonTimeouts[seconds] = timeout
+        return timeout
+    }
+
+    func add(_ subscriber: SSESubscriber) {
+        let id = ObjectIdentifier(subscriber)
+        subscribers[id] = subscriber
+        subscriber.feed.subscribers[id] = subscriber
+        subscriber.feed.lingerTimer?.cancel()
+        subscriber.feed.lingerTimer = nil
+    }
+
+    func remove(_ subscriber: SSESubscriber) {
+        let id = ObjectIdentifier(subscriber)
+        subscribers[id] = nil
+        let feed = subscriber.feed
+        feed.subscribers[id] = nil
+        guard feed.subscribers.isEmpty, feed.lingerTimer == nil else { return }
+        feed.lingerTimer = loop.after(settings.lingerSeconds) { [weak self, weak feed] in
+            guard let self, let feed else { return }
+            feed.lingerTimer = nil
+            guard feed.subscribers.isEmpty else { return }
+            switch feed.state {
+            case .subscribed:
+                feed.state = .unsubscribing
+                self.pubsub.unsubscribe(feed.name)
+            case .idle:
+                self.forget(feed)
+            case .subscribing, .unsubscribing:
+                break
+            }
+        }
+    }
+
+    func forget(_ feed: ChannelFeed) {
+        if feeds[feed.name] === feed && feed.subscribers.isEmpty { feeds[feed.name] = nil }
+    }
+
+    /// Reads the log for a subscriber that is not live (new, or behind) until it has everything
+    /// the feed has seen, then makes it live. Ends the stream there if the session is closed.
+    func catchUp(_ subscriber: SSESubscriber) {
+        guard !subscriber.ended, !subscriber.catchingUp else { return }
+        subscriber.catchingUp = true
+        channels.range(session: subscriber.feed.session, io: subscriber.feed.io, after: subscriber.delivered,
+                       count: FanoutHub.batchSize) { [weak self, weak subscriber] result in
+            guard let self, let subscriber, !subscriber.ended else { return }
+            subscriber.catchingUp = false
+            switch result {
+            case .failure:
+                // Redis is unreachable: try again shortly; the stream stays open.
+                self.loop.after(0.25) { [weak self, weak subscriber] in
+                    if let self, let subscriber { self.catchUp(subscriber) }
+                }
+            case .success(let records):
+                for record in records {
+                    subscriber.write(seq: record.seq, bytes: SSEFrame.record(
+                        id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl))
+                    if subscriber.ended { return }
+                }
+                self.afterCatchUpBatch(subscriber, full: records.count == FanoutHub.batchSize)
+            }
+        }
+    }
+
+    func afterCatchUpBatch(_ subscriber: SSESubscriber, full: Bool) {
+        let feed = subscriber.feed
+        if full || (feed.lastSeqKnown && feed.lastSeq > subscriber.delivered) {
+            return catchUp(subscriber)
+        }
+        if let closed = feed.closedSeq, subscriber.delivered >= closed {
+            return subscriber.finish(clean: true)
+        }
+        if subscriber.endWhenCaughtUp {
+            return subscriber.finish(clean: true)
+        }
+        subscriber.live = true
+    }
+
+    private func ping() {
+        for subscriber in Array(subscribers.values) { subscriber.writeComment(SSEFrame.ping) }
+    }
+
+    /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.
+    public func endAll() {
+        for subscriber in Array(subscribers.values) { subscriber.finish(clean: true) }
+    }
+}

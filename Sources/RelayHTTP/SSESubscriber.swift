@@ -1,0 +1,106 @@
+// SSESubscriber: one open SSE response. It is either catching up (reading the log from Redis)
+// or live (taking frames from its channel's feed). `delivered` is the last sequence number
+// written, so nothing is written twice and a gap sends it back to catching up.
+import RelayCore
+import RelayIO
+
+final class SSESubscriber {
+    let exchange: HTTPExchange
+    let feed: ChannelFeed
+    /// Last sequence number written to this client.
+    var delivered: UInt64
+    var live = false
+    var catchingUp = false
+    /// The session was closed or expired when the stream began: end once the log is read.
+    var endWhenCaughtUp: Bool
+    private(set) var ended = false
+    private let idleTimer: LoopTimer
+    private let idleTimeout: CommonTimeout
+    weak var hub: FanoutHub?
+
+    init(exchange: HTTPExchange, feed: ChannelFeed, delivered: UInt64, endWhenCaughtUp: Bool,
+         loop: EventLoop, idleTimeout: CommonTimeout, hub: FanoutHub) {
+        self.exchange = exchange
+        self.feed = feed
+        self.delivered = delivered
+        self.endWhenCaughtUp = endWhenCaughtUp
+        self.idleTimeout = idleTimeout
+        self.hub = hub
+        var onIdle: () -> Void = {}
+        idleTimer = LoopTimer(loop: loop) { onIdle() }
+        onIdle = { [weak self] in self?.idleTimedOut() }
+        idleTimer.arm(common: idleTimeout)
+    }
+
+    /// Writes one record's frame if it is the next one; returns false if a gap was found.
+    @discardableResult
+    func offer(seq: UInt64, frame: SharedFrame) -> Bool {
+        if seq <= delivered { return true }
+        guard seq == delivered + 1 else { return false }
+        exchange.write(frame)
+        delivered = seq
+        recordWritten()
+        return true
+    }
+
+    /// Writes frames built for this subscriber alone (catch-up).
+    func write(seq: UInt64, bytes: [UInt8]) {
+        guard seq > delivered else { return }
+        exchange.write(bytes)
+        delivered = seq
+        recordWritten()
+    }
+
+    func writeComment(_ bytes: [UInt8]) {
+        exchange.write(bytes)
+        checkBacklog()
+    }
+
+    private func recordWritten() {
+        // A record resets the idle timer; pings do not.
+        idleTimer.arm(common: idleTimeout)
+        hub?.metrics.recordsDelivered += 1
+        checkBacklog()
+    }
+
+    private func checkBacklog() {
+        guard let hub, !ended, exchange.unsentBytes > hub.settings.maxUnsentBytes else { return }
+        hub.metrics.slowSubscribersDropped += 1
+        finish(clean: false)
+    }
+
+    private func idleTimedOut() {
+        hub?.metrics.idleTimeouts += 1
+        finish(clean: true)
+    }
+
+    /// Ends the response (cleanly, or by dropping the connection) and leaves the feed.
+    func finish(clean: Bool) {
+        guard !ended else { return }
+        ended = true
+        idleTimer.cancel()
+        if exchange.isStreaming {
+            if clean { exchange.endStream() } else { exchange.abort() }
+        } else if !exchange.isAnswered {
+            // Timed out before the first read came back.
+            exchange.respond(status: 503, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"timed out"}"#.utf8))
+        }
+        hub?.remove(self)
+    }
+
+    /// The stream never started (the first read failed): leave without touching the exchange.
+    func abandon() {
+        guard !ended else { return }
+        ended = true
+        idleTimer.cancel()
+        hub?.remove(self)
+    }
+
+    /// The client went away.
+    func clientClosed() {
+        guard !ended else { return }
+        ended = true
+        idleTimer.cancel()
+        hub?.remove(self)
+    }
+}

@@ -1,0 +1,140 @@
+// ChannelStore: records in Redis streams (SPEC section 3). Appends are one script call each;
+// reads (drain, catch-up, gap fill) are plain XRANGE on the stream.
+import RelayCore
+import RelayIO
+
+/// A record as stored: its sequence number and either the data JSON or the control headers.
+public struct StoredRecord: Equatable, Sendable {
+    public var seq: UInt64
+    /// The record's `data` as JSON text (the body itself, or the body as a JSON string).
+    public var data: [UInt8]?
+    /// A control record's headers as a JSON array text.
+    public var headers: [UInt8]?
+
+    public var isControl: Bool { headers != nil }
+
+    /// `{"data":...,"id":N[,"seqNum":N][,"headers":[...]]}`
+    public func json(includeSeqNum: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity((data?.count ?? 0) + (headers?.count ?? 0) + 48)
+        out.append(contentsOf: #"{"data":"#.utf8)
+        if let data { out.append(contentsOf: data) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: #","id":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        if includeSeqNum {
+            out.append(contentsOf: #","seqNum":"#.utf8)
+            out.append(contentsOf: String(seq).utf8)
+        }
+        if let headers {
+            out.append(contentsOf: #","headers":"#.utf8)
+            out.append(contentsOf: headers)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
+public struct AppendResult: Equatable, Sendable {
+    public var seq: UInt64
+    public var duplicate: Bool
+}
+
+public struct ChannelSettings: Sendable {
+    public var maxRecordsPerChannel: Int
+    public var dedupWindowSeconds: Int
+    public init(maxRecordsPerChannel: Int = 10_000, dedupWindowSeconds: Int = 86_400) {
+        self.maxRecordsPerChannel = maxRecordsPerChannel
+        self.dedupWindowSeconds = dedupWindowSeconds
+    }
+}
+
+public final class ChannelStore {
+    private let redis: RedisClient
+    public let keys: RedisKeys
+    public let settings: ChannelSettings
+
+    public init(redis: RedisClient, keys: RedisKeys, settings: ChannelSettings) {
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+    }
+
+    /// Appends a data record. `dataJSON` is the record's `data` already encoded (decided once).
+    public func append(in env: RelayEnvironment, session: String, io: ChannelIO, dataJSON: [UInt8], partId: String?,
+                       _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {
+        run(env, session, io, data: dataJSON, headers: [], partId: partId, addInEventId: false, addLastEventId: false, completion)
+    }
+
+    /// Appends a control record with the given headers (a JSON array text, at least one pair).
+    public func appendControl(in env: RelayEnvironment, session: String, headersJSON: [UInt8],
+                              addInEventId: Bool, addLastEventId: Bool,
+                              _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {
+        run(env, session, .output, data: [], headers: headersJSON, partId: nil,
+            addInEventId: addInEventId, addLastEventId: addLastEventId, completion)
+    }
+
+    private func run(_ env: RelayEnvironment, _ session: String, _ io: ChannelIO, data: [UInt8], headers: [UInt8],
+                     partId: String?, addInEventId: Bool, addLastEventId: Bool,
+                     _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {
+        let args: [[UInt8]] = [
+            Array(keys.prefix.utf8), Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8),
+            data, headers, Array((partId ?? "").utf8), Array(String(settings.dedupWindowSeconds).utf8),
+            Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
+            addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
+        ]
+        redis.run(RelayScripts.appendRecord, args) { reply in
+            if let error = reply.apiError { return completion(.failure(error)) }
+            guard let items = reply.array, let status = items.first?.string else {
+                return completion(.failure(.internalError("unexpected reply from append_record")))
+            }
+            switch status {
+            case "ok":
+                let seq = items.count > 1 ? UInt64(items[1].int ?? 0) : 0
+                completion(.success(AppendResult(seq: seq, duplicate: items.count > 2 && items[2].int == 1)))
+            case "notfound": completion(.failure(.notFound("Session not found")))
+            case "closed": completion(.failure(.badRequest("Cannot append to a closed session")))
+            case "expired": completion(.failure(.badRequest("Cannot append to an expired session")))
+            default: completion(.failure(.internalError("unexpected reply from append_record")))
+            }
+        }
+    }
+
+    /// Records with seq > `after`, at most `count`, oldest first.
+    public func range(session: String, io: ChannelIO, after: UInt64, count: Int,
+                      _ completion: @escaping (Result<[StoredRecord], APIError>) -> Void) {
+        redis.send(["XRANGE", keys.channel(session: session, io: io), "(0-\(after)", "+", "COUNT", String(count)]) { reply in
+            if let error = reply.apiError { return completion(.failure(error)) }
+            completion(.success(ChannelStore.records(from: reply)))
+        }
+    }
+
+    /// The drain of SPEC section 3: up to `limit` records after `after`, and whether more follow.
+    public func drain(session: String, io: ChannelIO, after: UInt64, limit: Int,
+                      _ completion: @escaping (Result<(records: [StoredRecord], hasMore: Bool), APIError>) -> Void) {
+        range(session: session, io: io, after: after, count: limit + 1) { result in
+            completion(result.map { records in (Array(records.prefix(limit)), records.count > limit) })
+        }
+    }
+
+    static func records(from reply: RedisReply) -> [StoredRecord] {
+        guard let entries = reply.array else { return [] }
+        var records: [StoredRecord] = []
+        records.reserveCapacity(entries.count)
+        for entry in entries {
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string,
+                  let dash = id.firstIndex(of: "-"), let seq = UInt64(id[id.index(after: dash)...]),
+                  let fields = parts[1].array else { continue }
+            var record = StoredRecord(seq: seq)
+            var i = 0
+            while i + 1 < fields.count {
+                if case .bulk(let name) = fields[i], case .bulk(let value) = fields[i + 1] {
+                    if name == [UInt8(ascii: "d")] { record.data = value }
+                    if name == [UInt8(ascii: "h")] { record.headers = value }
+                }
+                i += 2
+            }
+            records.append(record)
+        }
+        return records
+    }
+}

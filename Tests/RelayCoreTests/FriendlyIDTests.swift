@@ -1,0 +1,37 @@
+// FriendlyIDTests.swift — shape and randomness of session and run ids.
+
+import XCTest
+@testable import RelayCore
+
+final class FriendlyIDTests: XCTestCase {
+    private let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyz")
+
+    func testShapes() {
+        let s = FriendlyID.session()
+        XCTAssertTrue(s.hasPrefix("session_"))
+        XCTAssertEqual(s.count, 8 + 25)
+        XCTAssertTrue(s.dropFirst(8).allSatisfy(allowed.contains))
+        let r = FriendlyID.run()
+        XCTAssertTrue(r.hasPrefix("run_"))
+        XCTAssertEqual(r.count, 4 + 25)
+        XCTAssertTrue(r.dropFirst(4).allSatisfy(allowed.contains))
+    }
+
+    func testUniqueAndCoversAlphabet() {
+        var seen = Set<String>()
+        var chars = Set<Character>()
+        for _ in 0..<500 {
+            let id = FriendlyID.session()
+            seen.insert(id)
+            chars.formUnion(id.dropFirst(8))
+        }
+        XCTAssertEqual(seen.count, 500)
+        XCTAssertEqual(chars, allowed, "12,500 draws should use all 36 characters")
+    }
+
+    func testIsSession() {
+        XCTAssertTrue(FriendlyID.isSession("session_abc"))
+        XCTAssertFalse(FriendlyID.isSession("chat_1234"))
+        XCTAssertFalse(FriendlyID.isSession("Session_abc"))
+    }
+}

@@ -1,0 +1,82 @@
+// SessionRecordTests.swift — Redis hash <-> SessionRecord, status and row JSON.
+
+import XCTest
+@testable import RelayCore
+
+final class SessionRecordTests: XCTestCase {
+    let base: [String: String] = [
+        "id": "session_abc", "env": "env_dev", "type": "chat.agent", "task": "my-chat",
+        "tags": #"["a","b"]"#, "createdAt": "1795456432123", "updatedAt": "1795456432124",
+    ]
+
+    func testMinimalRecordAndRow() throws {
+        let r = try SessionRecord(fields: base)
+        XCTAssertEqual(r.id, "session_abc")
+        XCTAssertEqual(r.environmentId, "env_dev")
+        XCTAssertEqual(r.tags, ["a", "b"])
+        XCTAssertNil(r.externalId)
+        XCTAssertEqual(r.rowJSON(nowMs: 0),
+                       #"{"id":"session_abc","type":"chat.agent","taskIdentifier":"my-chat","tags":["a","b"],"createdAt":"2026-11-23T17:53:52.123Z","updatedAt":"2026-11-23T17:53:52.124Z","externalId":null,"currentRunId":null,"metadata":null,"closedAt":null,"closedReason":null,"expiresAt":null,"status":"ACTIVE"}"#)
+    }
+
+    func testFullRecordRowWithExtras() throws {
+        var f = base
+        f["externalId"] = "chat_1"
+        f["triggerConfig"] = #"{"basePayload":{"x":1}}"#
+        f["currentRunId"] = "run_1"
+        f["lastRunId"] = "run_0"
+        f["metadata"] = #"{"k":"v"}"#
+        f["closedAt"] = "1795456433000"
+        f["closedReason"] = "done \"now\""
+        f["expiresAt"] = "1795456440000"
+        f["tags"] = ""
+        let r = try SessionRecord(fields: f)
+        XCTAssertEqual(r.tags, [])
+        let row = r.rowJSON(nowMs: 0, extra: [("runId", "\"run_1\""), ("isCached", "false")])
+        XCTAssertEqual(row,
+                       #"{"id":"session_abc","type":"chat.agent","taskIdentifier":"my-chat","tags":[],"createdAt":"2026-11-23T17:53:52.123Z","updatedAt":"2026-11-23T17:53:52.124Z","externalId":"chat_1","triggerConfig":{"basePayload":{"x":1}},"currentRunId":"run_1","metadata":{"k":"v"},"closedAt":"2026-11-23T17:53:53.000Z","closedReason":"done \"now\"","expiresAt":"2026-11-23T17:54:00.000Z","status":"CLOSED","runId":"run_1","isCached":false}"#)
+        XCTAssertTrue(JSONParser.isValid(bytes(row)))
+        XCTAssertEqual(r.names, SessionNames(friendlyId: "session_abc", externalId: "chat_1"))
+    }
+
+    func testFieldsRoundTrip() throws {
+        var f = base
+        f["externalId"] = "x"
+        f["metadata"] = "null"
+        f["expiresAt"] = "5"
+        f["closedReason"] = "r"
+        let r = try SessionRecord(fields: f)
+        let back = Dictionary(uniqueKeysWithValues: r.fields())
+        XCTAssertEqual(back, f)
+        XCTAssertEqual(try SessionRecord(fields: back), r)
+        XCTAssertEqual(r.fields().first?.0, "id")
+        XCTAssertFalse(r.fields().contains { $0.0 == "closedAt" }, "nil fields are omitted")
+    }
+
+    func testMissingOrCorruptFields() {
+        for name in ["id", "env", "type", "task", "createdAt", "updatedAt"] {
+            var f = base
+            f[name] = nil
+            assertAPIError(500, name) { try SessionRecord(fields: f) }
+            f[name] = ""
+            assertAPIError(500, name) { try SessionRecord(fields: f) }
+        }
+        var f = base
+        f["closedAt"] = "soon"
+        assertAPIError(500, "closedAt") { try SessionRecord(fields: f) }
+        f = base
+        f["tags"] = "{"
+        assertAPIError(500, "tags") { try SessionRecord(fields: f) }
+    }
+
+    func testStatus() throws {
+        var r = try SessionRecord(fields: base)
+        XCTAssertEqual(r.status(nowMs: 10), .active)
+        r.expiresAt = 100
+        XCTAssertEqual(r.status(nowMs: 99), .active)
+        XCTAssertEqual(r.status(nowMs: 100), .expired)
+        r.closedAt = 50
+        XCTAssertEqual(r.status(nowMs: 100), .closed)
+        XCTAssertEqual(r.status(nowMs: 0), .closed)
+    }
+}

@@ -1,0 +1,94 @@
+// RelayTestCase.swift: the base class of the integration tests.
+//
+// Each subclass gets one redis-server and one relay for all its tests (class setUp and
+// tearDown); tests keep out of each other's way with unique data (`unique(_:)`), never by
+// flushing Redis. If the fixture cannot start, every test of the class fails with the reason
+// (and the relay's output) instead of the class crashing.
+// Subclasses may override `relayExtraArguments` / `relayEnvironment` to configure their relay.
+
+import XCTest
+import Foundation
+
+class RelayTestCase: XCTestCase {
+    /// Arguments appended to `relay serve --listen ... --redis ...` for this class's relay.
+    class var relayExtraArguments: [String] { [] }
+    /// Environment variables set (or overridden) for this class's relay.
+    class var relayEnvironment: [String: String] { [:] }
+
+    private struct Fixture {
+        let redis: RedisServer
+        let relay: RelayProcess
+
+        func destroy() {
+            relay.destroy()
+            redis.destroy()
+        }
+    }
+
+    /// One fixture per test class; XCTest runs classes one after another on one thread.
+    private static var fixtures: [ObjectIdentifier: Result<Fixture, Error>] = [:]
+
+    override class func setUp() {
+        super.setUp()
+        fixtures[ObjectIdentifier(self)] = Result {
+            let redis = try RedisServer()
+            try redis.start()
+            do {
+                let relay = try RelayProcess(redisURL: redis.url, extraArguments: relayExtraArguments,
+                                             environment: relayEnvironment)
+                try relay.start()
+                return Fixture(redis: redis, relay: relay)
+            } catch {
+                redis.destroy()
+                throw error
+            }
+        }
+    }
+
+    override class func tearDown() {
+        if case .success(let fixture)? = fixtures.removeValue(forKey: ObjectIdentifier(self)) {
+            fixture.destroy()
+        }
+        super.tearDown()
+    }
+
+    private(set) var redis: RedisServer!
+    private(set) var relay: RelayProcess!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        guard let result = RelayTestCase.fixtures[ObjectIdentifier(type(of: self))] else {
+            throw HarnessError("no fixture for \(type(of: self)): class setUp did not run")
+        }
+        let fixture = try result.get()
+        guard fixture.relay.isRunning else {
+            throw HarnessError("the relay of \(type(of: self)) is no longer running; its output:\n\(fixture.relay.logTail())")
+        }
+        redis = fixture.redis
+        relay = fixture.relay
+    }
+
+    // MARK: Clients
+
+    /// The API with env_dev's secret key.
+    var api: RelayAPI { RelayAPI(port: relay.port, bearer: TestEnvironments.devKey) }
+
+    /// The API with env_prod's secret key.
+    var prodAPI: RelayAPI { RelayAPI(port: relay.port, bearer: TestEnvironments.prodKey) }
+
+    /// The API with any credentials (nil: no Authorization header).
+    func api(bearer: String?) -> RelayAPI { RelayAPI(port: relay.port, bearer: bearer) }
+
+    /// Raw HTTP to the relay, no credentials.
+    var http: HTTPClient { relay.http }
+
+    /// A public token for env_dev signed with its secret key.
+    func devToken(_ scopes: [String], exp: Date? = nil) throws -> String {
+        try TestToken.mint(envId: TestEnvironments.devId, scopes: scopes, secret: TestEnvironments.devKey, exp: exp)
+    }
+
+    // MARK: Data
+
+    /// A name no other test uses: `prefix-<uuid>`.
+    func unique(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.lowercased())" }
+}
