@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "relay", targets: ["relay"]),
+        .executable(name: "relay-echo-worker", targets: ["relay-echo-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,8 +56,17 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The example worker of SPEC section 4 (an echo agent).
+        .executableTarget(
+            name: "relay-echo-worker",
+            dependencies: [
+                "RelayCore", "RelayIO", "RelayRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
-        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay"]),
+        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker"]),
     ],
     swiftLanguageModes: [.v5]
 )

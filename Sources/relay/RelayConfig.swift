@@ -2,6 +2,8 @@
 // variables, then command-line flags (later wins). config/relay.example.yaml documents each key.
 import Foundation
 import RelayCore
+import RelayIO
+import RelayRedis
 import Yams
 
 struct ConfigError: Error, CustomStringConvertible {
@@ -165,35 +167,12 @@ struct RelayConfig: Codable, Equatable {
     }
 
     /// nil: embedded redis-server.
-    func redisEndpoint() throws -> RedisEndpointConfig? {
+    func redisEndpoint() throws -> RedisEndpoint? {
         if redisURL.isEmpty { return nil }
-        if redisURL.hasPrefix("unix:") {
-            var path = String(redisURL.dropFirst("unix:".count))
-            while path.hasPrefix("//") { path.removeFirst() }
-            guard path.hasPrefix("/") else { throw ConfigError(description: "redisUrl: unix socket path must be absolute") }
-            return .unix(path)
+        do {
+            return try RedisURL.parse(redisURL)
+        } catch {
+            throw ConfigError(description: "redisUrl: \(error)")
         }
-        guard redisURL.hasPrefix("redis://") else {
-            throw ConfigError(description: "redisUrl: expected redis://HOST:PORT or unix:/PATH, got '\(redisURL)'")
-        }
-        var rest = String(redisURL.dropFirst("redis://".count))
-        if let slash = rest.firstIndex(of: "/") {
-            let db = rest[rest.index(after: slash)...]
-            guard db.isEmpty || db == "0" else { throw ConfigError(description: "redisUrl: only database 0 is supported") }
-            rest = String(rest[..<slash])
-        }
-        guard !rest.contains("@") else { throw ConfigError(description: "redisUrl: passwords are not supported yet") }
-        let parts = rest.split(separator: ":")
-        let host = parts.first.map(String.init) ?? "127.0.0.1"
-        let port = parts.count > 1 ? Int(parts[1]) : 6379
-        guard let port, (1...65535).contains(port), !host.isEmpty else {
-            throw ConfigError(description: "redisUrl: bad host or port in '\(redisURL)'")
-        }
-        return .tcp(host, port)
     }
-}
-
-enum RedisEndpointConfig: Equatable {
-    case tcp(String, Int)
-    case unix(String)
 }

@@ -25,12 +25,9 @@ final class RelayNode {
         signal(SIGPIPE, SIG_IGN)
         var embedded: EmbeddedRedis?
         let endpoint: RedisEndpoint
-        switch try config.redisEndpoint() {
-        case .tcp(let host, let port)?:
-            endpoint = .tcp(host: host, port: port)
-        case .unix(let path)?:
-            endpoint = .unix(path: path)
-        case nil:
+        if let configured = try config.redisEndpoint() {
+            endpoint = configured
+        } else {
             let redis = EmbeddedRedis(dataDir: config.dataDir, binary: config.redisServer)
             try redis.start()
             embedded = redis
