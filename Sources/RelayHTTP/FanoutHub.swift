@@ -68,7 +68,9 @@ public final class FanoutHub {
 
     func idleTimeout(seconds: Int) -> CommonTimeout {
         if let timeout = commonTimeouts[seconds] { return timeout }
-        let timeout = loop.commonTimeout(Double(seconds))
+        // libevent's clock here is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more
+        // keep a stream from ending a hair before its T seconds.
+        let timeout = loop.commonTimeout(Double(seconds) + 0.01)
         commonTimeouts[seconds] = timeout
         return timeout
     }

@@ -1,8 +1,11 @@
 // ChildProcess.swift: a child process the tests own (redis-server, relay, openssl).
 //
 // Output (stdout and stderr together) goes to a log file so a failure can quote it.
-// `stop` sends SIGTERM, waits a bounded time, then SIGKILL. The test process does not
-// survive its children on purpose: every owner stops its child in tearDown.
+// `stop` sends SIGTERM, waits a bounded time, then SIGKILL; every owner stops its child in
+// tearDown. So that a crashed or killed test run leaves no redis-server or relay behind, on
+// Linux the child is started through `setpriv --pdeathsig TERM` (util-linux), which signals
+// it when the thread that started it exits: start children from the test's own thread, not
+// from a short-lived worker thread.
 
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +24,18 @@ final class ChildProcess {
     init(name: String, executable: URL, arguments: [String], environment: [String: String]?, logURL: URL) {
         self.name = name
         self.logURL = logURL
+        #if os(Linux)
+        if let setpriv = Self.findExecutable("setpriv") {
+            process.executableURL = setpriv
+            process.arguments = ["--pdeathsig", "TERM", "--", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
+        #else
         process.executableURL = executable
         process.arguments = arguments
+        #endif
         if let environment { process.environment = environment }
     }
 
@@ -40,7 +53,7 @@ final class ChildProcess {
         do {
             try process.run()
         } catch {
-            throw HarnessError("cannot start \(name) (\(process.executableURL?.path ?? "?")): \(error)")
+            throw HarnessError("cannot start \(name) (\(process.arguments ?? [])): \(error)")
         }
     }
 

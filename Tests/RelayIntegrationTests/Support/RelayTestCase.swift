@@ -32,11 +32,16 @@ class RelayTestCase: XCTestCase {
         super.setUp()
         fixtures[ObjectIdentifier(self)] = Result {
             let redis = try RedisServer()
-            try redis.start()
             do {
+                try redis.start()
                 let relay = try RelayProcess(redisURL: redis.url, extraArguments: relayExtraArguments,
                                              environment: relayEnvironment)
-                try relay.start()
+                do {
+                    try relay.start()  // its error quotes the relay's output
+                } catch {
+                    relay.destroy()
+                    throw error
+                }
                 return Fixture(redis: redis, relay: relay)
             } catch {
                 redis.destroy()
