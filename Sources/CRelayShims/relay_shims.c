@@ -2,6 +2,8 @@
 #include <hiredis/adapters/libevent.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,6 +32,10 @@ evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int r
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    /* Accepted sockets inherit TCP_NODELAY on Linux. libevent writes at most 16 KiB at a
+       time, so without it Nagle holds the tail of a larger response until the client's
+       delayed ACK (about 40 ms). */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
         close(fd); freeaddrinfo(res); return -1;
     }

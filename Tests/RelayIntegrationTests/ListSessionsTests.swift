@@ -65,13 +65,15 @@ final class ListSessionsTests: RelayTestCase {
         }
     }
 
-    func testPageBeforeNearTheStartReturnsTheRowsThatPrecede() throws {
+    /// "A page is never short while more matching rows exist": fewer than a page of rows before
+    /// the cursor gives the first full page (the rows that precede, then the ones that follow).
+    func testPageBeforeNearTheStartIsTheFirstFullPage() throws {
         let type = unique("near-start")
         let expected = newestFirst(try createConcurrently((0..<12).map { _ in sessionBody(type: type) }))
         let page = try listPage([("filter[type]", type), ("page[size]", "5"), ("page[before]", expected[3])])
-        XCTAssertEqual(page.ids, Array(expected[0..<3]), "the 3 rows before the 4th")
+        XCTAssertEqual(page.ids, Array(expected[0..<5]), "the first page, not 3 rows")
         XCTAssertNil(page.previous, "no rows precede")
-        XCTAssertEqual(page.next, expected[2])
+        XCTAssertEqual(page.next, expected[4])
 
         let after = try listPage([("filter[type]", type), ("page[size]", "5"), ("page[after]", expected[8])])
         XCTAssertEqual(after.ids, Array(expected[9...]), "the 3 rows after the 9th")
