@@ -148,9 +148,9 @@ extension RelayServer {
         let feed = subscriber.feed
         channels.range(session: feed.session, io: feed.io, after: subscriber.delivered, count: FanoutHub.batchSize) { [weak self] result in
             guard let self, !subscriber.ended else { return }
-            subscriber.catchingUp = false
             switch result {
             case .failure(let error):
+                subscriber.catchingUp = false
                 subscriber.abandon()
                 self.respondError(exchange, error)
             case .success(let records):
@@ -167,12 +167,7 @@ extension RelayServer {
                 if let (requested, first) = gap {
                     subscriber.writeComment(SSEFrame.gap(requested: requested, firstAvailable: first))
                 }
-                for record in records {
-                    subscriber.write(seq: record.seq, bytes: SSEFrame.record(
-                        id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl))
-                    if subscriber.ended { return }
-                }
-                self.hub.afterCatchUpBatch(subscriber, full: records.count == FanoutHub.batchSize)
+                subscriber.catchUp(with: records, fullBatch: records.count == FanoutHub.batchSize)
             }
         }
     }

@@ -117,20 +117,15 @@ public final class FanoutHub {
         channels.range(session: subscriber.feed.session, io: subscriber.feed.io, after: subscriber.delivered,
                        count: FanoutHub.batchSize) { [weak self, weak subscriber] result in
             guard let self, let subscriber, !subscriber.ended else { return }
-            subscriber.catchingUp = false
             switch result {
             case .failure:
                 // Redis is unreachable: try again shortly; the stream stays open.
+                subscriber.catchingUp = false
                 self.loop.after(0.25) { [weak self, weak subscriber] in
                     if let self, let subscriber { self.catchUp(subscriber) }
                 }
             case .success(let records):
-                for record in records {
-                    subscriber.write(seq: record.seq, bytes: SSEFrame.record(
-                        id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl))
-                    if subscriber.ended { return }
-                }
-                self.afterCatchUpBatch(subscriber, full: records.count == FanoutHub.batchSize)
+                subscriber.catchUp(with: records, fullBatch: records.count == FanoutHub.batchSize)
             }
         }
     }

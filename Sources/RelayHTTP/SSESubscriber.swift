@@ -3,6 +3,7 @@
 // written, so nothing is written twice and a gap sends it back to catching up.
 import RelayCore
 import RelayIO
+import RelayRedis
 
 final class SSESubscriber {
     let exchange: HTTPExchange
@@ -14,6 +15,10 @@ final class SSESubscriber {
     /// The session was closed or expired when the stream began: end once the log is read.
     var endWhenCaughtUp: Bool
     private(set) var ended = false
+    /// Catch-up records not yet written (writing pauses while the client's output is backed up).
+    private var backlog: ArraySlice<StoredRecord> = []
+    private var backlogWasFullBatch = false
+    private var pumpTimer: LoopTimer?
     private let idleTimer: LoopTimer
     private let idleTimeout: CommonTimeout
     weak var hub: FanoutHub?
@@ -43,12 +48,36 @@ final class SSESubscriber {
         return true
     }
 
-    /// Writes frames built for this subscriber alone (catch-up).
-    func write(seq: UInt64, bytes: [UInt8]) {
-        guard seq > delivered else { return }
-        exchange.write(bytes)
-        delivered = seq
-        recordWritten()
+    /// Writes catch-up records (framed for this subscriber alone). Writing pauses while more
+    /// than half the unsent-output cap is queued, so a long catch-up never trips the cap; the
+    /// feed is told when the batch is written.
+    func catchUp(with records: [StoredRecord], fullBatch: Bool) {
+        backlog = records[...]
+        backlogWasFullBatch = fullBatch
+        pump()
+    }
+
+    private func pump() {
+        guard let hub, !ended else { return }
+        while let record = backlog.first {
+            if exchange.unsentBytes > hub.settings.maxUnsentBytes / 2 {
+                if pumpTimer == nil {
+                    pumpTimer = hub.loop.every(0.02) { [weak self] in self?.pump() }
+                }
+                return
+            }
+            backlog = backlog.dropFirst()
+            guard record.seq > delivered else { continue }
+            exchange.write(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
+                                           isControl: record.isControl))
+            delivered = record.seq
+            recordWritten()
+            if ended { return }
+        }
+        pumpTimer?.cancel()
+        pumpTimer = nil
+        catchingUp = false
+        hub.afterCatchUpBatch(self, full: backlogWasFullBatch)
     }
 
     func writeComment(_ bytes: [UInt8]) {
@@ -79,6 +108,7 @@ final class SSESubscriber {
         guard !ended else { return }
         ended = true
         idleTimer.cancel()
+        pumpTimer?.cancel()
         if exchange.isStreaming {
             if clean { exchange.endStream() } else { exchange.abort() }
         } else if !exchange.isAnswered {
@@ -93,6 +123,7 @@ final class SSESubscriber {
         guard !ended else { return }
         ended = true
         idleTimer.cancel()
+        pumpTimer?.cancel()
         hub?.remove(self)
     }
 
@@ -101,6 +132,7 @@ final class SSESubscriber {
         guard !ended else { return }
         ended = true
         idleTimer.cancel()
+        pumpTimer?.cancel()
         hub?.remove(self)
     }
 }

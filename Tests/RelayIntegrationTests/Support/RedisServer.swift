@@ -14,8 +14,12 @@ final class RedisServer {
     var url: String { "redis://127.0.0.1:\(port)" }
     var isRunning: Bool { child?.isRunning ?? false }
 
-    init(port: UInt16? = nil) throws {
+    /// With `persistent`, an append-only file keeps the data across `restart` (fault tests).
+    let persistent: Bool
+
+    init(port: UInt16? = nil, persistent: Bool = false) throws {
         self.port = try port ?? freeLocalPort()
+        self.persistent = persistent
         directory = try makeTemporaryDirectory(prefix: "relay-it-redis")
     }
 
@@ -27,7 +31,7 @@ final class RedisServer {
         }
         let process = ChildProcess(
             name: "redis-server", executable: executable,
-            arguments: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            arguments: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", persistent ? "yes" : "no",
                         "--daemonize", "no", "--dir", directory.path],
             environment: nil, logURL: directory.appendingPathComponent("redis.log"))
         try process.launch()
@@ -51,7 +55,8 @@ final class RedisServer {
         child = nil
     }
 
-    /// Stops the process and starts a new one on the same port (the data is gone: no persistence).
+    /// Stops the process and starts a new one on the same port (the data survives only when
+    /// `persistent`).
     func restart(timeout: TimeInterval = 10) throws {
         stop()
         try start(timeout: timeout)

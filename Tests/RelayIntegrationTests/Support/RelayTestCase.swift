@@ -14,6 +14,8 @@ class RelayTestCase: XCTestCase {
     class var relayExtraArguments: [String] { [] }
     /// Environment variables set (or overridden) for this class's relay.
     class var relayEnvironment: [String: String] { [:] }
+    /// Whether this class's redis-server keeps its data across a restart.
+    class var redisPersistent: Bool { false }
 
     private struct Fixture {
         let redis: RedisServer
@@ -31,7 +33,7 @@ class RelayTestCase: XCTestCase {
     override class func setUp() {
         super.setUp()
         fixtures[ObjectIdentifier(self)] = Result {
-            let redis = try RedisServer()
+            let redis = try RedisServer(persistent: redisPersistent)
             do {
                 try redis.start()
                 let relay = try RelayProcess(redisURL: redis.url, extraArguments: relayExtraArguments,

@@ -1,0 +1,76 @@
+// FaultTests.swift: SPEC section 5's faults on channels: a Redis restart mid-stream, a slow
+// subscriber on a shared channel.
+
+import XCTest
+import Foundation
+
+final class FaultTests: RelayTestCase {
+    override class var redisPersistent: Bool { true }
+    override class var relayEnvironment: [String: String] { ["RELAY_MAX_UNSENT_BYTES": "262144"] }
+
+    func testRedisRestartMidStreamDeliversEveryRecordExactlyOnce() throws {
+        let session = try api.newSession()
+        let stream = try api.subscribe(session, "out", headers: [("Timeout-Seconds", "60")])
+        for i in 1...20 { XCTAssertEqual(try api.append(session, "out", "before \(i)").status, 200) }
+        for i in 1...20 { XCTAssertEqual(try stream.nextDataEvent()?.id, String(i)) }
+
+        redis.stop()
+        let started = Date()
+        let refused = try api.append(session, "out", "while down")
+        XCTAssertEqual(refused.status, 503, refused.description)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "appends must fail fast while Redis is down")
+        XCTAssertEqual(try api.retrieveSession(session).status, 503)
+        try waitUntil(timeout: 5, "/readyz to answer 503 while Redis is down") {
+            try http.request("GET", "/readyz").status == 503
+        }
+
+        try redis.start()
+        // The first append that goes through is record 21.
+        try waitUntil(timeout: 15, "appends to work again after the restart") {
+            try api.append(session, "out", "after 21", partId: "after-21").status == 200
+        }
+        for i in 22...40 { XCTAssertEqual(try api.append(session, "out", "after \(i)").status, 200) }
+        for i in 21...40 {
+            let event = try XCTUnwrap(try stream.nextDataEvent(timeout: 15), "stream ended before record \(i)")
+            XCTAssertEqual(event.id, String(i), "every record once, in order, on the same open stream")
+            XCTAssertEqual(try event.json()["data"]?.stringValue, "after \(i)")
+        }
+        XCTAssertEqual(try http.request("GET", "/readyz").status, 200)
+    }
+
+    func testSlowReaderIsDisconnectedWhileAFastReaderGetsEverythingAndTheSlowOneResumes() throws {
+        let session = try api.newSession()
+        let slow = try api.subscribe(session, "out", headers: [("Timeout-Seconds", "60")])
+        let fast = try api.subscribe(session, "out", headers: [("Timeout-Seconds", "60")])
+        let count = 600
+        let record = String(repeating: "x", count: 16_000)
+        let fastIds = ResultTimes(count: count)
+        let reader = Thread {
+            for _ in 1...count {
+                guard let event = try? fast.nextDataEvent(timeout: 30), let id = event.id.flatMap(Int.init) else { return }
+                fastIds.set(id, Date())
+            }
+        }
+        reader.start()
+        for i in 1...count { XCTAssertEqual(try api.append(session, "out", "\(i) \(record)").status, 200) }
+        try waitUntil(timeout: 30, "the fast reader to get all \(count) records") { fastIds.get(count) != nil }
+        for i in 1...count { XCTAssertNotNil(fastIds.get(i), "fast reader missed \(i)") }
+
+        // The slow reader got a prefix, then its connection was dropped.
+        var lastId = 0
+        do {
+            while let event = try slow.nextDataEvent(timeout: 10) {
+                let id = try XCTUnwrap(event.id.flatMap(Int.init))
+                XCTAssertEqual(id, lastId + 1)
+                lastId = id
+            }
+        } catch {
+            // A connection dropped mid-chunk is a read error: also the end of the stream.
+        }
+        XCTAssertLessThan(lastId, count, "the slow reader should have been disconnected")
+        let resumed = try api.subscribe(session, "out", headers: [("Last-Event-ID", String(lastId)), ("Timeout-Seconds", "2")])
+        for i in (lastId + 1)...count {
+            XCTAssertEqual(try resumed.nextDataEvent(timeout: 10)?.id, String(i), "resume loses nothing")
+        }
+    }
+}
