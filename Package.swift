@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C libraries from Debian packages, found through pkg-config.
@@ -39,13 +41,15 @@ let package = Package(
         // The only place Redis commands are spelled.
         .target(
             name: "RelayRedis",
-            dependencies: ["RelayCore", "RelayIO", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RelayCore", "RelayIO", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics")],
             resources: [.embedInCode("Lua")]
         ),
         // Event loop, HTTP server, handlers.
         .target(
             name: "RelayHTTP",
-            dependencies: ["RelayCore", "RelayRedis", "RelayIO", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["RelayCore", "RelayRedis", "RelayIO", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics")]
         ),
         .executableTarget(
             name: "relay",
@@ -54,6 +58,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The example worker of SPEC section 4 (an echo agent).

@@ -154,6 +154,11 @@ extension RelayServer {
                 subscriber.abandon()
                 self.respondError(exchange, error)
             case .success(let records):
+                if self.draining {
+                    subscriber.catchingUp = false
+                    subscriber.abandon()
+                    return self.respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
+                }
                 var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
                                ("X-Accel-Buffering", "no")] + self.cors.responseHeaders(origin: exchange.header("Origin"))
                 var gap: (UInt64, UInt64)?

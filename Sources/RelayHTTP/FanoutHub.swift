@@ -54,9 +54,13 @@ public final class FanoutHub {
         pingTimer = loop.every(settings.pingIntervalSeconds) { [weak self] in self?.ping() }
     }
 
+    private var inputSubscribers = 0
+
     public var subscriberCount: Int { subscribers.count }
     public var feedCount: Int { feeds.count }
-    public func subscriberCount(io: ChannelIO) -> Int { subscribers.values.filter { $0.feed.io == io }.count }
+    public func subscriberCount(io: ChannelIO) -> Int {
+        io == .input ? inputSubscribers : subscribers.count - inputSubscribers
+    }
 
     func feed(session: String, io: ChannelIO) -> ChannelFeed {
         let name = channels.keys.channel(session: session, io: io)
@@ -77,7 +81,8 @@ public final class FanoutHub {
 
     func add(_ subscriber: SSESubscriber) {
         let id = ObjectIdentifier(subscriber)
-        subscribers[id] = subscriber
+        guard subscribers.updateValue(subscriber, forKey: id) == nil else { return }
+        if subscriber.feed.io == .input { inputSubscribers += 1 }
         subscriber.feed.subscribers[id] = subscriber
         subscriber.feed.lingerTimer?.cancel()
         subscriber.feed.lingerTimer = nil
@@ -85,7 +90,8 @@ public final class FanoutHub {
 
     func remove(_ subscriber: SSESubscriber) {
         let id = ObjectIdentifier(subscriber)
-        subscribers[id] = nil
+        guard subscribers.removeValue(forKey: id) != nil else { return }
+        if subscriber.feed.io == .input { inputSubscribers -= 1 }
         let feed = subscriber.feed
         feed.subscribers[id] = nil
         guard feed.subscribers.isEmpty, feed.lingerTimer == nil else { return }

@@ -37,6 +37,11 @@ public final class RelayServer {
     let cors: CORSPolicy
     let logger: Logger
     public let metrics = ServerMetrics()
+    let relayMetrics = RelayMetrics()
+    /// Renders the metrics registry (the executable bootstraps Prometheus and sets this).
+    public var renderMetrics: () -> [UInt8] = { [] }
+    /// Requests not yet answered (the HTTP server counts them).
+    public var openRequests: () -> Int = { 0 }
     public private(set) var draining = false
 
     public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, channels: ChannelStore,
@@ -83,7 +88,11 @@ public final class RelayServer {
         switch route {
         case .healthz: respondJSON(exchange, 200, #"{"ok":true}"#)
         case .readyz: handleReady(exchange)
-        case .metrics: respondText(exchange, 200, "text/plain; version=0.0.4", metricsText())
+        case .metrics:
+            relayMetrics.refresh(server: metrics, hub: hub, openRequests: openRequests(), redisConnected: redis.isConnected)
+            metrics.responded(status: 200)
+            exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                             body: renderMetrics())
         case .demo: respondError(exchange, .notFound("No demo page in this build"))
         case .sessions:
             if exchange.method == .post { createSession(exchange) } else { listSessions(exchange) }
@@ -117,8 +126,13 @@ public final class RelayServer {
         return .success(bytes)
     }
 
+    /// Ready while this node is not draining and Redis answers both a command and on the live
+    /// subscription connection.
     func handleReady(_ exchange: HTTPExchange) {
         if draining { return respondError(exchange, .serviceUnavailable("draining")) }
+        guard hub.pubsub.isConnected else {
+            return respondError(exchange, .serviceUnavailable("Redis pub/sub is unavailable"))
+        }
         redis.send(["PING"]) { [weak self] reply in
             guard let self else { return }
             if reply.errorMessage == nil {
@@ -129,11 +143,4 @@ public final class RelayServer {
         }
     }
 
-    func metricsText() -> String {
-        var out = "# TYPE relay_http_responses_total counter\n"
-        for (status, count) in metrics.responsesByStatus.sorted(by: { $0.key < $1.key }) {
-            out += "relay_http_responses_total{status=\"\(status)\"} \(count)\n"
-        }
-        return out
-    }
 }

@@ -21,9 +21,11 @@ public final class HTTPExchange {
     public let failure: Int?
     private var onClose: (() -> Void)?
     private var streaming = false
+    private weak var server: HTTPServer?
 
-    init(_ request: OpaquePointer) {
+    init(_ request: OpaquePointer, server: HTTPServer?) {
         self.request = request
+        self.server = server
         switch evhttp_request_get_command(request) {
         case EVHTTP_REQ_GET: method = .get
         case EVHTTP_REQ_POST: method = .post
@@ -90,7 +92,7 @@ public final class HTTPExchange {
             body.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
         }
         evhttp_send_reply(request, Int32(status), reasonPhrase(status), buffer)
-        self.request = nil
+        finished()
     }
 
     /// Starts a streamed response (chunked on HTTP/1.1): headers go out at once.
@@ -148,7 +150,7 @@ public final class HTTPExchange {
         guard let request, streaming else { return }
         detachCloseCallback()
         evhttp_send_reply_end(request)
-        self.request = nil
+        finished()
     }
 
     /// Drops the connection without a clean end (slow subscriber, shutdown).
@@ -159,7 +161,14 @@ public final class HTTPExchange {
             // Freeing the connection frees its pending request too.
             evhttp_connection_free(conn)
         }
-        self.request = nil
+        finished()
+    }
+
+    /// The request went back to libevent: drop the pointer and tell the server.
+    private func finished() {
+        guard request != nil else { return }
+        request = nil
+        server?.exchangeFinished()
     }
 
     private func detachCloseCallback() {
@@ -175,7 +184,7 @@ public final class HTTPExchange {
         if let request {
             // libevent detached the request from the dead connection; finishing it frees it.
             evhttp_send_reply_end(request)
-            self.request = nil
+            finished()
         }
         callback?()
     }

@@ -15,6 +15,11 @@ public enum HTTPServerError: Error, CustomStringConvertible {
 public final class HTTPServer {
     private let http: OpaquePointer
     private var listeners: [OpaquePointer] = []
+    /// Requests not yet answered, open streams included.
+    public private(set) var outstanding = 0
+
+    func exchangeFinished() { outstanding -= 1 }
+
     /// Called once per request, on the loop thread.
     public var onRequest: (HTTPExchange) -> Void = { $0.respond(status: 404, headers: [], body: []) }
 
@@ -33,7 +38,8 @@ public final class HTTPServer {
         evhttp_set_gencb(http, { request, arg in
             guard let request, let arg else { return }
             let server = Unmanaged<HTTPServer>.fromOpaque(arg).takeUnretainedValue()
-            server.onRequest(HTTPExchange(request))
+            server.outstanding += 1
+            server.onRequest(HTTPExchange(request, server: server))
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 

@@ -2,7 +2,9 @@
 // Commands fail fast (an error reply at once) while Redis is unreachable, so the HTTP layer can
 // answer 503 instead of queueing. Scripts are sent with EVALSHA and re-sent with EVAL when
 // Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+import Glibc
 import Logging
+import Metrics
 import RelayIO
 
 public final class RedisClient {
@@ -14,6 +16,8 @@ public final class RedisClient {
     private var backoff = 0.05
     private var shas: [String: String] = [:]
     private var stopped = false
+    /// Round-trip time of every command (a histogram in Prometheus).
+    private let latency = Metrics.Timer(label: "relay_redis_command_duration_seconds")
     /// Runs after every successful (re)connect.
     public var onConnected: [() -> Void] = []
     public var onDisconnected: [() -> Void] = []
@@ -75,7 +79,11 @@ public final class RedisClient {
             completion(.error("DOWN redis unavailable"))
             return
         }
-        connection.send(args, completion)
+        let started = monotonicNanoseconds()
+        connection.send(args) { [latency] reply in
+            latency.recordNanoseconds(monotonicNanoseconds() - started)
+            completion(reply)
+        }
     }
 
     public func send(_ args: [String], _ completion: @escaping (RedisReply) -> Void) {
@@ -112,4 +120,10 @@ public final class RedisClient {
             if let sha = reply.string, reply.errorMessage == nil { self?.shas[script.name] = sha }
         }
     }
+}
+
+func monotonicNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }

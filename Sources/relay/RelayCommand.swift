@@ -24,6 +24,12 @@ struct Serve: ParsableCommand {
     @Option(help: "redis://HOST:PORT or unix:/PATH (overrides RELAY_REDIS_URL). Without one, an embedded redis-server is started.")
     var redis: String?
 
+    @Option(help: "Relay processes sharing the port (overrides RELAY_WORKERS); each is an independent node.")
+    var workers: Int?
+
+    @Flag(help: .hidden)
+    var workerChild = false
+
     func run() throws {
         var settings = RelayConfig()
         do {
@@ -31,13 +37,18 @@ struct Serve: ParsableCommand {
             try settings.applyEnvironment(ProcessInfo.processInfo.environment)
             if let listen { settings.listen = listen }
             if let redis { settings.redisURL = redis }
+            if let workers { settings.workers = workers }
             try settings.validate()
         } catch {
             FileHandle.standardError.write(Data("relay: config error: \(error)\n".utf8))
             throw ExitCode(2)
         }
         do {
-            try RelayNode(config: settings).run()
+            if settings.workers > 1 && !workerChild {
+                try WorkerSupervisor(config: settings, configFile: config).run()
+            } else {
+                try RelayNode(config: settings, reusePort: workerChild).run()
+            }
         } catch {
             FileHandle.standardError.write(Data("relay: \(error)\n".utf8))
             throw ExitCode(1)

@@ -42,11 +42,16 @@ struct RelayConfig: Codable, Equatable {
     var maxUnsentBytes: Int = 4 << 20
     /// Seconds between ": ping" comments on SSE streams.
     var pingIntervalSeconds: Double = 15
+    /// Relay processes sharing the listen port (SO_REUSEPORT), restarted if they die.
+    var workers: Int = 1
+    /// On SIGTERM/SIGINT: how long to wait for in-flight requests before exiting.
+    var drainTimeoutSeconds: Double = 10
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
         case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds
         case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds
+        case workers, drainTimeoutSeconds
     }
 
     init() {}
@@ -70,6 +75,8 @@ struct RelayConfig: Codable, Equatable {
         retentionSeconds = try c.decodeIfPresent(Int.self, forKey: .retentionSeconds) ?? d.retentionSeconds
         maxUnsentBytes = try c.decodeIfPresent(Int.self, forKey: .maxUnsentBytes) ?? d.maxUnsentBytes
         pingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .pingIntervalSeconds) ?? d.pingIntervalSeconds
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
+        drainTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .drainTimeoutSeconds) ?? d.drainTimeoutSeconds
     }
 
     /// Reads the YAML file; unknown keys are errors (a typo should not pass silently).
@@ -112,6 +119,11 @@ struct RelayConfig: Codable, Equatable {
         try integer(env, "RELAY_DEDUP_WINDOW_SECONDS") { dedupWindowSeconds = $0 }
         try integer(env, "RELAY_RETENTION_SECONDS") { retentionSeconds = $0 }
         try integer(env, "RELAY_MAX_UNSENT_BYTES") { maxUnsentBytes = $0 }
+        try integer(env, "RELAY_WORKERS") { workers = $0 }
+        if let v = env["RELAY_DRAIN_TIMEOUT_SECONDS"] {
+            guard let value = Double(v) else { throw ConfigError(description: "RELAY_DRAIN_TIMEOUT_SECONDS: not a number: '\(v)'") }
+            drainTimeoutSeconds = value
+        }
         if let v = env["RELAY_PING_INTERVAL_SECONDS"] {
             guard let value = Double(v) else { throw ConfigError(description: "RELAY_PING_INTERVAL_SECONDS: not a number: '\(v)'") }
             pingIntervalSeconds = value
@@ -146,6 +158,11 @@ struct RelayConfig: Codable, Equatable {
         }
         let keys = environments.flatMap(\.secretKeys)
         if Set(keys).count != keys.count { throw ConfigError(description: "environments: a secret key is used twice") }
+        if !(1...64).contains(workers) { throw ConfigError(description: "workers: must be 1 to 64") }
+        if !(0...3600).contains(drainTimeoutSeconds) { throw ConfigError(description: "drainTimeoutSeconds: must be 0 to 3600") }
+        if workers > 1, (try? listenAddress().port) == 0 {
+            throw ConfigError(description: "listen: workers share one port, so it cannot be 0")
+        }
         if maxRecordsPerChannel < 1 { throw ConfigError(description: "maxRecordsPerChannel: must be at least 1") }
         if dedupWindowSeconds < 1 { throw ConfigError(description: "dedupWindowSeconds: must be at least 1") }
         if retentionSeconds < 1 { throw ConfigError(description: "retentionSeconds: must be at least 1") }

@@ -1,6 +1,8 @@
 // RelayNode: one relay process. Wires the loop, Redis, the HTTP server and signals together.
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import RelayCore
 import RelayHTTP
 import RelayIO
@@ -8,17 +10,22 @@ import RelayRedis
 
 final class RelayNode {
     private var config: RelayConfig
+    private let reusePort: Bool
     private let logger: Logger
+    private let registry = PrometheusCollectorRegistry()
 
-    init(config: RelayConfig) {
+    init(config: RelayConfig, reusePort: Bool) {
         self.config = config
-        let level = Logger.Level(rawValue: config.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        self.reusePort = reusePort
+        bootstrapLogging(level: config.logLevel)
         self.logger = Logger(label: "relay")
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(1000),
+        ]
+        MetricsSystem.bootstrap(factory)
     }
 
     func run() throws {
@@ -28,15 +35,9 @@ final class RelayNode {
         if let configured = try config.redisEndpoint() {
             endpoint = configured
         } else {
-            let redis = EmbeddedRedis(dataDir: config.dataDir, binary: config.redisServer)
-            try redis.start()
+            let redis = try EmbeddedRedis.startForRelay(config: &config, logger: logger)
             embedded = redis
             endpoint = .unix(path: redis.socketPath)
-            logger.info("embedded redis-server started", metadata: ["socket": "\(redis.socketPath)"])
-            if config.environments.isEmpty {
-                config.environments = [try devEnvironment(dataDir: redis.dataDir)]
-                print("relay: dev environment env_dev, secret key: \(config.environments[0].secretKeys[0])")
-            }
         }
         guard !config.environments.isEmpty else {
             throw ConfigError(description: "environments: none configured (set RELAY_ENVIRONMENTS or 'environments' in the config file)")
@@ -60,8 +61,10 @@ final class RelayNode {
 
         let http = HTTPServer(loop: loop, maxBodySize: BodyLimit.record, timeoutSeconds: Int32(config.httpTimeoutSeconds))
         http.onRequest = { server.handle($0) }
+        server.openRequests = { [unowned http] in http.outstanding }
+        server.renderMetrics = { [registry] in registry.emitToBuffer() }
         let (host, port) = try config.listenAddress()
-        let bound = try http.listen(host: host, port: port)
+        let bound = try http.listen(host: host, port: port, reusePort: reusePort)
         redis.start()
         pubsub.start()
 
@@ -78,14 +81,25 @@ final class RelayNode {
                 if embedded.superviseTick() { logger.warning("embedded redis-server died; restarted it") }
             }
         }
+        // Graceful drain: stop accepting, say not-ready, end streams cleanly (clients resume on
+        // other nodes), wait for in-flight requests (appends) up to the drain timeout, exit 0.
+        var drainTimer: LoopTimer?
+        let drainTimeout = config.drainTimeoutSeconds
         let shutdown = { [logger] (name: String) in
-            logger.info("shutting down", metadata: ["signal": "\(name)"])
-            server.beginDrain()
+            guard drainTimer == nil else { return }
+            logger.info("draining", metadata: ["signal": "\(name)", "openRequests": "\(http.outstanding)"])
             http.stopListening()
+            server.beginDrain()
             supervisor?.cancel()
-            redis.stop()
-            pubsub.stop()
-            loop.stop()
+            let deadline = monotonicSeconds() + drainTimeout
+            drainTimer = loop.every(0.02) {
+                guard http.outstanding == 0 || monotonicSeconds() >= deadline else { return }
+                logger.info("drained", metadata: ["unfinished": "\(http.outstanding)"])
+                drainTimer?.cancel()
+                redis.stop()
+                pubsub.stop()
+                loop.stop()
+            }
         }
         let term = SignalWatcher(loop: loop, signal: SIGTERM) { shutdown("SIGTERM") }
         let int = SignalWatcher(loop: loop, signal: SIGINT) { shutdown("SIGINT") }
@@ -95,8 +109,39 @@ final class RelayNode {
         logger.info("stopped")
     }
 
+}
+
+func bootstrapLogging(level: String) {
+    let level = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+extension EmbeddedRedis {
+    /// Starts the embedded redis-server for `relay serve` without a Redis URL, and gives the
+    /// config a dev environment (printing its key) when none is configured.
+    static func startForRelay(config: inout RelayConfig, logger: Logger) throws -> EmbeddedRedis {
+        let redis = EmbeddedRedis(dataDir: config.dataDir, binary: config.redisServer)
+        try redis.start()
+        logger.info("embedded redis-server started", metadata: ["socket": "\(redis.socketPath)"])
+        if config.environments.isEmpty {
+            config.environments = [try devEnvironment(dataDir: redis.dataDir)]
+            print("relay: dev environment env_dev, secret key: \(config.environments[0].secretKeys[0])")
+        }
+        return redis
+    }
+
     /// The embedded mode's dev environment; its key is kept in the data directory.
-    private func devEnvironment(dataDir: URL) throws -> RelayEnvironment {
+    private static func devEnvironment(dataDir: URL) throws -> RelayEnvironment {
         let file = dataDir.appendingPathComponent("dev-secret-key")
         if let key = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !key.isEmpty {
             return RelayEnvironment(id: "env_dev", slug: "dev", secretKeys: [key])
