@@ -106,7 +106,7 @@ extension RelayServer {
                     body.append(contentsOf: "],\"hasMore\":\(page.hasMore)}".utf8)
                     self.metrics.responded(status: 200)
                     exchange.respond(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")]
-                                        + self.cors.responseHeaders(origin: exchange.header("Origin")), body: body)
+                                        + self.commonHeaders(exchange), body: body)
                 }
             }
         }
@@ -160,7 +160,7 @@ extension RelayServer {
                     return self.respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
                 }
                 var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
-                               ("X-Accel-Buffering", "no")] + self.cors.responseHeaders(origin: exchange.header("Origin"))
+                               ("X-Accel-Buffering", "no")] + self.commonHeaders(exchange)
                 var gap: (UInt64, UInt64)?
                 if let requested = lastEventId, let first = records.first?.seq, first > requested + 1 {
                     gap = (requested, first)

@@ -43,6 +43,8 @@ public final class RelayServer {
     /// Requests not yet answered (the HTTP server counts them).
     public var openRequests: () -> Int = { 0 }
     public private(set) var draining = false
+    /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
+    public var nodeName = ""
 
     public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, channels: ChannelStore,
                 hub: FanoutHub, logger: Logger) {
@@ -91,9 +93,9 @@ public final class RelayServer {
         case .metrics:
             relayMetrics.refresh(server: metrics, hub: hub, openRequests: openRequests(), redisConnected: redis.isConnected)
             metrics.responded(status: 200)
-            exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")] + commonHeaders(exchange),
                              body: renderMetrics())
-        case .demo: respondError(exchange, .notFound("No demo page in this build"))
+        case .demo: respondText(exchange, 200, "text/html; charset=utf-8", DemoPage.html)
         case .sessions:
             if exchange.method == .post { createSession(exchange) } else { listSessions(exchange) }
         case .session(let name):

@@ -3,9 +3,14 @@ import RelayCore
 import RelayIO
 
 extension RelayServer {
+    /// Headers every response carries: CORS (when the origin is allowed) and the node's name.
+    func commonHeaders(_ exchange: HTTPExchange) -> [(String, String)] {
+        cors.responseHeaders(origin: exchange.header("Origin")) + [("X-Relay-Node", nodeName)]
+    }
+
     func respondJSON(_ exchange: HTTPExchange, _ status: Int, _ json: String, extraHeaders: [(String, String)] = []) {
         var headers = [("Content-Type", "application/json; charset=utf-8")] + extraHeaders
-        headers += cors.responseHeaders(origin: exchange.header("Origin"))
+        headers += commonHeaders(exchange)
         metrics.responded(status: status)
         exchange.respond(status: status, headers: headers, body: Array(json.utf8))
     }
@@ -24,7 +29,7 @@ extension RelayServer {
 
     func respondText(_ exchange: HTTPExchange, _ status: Int, _ contentType: String, _ body: String) {
         metrics.responded(status: status)
-        exchange.respond(status: status, headers: [("Content-Type", contentType)] + cors.responseHeaders(origin: exchange.header("Origin")),
+        exchange.respond(status: status, headers: [("Content-Type", contentType)] + commonHeaders(exchange),
                          body: Array(body.utf8))
     }
 }

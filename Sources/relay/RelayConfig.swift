@@ -46,12 +46,17 @@ struct RelayConfig: Codable, Equatable {
     var workers: Int = 1
     /// On SIGTERM/SIGINT: how long to wait for in-flight requests before exiting.
     var drainTimeoutSeconds: Double = 10
+    /// On SIGTERM/SIGINT: the least time the process stays up answering /readyz with 503 on
+    /// open connections, so balancers see the drain.
+    var drainGraceSeconds: Double = 1
+    /// This node's name in the X-Relay-Node response header; empty: HOST:PORT/PID.
+    var nodeName: String = ""
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
         case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds
         case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds
-        case workers, drainTimeoutSeconds
+        case workers, drainTimeoutSeconds, drainGraceSeconds, nodeName
     }
 
     init() {}
@@ -77,6 +82,8 @@ struct RelayConfig: Codable, Equatable {
         pingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .pingIntervalSeconds) ?? d.pingIntervalSeconds
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
         drainTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .drainTimeoutSeconds) ?? d.drainTimeoutSeconds
+        drainGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .drainGraceSeconds) ?? d.drainGraceSeconds
+        nodeName = try c.decodeIfPresent(String.self, forKey: .nodeName) ?? d.nodeName
     }
 
     /// Reads the YAML file; unknown keys are errors (a typo should not pass silently).
@@ -120,6 +127,11 @@ struct RelayConfig: Codable, Equatable {
         try integer(env, "RELAY_RETENTION_SECONDS") { retentionSeconds = $0 }
         try integer(env, "RELAY_MAX_UNSENT_BYTES") { maxUnsentBytes = $0 }
         try integer(env, "RELAY_WORKERS") { workers = $0 }
+        if let v = env["RELAY_NODE_NAME"] { nodeName = v }
+        if let v = env["RELAY_DRAIN_GRACE_SECONDS"] {
+            guard let value = Double(v) else { throw ConfigError(description: "RELAY_DRAIN_GRACE_SECONDS: not a number: '\(v)'") }
+            drainGraceSeconds = value
+        }
         if let v = env["RELAY_DRAIN_TIMEOUT_SECONDS"] {
             guard let value = Double(v) else { throw ConfigError(description: "RELAY_DRAIN_TIMEOUT_SECONDS: not a number: '\(v)'") }
             drainTimeoutSeconds = value
@@ -159,6 +171,7 @@ struct RelayConfig: Codable, Equatable {
         let keys = environments.flatMap(\.secretKeys)
         if Set(keys).count != keys.count { throw ConfigError(description: "environments: a secret key is used twice") }
         if !(1...64).contains(workers) { throw ConfigError(description: "workers: must be 1 to 64") }
+        if !(0...60).contains(drainGraceSeconds) { throw ConfigError(description: "drainGraceSeconds: must be 0 to 60") }
         if !(0...3600).contains(drainTimeoutSeconds) { throw ConfigError(description: "drainTimeoutSeconds: must be 0 to 3600") }
         if workers > 1, (try? listenAddress().port) == 0 {
             throw ConfigError(description: "listen: workers share one port, so it cannot be 0")

@@ -52,6 +52,7 @@ final class RelayNode {
             maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds))
         let hub = FanoutHub(loop: loop, pubsub: pubsub, channels: channels, settings: FanoutSettings(
             maxUnsentBytes: config.maxUnsentBytes, pingIntervalSeconds: config.pingIntervalSeconds))
+        let (host, port) = try config.listenAddress()
         let server = RelayServer(
             config: RelayServerConfig(environments: config.environments, allowedOrigins: config.allowedOrigins,
                                       requestLog: config.requestLog, tokenTTLSeconds: Int64(config.tokenTTLSeconds)),
@@ -63,8 +64,8 @@ final class RelayNode {
         http.onRequest = { server.handle($0) }
         server.openRequests = { [unowned http] in http.outstanding }
         server.renderMetrics = { [registry] in registry.emitToBuffer() }
-        let (host, port) = try config.listenAddress()
         let bound = try http.listen(host: host, port: port, reusePort: reusePort)
+        server.nodeName = config.nodeName.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(bound)/\(getpid())" : config.nodeName
         redis.start()
         pubsub.start()
 
@@ -84,16 +85,18 @@ final class RelayNode {
         // Graceful drain: stop accepting, say not-ready, end streams cleanly (clients resume on
         // other nodes), wait for in-flight requests (appends) up to the drain timeout, exit 0.
         var drainTimer: LoopTimer?
-        let drainTimeout = config.drainTimeoutSeconds
+        let drainTimeout = max(config.drainTimeoutSeconds, config.drainGraceSeconds)
+        let drainGrace = config.drainGraceSeconds
         let shutdown = { [logger] (name: String) in
             guard drainTimer == nil else { return }
             logger.info("draining", metadata: ["signal": "\(name)", "openRequests": "\(http.outstanding)"])
             http.stopListening()
             server.beginDrain()
             supervisor?.cancel()
-            let deadline = monotonicSeconds() + drainTimeout
+            let started = monotonicSeconds()
             drainTimer = loop.every(0.02) {
-                guard http.outstanding == 0 || monotonicSeconds() >= deadline else { return }
+                let elapsed = monotonicSeconds() - started
+                guard (http.outstanding == 0 && elapsed >= drainGrace) || elapsed >= drainTimeout else { return }
                 logger.info("drained", metadata: ["unfinished": "\(http.outstanding)"])
                 drainTimer?.cancel()
                 redis.stop()
