@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C libraries from Debian packages, found through pkg-config.
@@ -71,8 +72,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The load tester: pure parts (stamp scanning, gap detection, histograms) and the tool.
+        .target(
+            name: "BenchCore",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "Benchmarks/BenchCore"
+        ),
+        .executableTarget(
+            name: "relay-bench",
+            dependencies: [
+                "BenchCore", "RelayCore", "RelayIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/relay-bench"
+        ),
+        .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
-        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker"]),
+        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),
     ],
     swiftLanguageModes: [.v5]
 )

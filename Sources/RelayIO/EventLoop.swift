@@ -19,11 +19,13 @@ public final class EventLoop {
     /// Makes `run()` return after the current callbacks.
     public func stop() { event_base_loopbreak(base) }
 
-    /// A one-shot timer; keep the returned value to be able to cancel it.
+    /// A one-shot timer. It keeps itself alive until it fires or is cancelled, so the result
+    /// may be dropped; keep it only to be able to cancel it.
     @discardableResult
     public func after(_ seconds: Double, _ fire: @escaping () -> Void) -> LoopTimer {
         let timer = LoopTimer(loop: self, repeating: false, fire)
         timer.arm(seconds)
+        timer.selfRetain = timer
         return timer
     }
 
@@ -54,18 +56,25 @@ extension timeval {
     }
 }
 
-/// A timer on the loop. The loop never retains it: whoever armed it keeps it alive.
+/// A timer on the loop. The loop never retains it: whoever armed it keeps it alive, except a
+/// one-shot timer from `EventLoop.after`, which holds itself until it fires or is cancelled.
 public final class LoopTimer {
     private var event: OpaquePointer?
     private let fire: () -> Void
     private let repeating: Bool
+    fileprivate var selfRetain: LoopTimer?
 
     init(loop: EventLoop, repeating: Bool, _ fire: @escaping () -> Void) {
         self.fire = fire
         self.repeating = repeating
         let flags: Int16 = repeating ? Int16(EV_PERSIST) : 0
         event = event_new(loop.base, -1, flags, { _, _, arg in
-            Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().fire()
+            let timer = Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue()
+            // Keep the timer alive through its own callback, then drop the self-retain.
+            withExtendedLifetime(timer) {
+                timer.fire()
+                if !timer.repeating && !timer.isPending { timer.selfRetain = nil }
+            }
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -88,7 +97,10 @@ public final class LoopTimer {
         event_add(event, common.pointer)
     }
 
-    public func cancel() { event_del(event) }
+    public func cancel() {
+        event_del(event)
+        selfRetain = nil
+    }
 
     public var isPending: Bool { event_pending(event, Int16(EV_TIMEOUT), nil) != 0 }
 }

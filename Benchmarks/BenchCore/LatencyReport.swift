@@ -1,0 +1,60 @@
+// LatencyReport: append-to-delivery latencies in an HdrHistogram (microseconds, 3 significant
+// digits, up to 10 minutes), mergeable across processes, with the summary the tool prints.
+import Foundation
+import Histogram
+
+public struct LatencyReport: Codable, Sendable {
+    public var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000,
+                                             numberOfSignificantValueDigits: .three)
+    public var events: UInt64 = 0
+    public var missing: UInt64 = 0
+    public var duplicates: UInt64 = 0
+    public var errors: UInt64 = 0
+    public var connections: UInt64 = 0
+
+    public init() {}
+
+    public mutating func record(latencyMicroseconds: UInt64) {
+        _ = histogram.record(min(max(latencyMicroseconds, 1), 600_000_000))
+    }
+
+    public mutating func merge(_ other: LatencyReport) {
+        histogram.add(other.histogram)
+        events += other.events
+        missing += other.missing
+        duplicates += other.duplicates
+        errors += other.errors
+        connections += other.connections
+    }
+
+    /// Milliseconds at a percentile (0 when nothing was recorded).
+    public func milliseconds(atPercentile p: Double) -> Double {
+        histogram.totalCount == 0 ? 0 : Double(histogram.valueAtPercentile(p)) / 1000
+    }
+
+    public var maxMilliseconds: Double { histogram.totalCount == 0 ? 0 : Double(histogram.max) / 1000 }
+
+    /// The human summary and the machine-readable last line (`RESULT {...}`).
+    public func summary(label: String, seconds: Double) -> String {
+        let rate = seconds > 0 ? Double(events) / seconds : 0
+        func ms(_ v: Double) -> String { String(format: "%.2f", v) }
+        var out = "\(label): \(connections) connections, \(events) events in \(String(format: "%.1f", seconds)) s"
+        out += " (\(String(format: "%.0f", rate))/s), errors \(errors), gaps \(missing), duplicates \(duplicates)\n"
+        out += "latency ms: p50 \(ms(milliseconds(atPercentile: 50))) p90 \(ms(milliseconds(atPercentile: 90)))"
+        out += " p99 \(ms(milliseconds(atPercentile: 99))) p99.9 \(ms(milliseconds(atPercentile: 99.9))) max \(ms(maxMilliseconds))\n"
+        out += "RESULT {\"kind\":\"\(label)\",\"connections\":\(connections),\"events\":\(events),\"seconds\":\(String(format: "%.3f", seconds))"
+        out += ",\"events_per_s\":\(String(format: "%.1f", rate)),\"errors\":\(errors),\"gaps\":\(missing),\"duplicates\":\(duplicates)"
+        out += ",\"p50_ms\":\(ms(milliseconds(atPercentile: 50))),\"p90_ms\":\(ms(milliseconds(atPercentile: 90)))"
+        out += ",\"p99_ms\":\(ms(milliseconds(atPercentile: 99))),\"p999_ms\":\(ms(milliseconds(atPercentile: 99.9)))"
+        out += ",\"max_ms\":\(ms(maxMilliseconds))}"
+        return out
+    }
+}
+
+/// Load is only ever sent to this machine: 127.0.0.0/8 or localhost.
+public func isLoopback(host: String) -> Bool {
+    if host == "localhost" { return true }
+    let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 4, parts[0] == "127" else { return false }
+    return parts.allSatisfy { UInt8($0) != nil }
+}

@@ -1,0 +1,342 @@
+// relay-bench: the load tester. `subscribe` holds N SSE connections over M channels (several
+// processes, several loopback source addresses), `publish` appends at a fixed rate with a
+// timestamp in every record, `drain` times JSON drains. Each prints a progress line a second
+// and a summary with HdrHistogram percentiles, gaps and duplicates, ending with a RESULT line.
+// Every run is bounded in connections and time and targets 127.0.0.0/8 only.
+import ArgumentParser
+import BenchCore
+import Foundation
+import RelayIO
+
+@main
+struct RelayBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay-bench", abstract: "Load tester for the relay (and nchan, side by side).",
+        subcommands: [Subscribe.self, Publish.self, Drain.self])
+}
+
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("url"), help: "A node to use (repeat for several); loopback only.")
+    var urls: [String] = ["http://127.0.0.1:8080"]
+    @Option(help: "A secret key (or RELAY_BENCH_KEY).")
+    var key: String?
+    @Option(help: "relay or nchan.")
+    var target = "relay"
+    @Option(help: "Channel names are PREFIX-0 ... PREFIX-(M-1) (relay: session externalIds).")
+    var prefix = "bench"
+    @Option(help: "Number of channels.")
+    var channels = 1
+    @Option(help: "Seconds to run (at most 3600).")
+    var duration = 10.0
+    @Flag(help: "Do not create the sessions first (another process did).")
+    var noSetup = false
+
+    func makeTarget() throws -> BenchTarget {
+        guard let kind = TargetKind(rawValue: target) else { throw BenchError("--target: relay or nchan") }
+        guard (0.1...3600).contains(duration) else { throw BenchError("--duration: 0.1 to 3600 seconds") }
+        guard (1...1_000_000).contains(channels) else { throw BenchError("--channels: 1 to 1000000") }
+        return try BenchTarget(kind: kind, urls: urls, key: key ?? ProcessInfo.processInfo.environment["RELAY_BENCH_KEY"],
+                               channelPrefix: prefix)
+    }
+}
+
+/// Runs `body` on a fresh loop until `seconds` pass; `tick` runs every second.
+func runLoop(seconds: Double, setup: (EventLoop, @escaping () -> Void) -> Void, tick: @escaping (Double) -> Void,
+             finish: @escaping () -> Void) {
+    let loop = EventLoop()
+    setup(loop) {
+        let started = monotonicSeconds()
+        var progress: LoopTimer?
+        progress = loop.every(1.0) { tick(monotonicSeconds() - started) }
+        loop.after(seconds) {
+            progress?.cancel()
+            finish()
+            loop.stop()
+        }
+    }
+    loop.run()
+}
+
+func setupChannels(_ loop: EventLoop, _ target: BenchTarget, _ options: CommonOptions, then: @escaping () -> Void) {
+    if options.noSetup { return then() }
+    let started = monotonicSeconds()
+    ChannelSetup.run(loop: loop, target: target, channels: options.channels) { failures in
+        if failures > 0 { print("setup: \(failures) session creates failed") }
+        if target.kind == .relay {
+            print("setup: \(options.channels) sessions in \(String(format: "%.1f", monotonicSeconds() - started)) s")
+        }
+        fflush(stdout)
+        then()
+    }
+}
+
+struct Subscribe: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Hold N SSE subscribers and measure deliveries.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Subscribers in all (at most 200000).")
+    var connections = 100
+    @Option(help: "New connections per second (all processes together).")
+    var ramp = 5000.0
+    @Option(help: "Processes to spread the connections over (each may hold at most 20,000 files).")
+    var processes = 1
+    @Option(help: "Loopback source addresses 127.0.0.2 ... (0: let the kernel choose).")
+    var sources = 0
+    @Option(help: "Timeout-Seconds asked of the relay (1-600).")
+    var idleTimeout = 600
+    @Option(help: .hidden) var childIndex = 0
+    @Option(help: .hidden) var childCount = 1
+    @Option(help: .hidden) var reportFile: String?
+
+    func run() throws {
+        let target = try common.makeTarget()
+        guard (1...200_000).contains(connections) else { throw BenchError("--connections: 1 to 200000") }
+        guard (1...64).contains(processes), (0...250).contains(sources) else { throw BenchError("--processes 1-64, --sources 0-250") }
+        guard connections / processes <= 19_000 else { throw BenchError("at most 19,000 connections per process: use more --processes") }
+        if processes > 1 { return try runParent(target) }
+        let child = childCount > 1
+        let indices = Array(stride(from: childIndex, to: connections, by: childCount))
+        let sourceList = (0..<sources).map { "127.0.0.\(2 + $0)" }
+        var engine: SubscribeEngine?
+        var lastEvents: UInt64 = 0
+        runLoop(seconds: common.duration, setup: { loop, begin in
+            setupChannels(loop, target, common) {
+                engine = SubscribeEngine(loop: loop, target: target, settings: .init(
+                    indices: indices, channels: common.channels, rampPerSecond: ramp / Double(childCount),
+                    sources: sourceList, timeoutSeconds: idleTimeout))
+                engine?.start()
+                begin()
+            }
+        }, tick: { elapsed in
+            guard let engine else { return }
+            let events = engine.report.events
+            if child {
+                print("PROGRESS \(engine.open) \(events) \(engine.report.errors)")
+            } else {
+                print("[\(Int(elapsed.rounded()))s] connections \(engine.open)  events/s \(events - lastEvents)  events \(events)  errors \(engine.report.errors)")
+            }
+            lastEvents = events
+            fflush(stdout)
+        }, finish: {
+            guard let engine else { return }
+            engine.stop()
+            if child, let reportFile {
+                let data = (try? JSONEncoder().encode(engine.report)) ?? Data()
+                FileManager.default.createFile(atPath: reportFile, contents: data)
+            } else {
+                print(engine.report.summary(label: "subscribe", seconds: common.duration))
+            }
+            fflush(stdout)
+        })
+    }
+
+    /// Spawns the children, prints their summed progress each second, merges their reports.
+    private func runParent(_ target: BenchTarget) throws {
+        if target.kind == .relay && !common.noSetup {
+            runLoop(seconds: 0.01, setup: { loop, begin in setupChannels(loop, target, common, then: begin) },
+                    tick: { _ in }, finish: {})
+        }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        arguments.removeAll { $0.hasPrefix("--processes=") }
+        if let i = arguments.firstIndex(of: "--processes") { arguments.removeSubrange(i...(i + 1)) }
+        let collector = ChildCollector(count: processes)
+        var children: [Process] = []
+        let reportDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: reportDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: reportDirectory) }
+        let reportFiles = (0..<processes).map { reportDirectory.appendingPathComponent("child-\($0).json").path }
+        for index in 0..<processes {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            process.arguments = arguments + ["--child-index", String(index), "--child-count", String(processes), "--no-setup",
+                                             "--report-file", reportFiles[index]]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            collector.watch(pipe.fileHandleForReading, child: index)
+            try process.run()
+            children.append(process)
+        }
+        let started = monotonicSeconds()
+        var lastEvents: UInt64 = 0
+        while children.contains(where: \.isRunning) {
+            Thread.sleep(forTimeInterval: 1)  // a progress printer, not a synchronisation
+            let (open, events, errors) = collector.progress()
+            print("[\(Int((monotonicSeconds() - started).rounded()))s] connections \(open)  events/s \(events - lastEvents)  events \(events)  errors \(errors)  (\(processes) processes)")
+            lastEvents = events
+            fflush(stdout)
+        }
+        var total = LatencyReport()
+        for (index, file) in reportFiles.enumerated() {
+            guard let data = FileManager.default.contents(atPath: file),
+                  let report = try? JSONDecoder().decode(LatencyReport.self, from: data) else {
+                print("child \(index): no report (exit status \(children[index].terminationStatus))")
+                continue
+            }
+            total.merge(report)
+        }
+        print(total.summary(label: "subscribe", seconds: common.duration))
+    }
+}
+
+/// Reads the children's PROGRESS lines (on Foundation's reader threads); their final reports
+/// come through files.
+final class ChildCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var latest: [(UInt64, UInt64, UInt64)]
+    private var partial: [Int: Data] = [:]
+
+    init(count: Int) { latest = Array(repeating: (0, 0, 0), count: count) }
+
+    func watch(_ handle: FileHandle, child: Int) {
+        handle.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            if data.isEmpty { handle.readabilityHandler = nil; return }
+            self.lock.lock()
+            var buffer = (self.partial[child] ?? Data()) + data
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer = Data(buffer[(newline + 1)...])
+                self.consume(line, child: child)
+            }
+            self.partial[child] = buffer
+            self.lock.unlock()
+        }
+    }
+
+    private func consume(_ line: String, child: Int) {
+        let parts = line.split(separator: " ")
+        if parts.first == "PROGRESS", parts.count == 4 {
+            latest[child] = (UInt64(parts[1]) ?? 0, UInt64(parts[2]) ?? 0, UInt64(parts[3]) ?? 0)
+        } else if !line.isEmpty {
+            print("child \(child): \(line)")
+        }
+    }
+
+    func progress() -> (UInt64, UInt64, UInt64) {
+        lock.lock(); defer { lock.unlock() }
+        return latest.reduce((0, 0, 0)) { ($0.0 + $1.0, $0.1 + $1.1, $0.2 + $1.2) }
+    }
+}
+
+struct Publish: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Append at a fixed rate, stamped for latency.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Appends per second (all channels together).")
+    var rate = 100.0
+    @Option(help: "Keep-alive connections, one request in flight each.")
+    var connections = 4
+    @Flag(help: "Send an X-Part-Id with every append (idempotent appends).")
+    var partId = false
+    @Option(help: "Approximate record size in bytes.")
+    var bodyBytes = 0
+    @Option(help: "Seconds to wait before the first append (let subscribers connect).")
+    var delay = 0.0
+
+    func run() throws {
+        let target = try common.makeTarget()
+        guard (0.1...1_000_000).contains(rate), (1...1000).contains(connections) else {
+            throw BenchError("--rate 0.1-1000000, --connections 1-1000")
+        }
+        var engine: PublishEngine?
+        var lastSent = 0
+        runLoop(seconds: common.duration, setup: { loop, begin in
+            setupChannels(loop, target, common) {
+                loop.after(delay) {
+                    engine = PublishEngine(loop: loop, target: target, settings: .init(
+                        channels: common.channels, ratePerSecond: rate, connections: connections,
+                        partIds: partId, bodyBytes: bodyBytes))
+                    engine?.start()
+                    begin()
+                }
+            }
+        }, tick: { elapsed in
+            guard let engine else { return }
+            print("[\(Int(elapsed.rounded()))s] appends/s \(engine.sent - lastSent)  appended \(engine.sent)  errors \(engine.report.errors)  behind \(engine.dropped)")
+            lastSent = engine.sent
+            fflush(stdout)
+        }, finish: {
+            guard let engine else { return }
+            engine.stop()
+            var report = engine.report
+            report.connections = UInt64(connections)
+            report.missing = UInt64(engine.dropped)
+            print(report.summary(label: "publish", seconds: common.duration))
+            print("(publish latency is the append round trip; gaps count appends the publisher could not send in time)")
+            fflush(stdout)
+        })
+    }
+}
+
+struct Drain: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Time JSON drains of many records.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Drains per second.")
+    var rate = 50.0
+    @Option(help: "Records per drain (limit).")
+    var limit = 1000
+    @Option(help: "Records appended to each channel first.")
+    var preload = 0
+    @Option(help: "Connections.")
+    var connections = 4
+
+    func run() throws {
+        let target = try common.makeTarget()
+        guard target.kind == .relay else { throw BenchError("drain: relay only") }
+        var engine: DrainEngine?
+        var last: UInt64 = 0
+        runLoop(seconds: common.duration, setup: { loop, begin in
+            setupChannels(loop, target, common) {
+                Preloader.run(loop: loop, target: target, channels: common.channels, records: preload) {
+                    engine = DrainEngine(loop: loop, target: target, channels: common.channels, limit: limit,
+                                         ratePerSecond: rate, connections: connections)
+                    engine?.start()
+                    begin()
+                }
+            }
+        }, tick: { elapsed in
+            guard let engine else { return }
+            print("[\(Int(elapsed.rounded()))s] drains/s \(engine.report.events - last)  records \(engine.records)  errors \(engine.report.errors)")
+            last = engine.report.events
+            fflush(stdout)
+        }, finish: {
+            guard let engine else { return }
+            engine.stop()
+            var report = engine.report
+            report.connections = UInt64(connections)
+            print(report.summary(label: "drain", seconds: common.duration))
+            fflush(stdout)
+        })
+    }
+}
+
+/// Appends `records` records to every channel (for drain runs), 16 at a time.
+enum Preloader {
+    static func run(loop: EventLoop, target: BenchTarget, channels: Int, records: Int, done: @escaping () -> Void) {
+        let total = channels * records
+        guard total > 0 else { return done() }
+        let node = target.nodes[0]
+        var next = 0
+        var finished = 0
+        let started = monotonicSeconds()
+        let clients = (0..<min(16, channels)).map { _ in HTTPClient(loop: loop, host: node.host, port: node.port) }
+        func issue(_ lane: Int) {
+            // Lane k writes channels k, k+16, ...: one channel's records stay in order.
+            guard next < total else { return }
+            let index = next
+            next += 1
+            let channel = target.channel((index % channels))
+            clients[lane].request(.post, target.appendPath(channel), headers: target.authorization,
+                                  body: Array(#"{"n":\#(index / channels + 1),"t":\#(nowMicroseconds())}"#.utf8)) { _ in
+                finished += 1
+                if finished == total {
+                    print("preload: \(total) records in \(String(format: "%.1f", monotonicSeconds() - started)) s")
+                    withExtendedLifetime(clients) {}
+                    done()
+                } else {
+                    issue(lane)
+                }
+            }
+        }
+        for lane in clients.indices { issue(lane) }
+    }
+}

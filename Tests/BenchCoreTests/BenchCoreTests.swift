@@ -1,0 +1,104 @@
+// Unit tests of the load tester's pure parts: the SSE stamp scanner, gap and duplicate
+// detection, the mergeable latency report, the loopback guard.
+import XCTest
+@testable import BenchCore
+
+final class StampScannerTests: XCTestCase {
+    private func stamps(_ chunks: [String]) -> ([Stamp], Int) {
+        var scanner = StampScanner()
+        var found: [Stamp] = []
+        for chunk in chunks { scanner.feed(Array(chunk.utf8)) { found.append($0) } }
+        return (found, scanner.unstamped)
+    }
+
+    func testRelayRecordsAndNchanBodies() {
+        let (found, _) = stamps([
+            "id: 1\ndata: {\"data\":{\"n\":1,\"t\":1700000000000001},\"id\":1}\n\n",
+            "data: {\"n\":2,\"t\":42}\n\n",
+        ])
+        XCTAssertEqual(found, [Stamp(n: 1, t: 1_700_000_000_000_001), Stamp(n: 2, t: 42)])
+    }
+
+    func testLinesSplitAcrossChunksAndCRLF() {
+        let event = "id: 7\r\ndata: {\"data\":{\"n\":7,\"t\":99},\"id\":7}\r\n\r\n"
+        var chunks: [String] = []
+        var rest = Substring(event)
+        while !rest.isEmpty { chunks.append(String(rest.prefix(3))); rest = rest.dropFirst(3) }
+        XCTAssertEqual(stamps(chunks).0, [Stamp(n: 7, t: 99)])
+    }
+
+    func testPingsIdsAndControlRecordsAreNotStamps() {
+        let (found, unstamped) = stamps([": ping\n\n", "id: 3\nevent: control\ndata: {\"data\":null,\"id\":3,\"headers\":[]}\n\n"])
+        XCTAssertTrue(found.isEmpty)
+        XCTAssertEqual(unstamped, 1, "a data line without a stamp is counted")
+    }
+
+    func testNumberNeedsDigits() {
+        XCTAssertNil(StampScanner.number(after: StampScanner.nKey, in: Array(#"{"n":"x"}"#.utf8)[...]))
+        XCTAssertEqual(StampScanner.number(after: StampScanner.tKey, in: Array(#"{"t": 12}"#.utf8)[...]), 12)
+    }
+}
+
+final class SequenceTrackerTests: XCTestCase {
+    func testInOrderHasNoGapsOrDuplicates() {
+        var tracker = SequenceTracker()
+        for n in 5...100 { tracker.observe(UInt64(n)) }
+        XCTAssertEqual(tracker.missing, 0)
+        XCTAssertEqual(tracker.duplicates, 0)
+        XCTAssertEqual(tracker.received, 96)
+    }
+
+    func testGapsCountMissingNumbersAndRepeatsAreDuplicates() {
+        var tracker = SequenceTracker(startAfter: 0)
+        for n: UInt64 in [1, 2, 5, 5, 3, 6, 10] { tracker.observe(n) }
+        XCTAssertEqual(tracker.missing, 2 + 3, "3,4 and 7,8,9 missing")
+        XCTAssertEqual(tracker.duplicates, 2, "the second 5 and the late 3")
+        XCTAssertEqual(tracker.last, 10)
+    }
+
+    func testStartAfterCountsAMissingFirstRecord() {
+        var tracker = SequenceTracker(startAfter: 0)
+        tracker.observe(2)
+        XCTAssertEqual(tracker.missing, 1)
+    }
+}
+
+final class LatencyReportTests: XCTestCase {
+    func testPercentilesAndMerge() {
+        var a = LatencyReport()
+        for v in 1...1000 { a.record(latencyMicroseconds: UInt64(v) * 1000) }  // 1..1000 ms
+        a.events = 1000
+        var b = LatencyReport()
+        b.record(latencyMicroseconds: 5_000_000)
+        b.events = 1
+        b.missing = 3
+        a.merge(b)
+        XCTAssertEqual(a.events, 1001)
+        XCTAssertEqual(a.missing, 3)
+        XCTAssertEqual(a.milliseconds(atPercentile: 50), 500, accuracy: 3, "3 significant digits")
+        XCTAssertEqual(a.milliseconds(atPercentile: 99), 990, accuracy: 5)
+        XCTAssertEqual(a.maxMilliseconds, 5000, accuracy: 5)
+    }
+
+    func testReportSurvivesJSONRoundTripAndEndsWithAResultLine() throws {
+        var report = LatencyReport()
+        report.record(latencyMicroseconds: 1500)
+        report.events = 1
+        let decoded = try JSONDecoder().decode(LatencyReport.self, from: try JSONEncoder().encode(report))
+        XCTAssertEqual(decoded.histogram.totalCount, 1)
+        let last = report.summary(label: "subscribe", seconds: 1).split(separator: "\n").last ?? ""
+        XCTAssertTrue(last.hasPrefix("RESULT {\"kind\":\"subscribe\""))
+        let json = try JSONSerialization.jsonObject(with: Data(last.dropFirst("RESULT ".count).utf8)) as? [String: Any]
+        XCTAssertEqual(json?["events"] as? Int, 1)
+        XCTAssertEqual(json?["gaps"] as? Int, 0)
+    }
+
+    func testLoopbackOnly() {
+        XCTAssertTrue(isLoopback(host: "127.0.0.1"))
+        XCTAssertTrue(isLoopback(host: "127.0.3.9"))
+        XCTAssertTrue(isLoopback(host: "localhost"))
+        XCTAssertFalse(isLoopback(host: "10.0.0.1"))
+        XCTAssertFalse(isLoopback(host: "127.0.0"))
+        XCTAssertFalse(isLoopback(host: "example.com"))
+    }
+}
