@@ -1,0 +1,56 @@
+// BenchSmokeTests.swift: a short relay-bench run in CI (a few hundred subscribers over two
+// processes and two source addresses, a few seconds of publishing). It fails on any gap,
+// duplicate or error, and checks every subscriber got every record.
+
+import XCTest
+import Foundation
+
+final class BenchSmokeTests: RelayTestCase {
+    private func bench(_ arguments: [String], log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = try RelayProcess.binaryURL().deletingLastPathComponent().appendingPathComponent("relay-bench")
+        process.arguments = arguments + ["--url", "http://127.0.0.1:\(relay.port)", "--key", TestEnvironments.devKey]
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = process.standardOutput
+        try process.run()
+        return process
+    }
+
+    private func result(_ log: URL) throws -> [String: Any] {
+        let text = try String(contentsOf: log, encoding: .utf8)
+        let line = try XCTUnwrap(text.split(separator: "\n").last { $0.hasPrefix("RESULT ") }, "no RESULT line in:\n\(text)")
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any])
+    }
+
+    func testShortLoadRunHasNoGapsNoDuplicatesAndDeliversEverything() throws {
+        let directory = try makeTemporaryDirectory(prefix: "relay-it-bench")
+        let prefix = unique("smoke")
+        let subscribers = 300, channels = 3, rate = 150.0, seconds = 2.0
+        let subscribeLog = directory.appendingPathComponent("subscribe.log")
+        let subscribe = try bench(["subscribe", "--prefix", prefix, "--channels", "\(channels)", "--connections", "\(subscribers)",
+                                   "--processes", "2", "--sources", "2", "--ramp", "3000", "--duration", "9"], log: subscribeLog)
+        defer { if subscribe.isRunning { subscribe.terminate() } }
+        try waitUntil(timeout: 15, "\(subscribers) subscribers on the relay") {
+            let metrics = try http.request("GET", "/metrics").text
+            return metrics.contains("relay_sse_subscribers{channel=\"out\"} \(subscribers).0")
+        }
+        let publishLog = directory.appendingPathComponent("publish.log")
+        let publish = try bench(["publish", "--prefix", prefix, "--channels", "\(channels)", "--rate", "\(rate)",
+                                 "--duration", "\(seconds)", "--no-setup"], log: publishLog)
+        try waitUntil(timeout: 30, "relay-bench publish to finish") { !publish.isRunning }
+        try waitUntil(timeout: 30, "relay-bench subscribe to finish") { !subscribe.isRunning }
+
+        let published = try result(publishLog)
+        let received = try result(subscribeLog)
+        let appended = try XCTUnwrap(published["events"] as? Int)
+        XCTAssertGreaterThan(appended, 200)
+        XCTAssertEqual(published["errors"] as? Int, 0)
+        XCTAssertEqual(received["connections"] as? Int, subscribers)
+        XCTAssertEqual(received["errors"] as? Int, 0)
+        XCTAssertEqual(received["gaps"] as? Int, 0, "no gaps")
+        XCTAssertEqual(received["duplicates"] as? Int, 0, "no duplicates")
+        XCTAssertEqual(received["events"] as? Int, appended * subscribers / channels, "every subscriber got every record")
+        print("bench smoke: \(received)")
+    }
+}
