@@ -43,6 +43,8 @@ struct CommonOptions: ParsableArguments {
 /// Runs `body` on a fresh loop until `seconds` pass; `tick` runs every second.
 func runLoop(seconds: Double, setup: (EventLoop, @escaping () -> Void) -> Void, tick: @escaping (Double) -> Void,
              finish: @escaping () -> Void) {
+    signal(SIGPIPE, SIG_IGN)
+    raiseOpenFileLimit()
     let loop = EventLoop()
     setup(loop) {
         let started = monotonicSeconds()

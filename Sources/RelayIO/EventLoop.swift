@@ -44,6 +44,11 @@ public final class EventLoop {
     }
 }
 
+/// Raises this process's soft open-file limit to the hard limit (every connection is a file);
+/// returns the limit now in force.
+@discardableResult
+public func raiseOpenFileLimit() -> Int { Int(relay_raise_nofile_limit()) }
+
 /// An opaque handle to a libevent common timeout duration.
 public struct CommonTimeout {
     let pointer: UnsafePointer<timeval>?

@@ -30,6 +30,7 @@ final class RelayNode {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        let fileLimit = raiseOpenFileLimit()
         var embedded: EmbeddedRedis?
         let endpoint: RedisEndpoint
         if let configured = try config.redisEndpoint() {
@@ -71,7 +72,7 @@ final class RelayNode {
 
         logger.info("relay listening", metadata: [
             "listen": "\(host):\(bound)", "redis": "\(endpoint)", "environments": "\(environments.map(\.slug))",
-            "keyPrefix": "\(config.keyPrefix)", "allowedOrigins": "\(config.allowedOrigins)",
+            "keyPrefix": "\(config.keyPrefix)", "allowedOrigins": "\(config.allowedOrigins)", "openFileLimit": "\(fileLimit)",
         ])
         print("relay: listening on http://\(host):\(bound)")
         fflush(stdout)

@@ -6,6 +6,9 @@
 #define CRELAY_SHIMS_H
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
+/// Raises the soft open-file limit to the hard limit; returns the new soft limit.
+long relay_raise_nofile_limit(void);
+
 #endif
 #include <event2/event.h>
 #include <event2/http.h>
@@ -24,5 +27,8 @@ evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int r
 
 /// Port a bound socket listens on (for --listen 127.0.0.1:0).
 int relay_socket_port(evutil_socket_t fd);
+
+/// Raises the soft open-file limit to the hard limit; returns the new soft limit.
+long relay_raise_nofile_limit(void);
 
 #endif

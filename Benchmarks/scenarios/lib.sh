@@ -1,0 +1,56 @@
+# Shared by the scenario scripts: build, start Redis and relay nodes on loopback, measure RSS,
+# clean up on exit. Every process started here is stopped by the trap.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN="$ROOT/.build/release"
+WORK=$(mktemp -d /tmp/relay-bench-XXXXXX)
+PIDS=()
+KEY=tr_bench_key
+export RELAY_ENVIRONMENTS='[{"id":"env_bench","slug":"bench","secretKeys":["tr_bench_key"]}]'
+export RELAY_BENCH_KEY=$KEY
+ulimit -n "$(ulimit -Hn)"
+
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+build() {
+  (cd "$ROOT" && swift build -c release --product relay >/dev/null && swift build -c release --product relay-bench >/dev/null)
+}
+
+# start_redis PORT
+start_redis() {
+  redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    --dir "$WORK" --logfile "$WORK/redis-$1.log" --maxclients 10000 &
+  PIDS+=($!)
+  for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "redis did not start" >&2; exit 1
+}
+
+# start_relay PORT REDIS_PORT [WORKERS]: one node, or a supervisor with N workers on one port.
+start_relay() {
+  local workers=${3:-1}
+  RELAY_PING_INTERVAL_SECONDS=15 "$BIN/relay" serve --listen "127.0.0.1:$1" --redis "redis://127.0.0.1:$2" \
+    --workers "$workers" >"$WORK/relay-$1.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "relay on $1 did not start" >&2; cat "$WORK/relay-$1.log" >&2; exit 1
+}
+
+# relay_rss_kb: resident memory of every relay node process (not supervisors), in KiB.
+relay_rss_kb() {
+  local total=0
+  for pid in $(pgrep -f "relay serve" || true); do
+    grep -q -- "--workers [2-9]" "/proc/$pid/cmdline" 2>/dev/null && continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--workers [2-9]" && continue
+    total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# result FILE: the RESULT json of a relay-bench log.
+result() { grep '^RESULT ' "$1" | tail -1 | cut -c8-; }
+json() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Side by side: scenarios 2 (broadcast) and 3 (many channels) against the relay and against
+# nchan (Debian's nginx + libnginx-mod-nchan, Redis storage, the same number of workers), in
+# the same run, on the same machine; prints both and their ratio.
+# Usage: nchan-side-by-side.sh [BROADCAST_SUBSCRIBERS=20000] [BROADCAST_RATE=100] [CHANNELS=10000] [RATE=2000] [SECONDS=15]
+source "$(dirname "$0")/lib.sh"
+BSUBS=${1:-20000}; BRATE=${2:-100}; CHANNELS=${3:-10000}; MRATE=${4:-2000}; SECS=${5:-15}
+WORKERS=2
+if ! [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx libnginx-mod-nchan >/dev/null
+fi
+build
+start_redis 6397
+start_redis 6398
+start_relay 8098 6397 "$WORKERS"
+
+cat >"$WORK/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes $WORKERS;
+worker_rlimit_nofile 20000;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  upstream nchan_redis { nchan_redis_server redis://127.0.0.1:6398; }
+  server {
+    listen 127.0.0.1:8099;
+    location ~ /pub/([\w-]+)$ {
+      nchan_publisher;
+      nchan_channel_id \$1;
+      nchan_redis_pass nchan_redis;
+      nchan_message_buffer_length 100;
+    }
+    location ~ /sub/([\w-]+)$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id \$1;
+      nchan_redis_pass nchan_redis;
+      nchan_subscriber_timeout 600;
+    }
+  }
+}
+CONF
+nginx -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+# nchan answers 503 until it has connected to Redis.
+for _ in $(seq 100); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"n":0,"t":0}' http://127.0.0.1:8099/pub/probe || true)
+  [ "$code" = 201 ] || [ "$code" = 202 ] && break
+  sleep 0.1
+done
+
+broadcast() {  # URL TARGET NAME
+  local procs=$(( (BSUBS + 9999) / 10000 ))
+  "$BIN/relay-bench" subscribe --url "$1" --target "$2" --prefix "bc$3-$$" --channels 1 --connections "$BSUBS" \
+    --processes "$procs" --sources 4 --ramp $((BSUBS / 4)) --duration $((SECS + 8)) >"$WORK/bsub-$3.log" 2>&1 &
+  local sub=$!
+  sleep 6
+  "$BIN/relay-bench" publish --url "$1" --target "$2" --prefix "bc$3-$$" --channels 1 --rate "$BRATE" \
+    --duration "$SECS" --no-setup >"$WORK/bpub-$3.log" 2>&1
+  wait $sub || true
+}
+manychannels() {  # URL TARGET NAME
+  "$BIN/relay-bench" subscribe --url "$1" --target "$2" --prefix "mc$3-$$" --channels "$CHANNELS" --connections "$CHANNELS" \
+    --sources 2 --ramp 5000 --duration $((SECS + 10)) >"$WORK/msub-$3.log" 2>&1 &
+  local sub=$!
+  for _ in $(seq 60); do sleep 1; grep -q "connections $CHANNELS " "$WORK/msub-$3.log" && break; done
+  "$BIN/relay-bench" publish --url "$1" --target "$2" --prefix "mc$3-$$" --channels "$CHANNELS" --rate "$MRATE" \
+    --connections 16 --duration "$SECS" --no-setup >"$WORK/mpub-$3.log" 2>&1
+  wait $sub || true
+}
+
+broadcast http://127.0.0.1:8098 relay relay
+broadcast http://127.0.0.1:8099 nchan nchan
+manychannels http://127.0.0.1:8098 relay relay
+manychannels http://127.0.0.1:8099 nchan nchan
+
+report() {  # LABEL SUBLOG
+  local r; r=$(result "$2")
+  python3 - "$1" "$r" "$SECS" <<'PY'
+import json, sys
+label, r, secs = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
+print(f"{label:28s} deliveries/s {r['events']/secs:9.0f}  p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  max {r['max_ms']:8.2f} ms  gaps {r['gaps']} dups {r['duplicates']} conns {r['connections']}")
+PY
+}
+echo "== broadcast: 1 channel x $BSUBS subscribers, $BRATE appends/s, $WORKERS workers each"
+report "relay" "$WORK/bsub-relay.log"
+report "nchan" "$WORK/bsub-nchan.log"
+echo "== many channels: $CHANNELS channels x 1 subscriber, $MRATE appends/s"
+report "relay" "$WORK/msub-relay.log"
+report "nchan" "$WORK/msub-nchan.log"
+python3 - "$(result "$WORK/bsub-relay.log")" "$(result "$WORK/bsub-nchan.log")" "$(result "$WORK/msub-relay.log")" "$(result "$WORK/msub-nchan.log")" <<'PY'
+import json, sys
+br, bn, mr, mn = (json.loads(a) for a in sys.argv[1:5])
+ratio = lambda a, b: a / b if b else float('inf')
+print(f"ratio relay/nchan: broadcast deliveries {ratio(br['events'], bn['events']):.2f}x, p99 {ratio(br['p99_ms'], bn['p99_ms']):.2f}x; "
+      f"many-channel deliveries {ratio(mr['events'], mn['events']):.2f}x, p99 {ratio(mr['p99_ms'], mn['p99_ms']):.2f}x")
+PY
