@@ -4,7 +4,7 @@
 # Usage: broadcast.sh [SUBSCRIBERS=10000] [RATE=100] [SECONDS=20] [WORKERS=2]
 source "$(dirname "$0")/lib.sh"
 SUBS=${1:-10000}; RATE=${2:-100}; SECS=${3:-20}; WORKERS=${4:-2}
-PROCS=$(( (SUBS + 9999) / 10000 ))
+PROCS=$(( (SUBS + 4999) / 5000 ))
 build
 start_redis 6391
 start_relay 8091 6391 "$WORKERS"

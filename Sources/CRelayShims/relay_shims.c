@@ -1,5 +1,7 @@
 #include "CRelayShims.h"
 #include <hiredis/adapters/libevent.h>
+#include <event2/http_struct.h>
+#include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -62,4 +64,15 @@ long relay_raise_nofile_limit(void) {
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     return (long)rl.rlim_cur;
+}
+
+int relay_request_is_chunked(struct evhttp_request *req) {
+    return req->chunked ? 1 : 0;
+}
+
+long relay_send_now(evutil_socket_t fd, const void *data, unsigned long length) {
+    ssize_t n = send(fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return (long)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    return -1;
 }

@@ -132,7 +132,7 @@ extension RelayServer {
             let subscriber = SSESubscriber(
                 exchange: exchange, feed: feed, delivered: lastEventId ?? 0,
                 endWhenCaughtUp: record.status(nowMs: Clock.nowMilliseconds()) != .active,
-                loop: hub.loop, idleTimeout: hub.idleTimeout(seconds: timeout), hub: hub)
+                loop: hub.loop, idleTimeout: hub.idleTimeout(seconds: timeout), idleSeconds: Double(timeout), hub: hub)
             subscriber.catchingUp = true
             hub.add(subscriber)
             feed.whenReady {

@@ -9,4 +9,11 @@ enum Clock {
     }
 
     static func nowSeconds() -> Int64 { nowMilliseconds() / 1000 }
+
+    /// Monotonic seconds from the coarse clock (a few ms resolution, a few ns to read).
+    static func monotonicCoarse() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 }

@@ -21,15 +21,21 @@ final class SSESubscriber {
     private var pumpTimer: LoopTimer?
     private let idleTimer: LoopTimer
     private let idleTimeout: CommonTimeout
+    private let idleSeconds: Double
+    /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
+    /// record: when it fires it checks this and re-arms for the rest of the time if needed.
+    private var lastRecordAt: Double
     weak var hub: FanoutHub?
 
     init(exchange: HTTPExchange, feed: ChannelFeed, delivered: UInt64, endWhenCaughtUp: Bool,
-         loop: EventLoop, idleTimeout: CommonTimeout, hub: FanoutHub) {
+         loop: EventLoop, idleTimeout: CommonTimeout, idleSeconds: Double, hub: FanoutHub) {
         self.exchange = exchange
         self.feed = feed
         self.delivered = delivered
         self.endWhenCaughtUp = endWhenCaughtUp
         self.idleTimeout = idleTimeout
+        self.idleSeconds = idleSeconds
+        self.lastRecordAt = Clock.monotonicCoarse()
         self.hub = hub
         var onIdle: () -> Void = {}
         idleTimer = LoopTimer(loop: loop) { onIdle() }
@@ -87,7 +93,7 @@ final class SSESubscriber {
 
     private func recordWritten() {
         // A record resets the idle timer; pings do not.
-        idleTimer.arm(common: idleTimeout)
+        lastRecordAt = Clock.monotonicCoarse()
         hub?.metrics.recordsDelivered += 1
         checkBacklog()
     }
@@ -99,6 +105,11 @@ final class SSESubscriber {
     }
 
     private func idleTimedOut() {
+        let remaining = lastRecordAt + idleSeconds - Clock.monotonicCoarse()
+        if remaining > 0.005 {
+            // Records came since the timer was armed: wait for the rest of the idle time.
+            return idleTimer.arm(remaining + 0.01)
+        }
         hub?.metrics.idleTimeouts += 1
         finish(clean: true)
     }

@@ -21,6 +21,8 @@ public final class HTTPExchange {
     public let failure: Int?
     private var onClose: (() -> Void)?
     private var streaming = false
+    /// Chunked transfer encoding (HTTP/1.1) or a close-delimited body (HTTP/1.0).
+    private var chunked = true
     private weak var server: HTTPServer?
 
     init(_ request: OpaquePointer, server: HTTPServer?) {
@@ -103,6 +105,7 @@ public final class HTTPExchange {
         self.onClose = onClose
         addHeaders(headers, to: request)
         evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
+        chunked = relay_request_is_chunked(request) != 0
         if let conn = evhttp_request_get_connection(request) {
             // Retained until the close callback or endStream(), whichever comes first.
             evhttp_connection_set_closecb(conn, { _, arg in
@@ -118,23 +121,24 @@ public final class HTTPExchange {
         flush()
     }
 
-    /// Writes bytes on an open stream (copied into libevent's buffer).
-    public func write(_ bytes: [UInt8]) {
-        guard let request, streaming else { return }
-        let buffer = evbuffer_new()
-        defer { evbuffer_free(buffer) }
-        bytes.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
-        evhttp_send_reply_chunk(request, buffer)
-    }
+    /// Writes bytes on an open stream.
+    public func write(_ bytes: [UInt8]) { write(SharedFrame(bytes)) }
 
-    /// Writes a shared frame without copying it: libevent references the frame's bytes and
-    /// releases the frame when they are sent. One frame can go to any number of streams.
+    /// Writes a shared frame on an open stream. The frame carries its own chunk framing, so
+    /// the same bytes go to every stream. When nothing is queued for this connection the bytes
+    /// go straight to the socket (one send, no epoll change); whatever the socket does not take
+    /// is queued in libevent's output buffer by reference (no copy), in order, and libevent
+    /// writes it when the socket drains.
     public func write(_ frame: SharedFrame) {
-        guard let request, streaming else { return }
-        let buffer = evbuffer_new()
-        defer { evbuffer_free(buffer) }
-        frame.addReference(to: buffer)
-        evhttp_send_reply_chunk(request, buffer)
+        guard let request, streaming, let conn = evhttp_request_get_connection(request),
+              let bev = evhttp_connection_get_bufferevent(conn), let output = bufferevent_get_output(bev) else { return }
+        let (start, length) = chunked ? (0, frame.chunkedCount) : (frame.payloadOffset, frame.count)
+        var sent = 0
+        if evbuffer_get_length(output) == 0 {
+            // A dead connection (-1) queues everything: libevent's write then fails and closes it.
+            sent = max(0, relay_send_now(bufferevent_getfd(bev), frame.bytes + start, UInt(length)))
+        }
+        if sent < length { frame.addReference(to: output, offset: start + sent, length: length - sent) }
     }
 
     /// Bytes accepted for this connection but not yet written to the socket.
@@ -198,30 +202,6 @@ public final class HTTPExchange {
     private func addHeaders(_ headers: [(String, String)], to request: OpaquePointer) {
         guard let output = evhttp_request_get_output_headers(request) else { return }
         for (name, value) in headers { evhttp_add_header(output, name, value) }
-    }
-}
-
-/// Bytes framed once and written to many connections without copies. libevent holds one
-/// retain of the frame per reference and releases it when the bytes have left.
-public final class SharedFrame {
-    private let storage: UnsafeMutableRawBufferPointer
-    public let count: Int
-
-    public init(_ bytes: [UInt8]) {
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
-        self.storage = storage
-        count = bytes.count
-    }
-
-    deinit { storage.deallocate() }
-
-    func addReference(to buffer: OpaquePointer?) {
-        let retained = Unmanaged.passRetained(self).toOpaque()
-        evbuffer_add_reference(buffer, storage.baseAddress, count, { _, _, arg in
-            guard let arg else { return }
-            Unmanaged<SharedFrame>.fromOpaque(arg).release()
-        }, retained)
     }
 }
 

@@ -6,9 +6,6 @@
 #define CRELAY_SHIMS_H
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
-/// Raises the soft open-file limit to the hard limit; returns the new soft limit.
-long relay_raise_nofile_limit(void);
-
 #endif
 #include <event2/event.h>
 #include <event2/http.h>
@@ -27,6 +24,14 @@ evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int r
 
 /// Port a bound socket listens on (for --listen 127.0.0.1:0).
 int relay_socket_port(evutil_socket_t fd);
+
+/// Whether a started reply uses chunked transfer encoding (HTTP/1.1 clients) or is
+/// close-delimited (HTTP/1.0). Reads a bit field that http.h does not expose.
+int relay_request_is_chunked(struct evhttp_request *req);
+
+/// Writes as much of `data` as the socket takes now, without blocking or SIGPIPE.
+/// Returns the bytes written, 0 when the socket is full, -1 on a dead connection.
+long relay_send_now(evutil_socket_t fd, const void *data, unsigned long length);
 
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long relay_raise_nofile_limit(void);
