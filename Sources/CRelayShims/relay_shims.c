@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 
 int relay_redis_attach(redisAsyncContext *ac, struct event_base *base) {
     return redisLibeventAttach(ac, base);
@@ -72,6 +73,23 @@ int relay_request_is_chunked(struct evhttp_request *req) {
 
 long relay_send_now(evutil_socket_t fd, const void *data, unsigned long length) {
     ssize_t n = send(fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return (long)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    return -1;
+}
+
+long relay_send_buffers(evutil_socket_t fd, const void *const *bases, const unsigned long *lengths, int count) {
+    struct iovec iov[64];
+    if (count > 64) count = 64;
+    for (int i = 0; i < count; i++) {
+        iov[i].iov_base = (void *)bases[i];
+        iov[i].iov_len = lengths[i];
+    }
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)count;
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) return (long)n;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
     return -1;

@@ -170,7 +170,8 @@ extension RelayServer {
                 self.metrics.responded(status: 200)
                 exchange.startStream(status: 200, headers: headers) { [weak subscriber] in subscriber?.clientClosed() }
                 if let (requested, first) = gap {
-                    subscriber.writeComment(SSEFrame.gap(requested: requested, firstAvailable: first))
+                    subscriber.writeComment(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
+                    subscriber.flush()
                 }
                 subscriber.catchUp(with: records, fullBatch: records.count == FanoutHub.batchSize)
             }

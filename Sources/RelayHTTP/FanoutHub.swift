@@ -38,6 +38,10 @@ public final class FanoutHub {
     private var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
     private var commonTimeouts: [Int: CommonTimeout] = [:]
     private var pingTimer: LoopTimer?
+    private let pingFrame = SharedFrame(SSEFrame.ping)
+    /// Subscribers with frames queued in this loop iteration.
+    private var dirty: [SSESubscriber] = []
+    private var flushTask: LoopTask?
 
     public init(loop: EventLoop, pubsub: PubSubClient, channels: ChannelStore, settings: FanoutSettings) {
         self.loop = loop
@@ -52,6 +56,18 @@ public final class FanoutHub {
             for feed in self.feeds.values where !feed.subscribers.isEmpty { feed.subscribe() }
         }
         pingTimer = loop.every(settings.pingIntervalSeconds) { [weak self] in self?.ping() }
+        flushTask = LoopTask(loop: loop) { [weak self] in self?.flushDirty() }
+    }
+
+    func markDirty(_ subscriber: SSESubscriber) {
+        dirty.append(subscriber)
+        flushTask?.schedule()
+    }
+
+    private func flushDirty() {
+        let batch = dirty
+        dirty.removeAll(keepingCapacity: true)
+        for subscriber in batch { subscriber.flush() }
     }
 
     private var inputSubscribers = 0
@@ -151,7 +167,7 @@ public final class FanoutHub {
     }
 
     private func ping() {
-        for subscriber in Array(subscribers.values) { subscriber.writeComment(SSEFrame.ping) }
+        for subscriber in subscribers.values { subscriber.writeComment(pingFrame) }
     }
 
     /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.

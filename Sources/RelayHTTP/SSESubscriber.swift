@@ -43,15 +43,34 @@ final class SSESubscriber {
         idleTimer.arm(common: idleTimeout)
     }
 
-    /// Writes one record's frame if it is the next one; returns false if a gap was found.
+    /// Frames taken this loop iteration, written together by `flush()` (one system call).
+    private var outbox: [SharedFrame] = []
+
+    /// Takes one record's frame if it is the next one; returns false if a gap was found.
     @discardableResult
     func offer(seq: UInt64, frame: SharedFrame) -> Bool {
         if seq <= delivered { return true }
         guard seq == delivered + 1 else { return false }
-        exchange.write(frame)
+        enqueue(frame)
         delivered = seq
         recordWritten()
         return true
+    }
+
+    /// Queues a frame; the hub flushes every subscriber with queued frames at the end of the
+    /// loop iteration, so records that arrive together leave together.
+    func enqueue(_ frame: SharedFrame) {
+        guard !ended else { return }
+        if outbox.isEmpty { hub?.markDirty(self) }
+        outbox.append(frame)
+    }
+
+    /// Writes the queued frames now.
+    func flush() {
+        guard !outbox.isEmpty, !ended else { return }
+        exchange.write(outbox)
+        outbox.removeAll(keepingCapacity: true)
+        checkBacklog()
     }
 
     /// Writes catch-up records (framed for this subscriber alone). Writing pauses while more
@@ -74,10 +93,11 @@ final class SSESubscriber {
             }
             backlog = backlog.dropFirst()
             guard record.seq > delivered else { continue }
-            exchange.write(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
-                                           isControl: record.isControl))
+            enqueue(SharedFrame(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
+                                                isControl: record.isControl)))
             delivered = record.seq
             recordWritten()
+            flush()
             if ended { return }
         }
         pumpTimer?.cancel()
@@ -86,16 +106,14 @@ final class SSESubscriber {
         hub.afterCatchUpBatch(self, full: backlogWasFullBatch)
     }
 
-    func writeComment(_ bytes: [UInt8]) {
-        exchange.write(bytes)
-        checkBacklog()
+    func writeComment(_ frame: SharedFrame) {
+        enqueue(frame)
     }
 
     private func recordWritten() {
         // A record resets the idle timer; pings do not.
         lastRecordAt = Clock.monotonicCoarse()
         hub?.metrics.recordsDelivered += 1
-        checkBacklog()
     }
 
     private func checkBacklog() {
@@ -121,7 +139,13 @@ final class SSESubscriber {
         idleTimer.cancel()
         pumpTimer?.cancel()
         if exchange.isStreaming {
-            if clean { exchange.endStream() } else { exchange.abort() }
+            if clean {
+                exchange.write(outbox)
+                exchange.endStream()
+            } else {
+                exchange.abort()
+            }
+            outbox.removeAll()
         } else if !exchange.isAnswered {
             // Timed out before the first read came back.
             exchange.respond(status: 503, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"timed out"}"#.utf8))

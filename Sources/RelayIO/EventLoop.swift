@@ -130,3 +130,34 @@ public final class SignalWatcher {
         }
     }
 }
+
+/// Work that runs once the loop has finished the callbacks at hand (event_active): many
+/// `schedule()` calls in one loop iteration run `work` once, later in that same iteration.
+/// Used to write everything the iteration produced for a connection in one system call.
+public final class LoopTask {
+    private var event: OpaquePointer?
+    private let work: () -> Void
+    private var scheduled = false
+
+    public init(loop: EventLoop, _ work: @escaping () -> Void) {
+        self.work = work
+        event = event_new(loop.base, -1, 0, { _, _, arg in
+            let task = Unmanaged<LoopTask>.fromOpaque(arg!).takeUnretainedValue()
+            task.scheduled = false
+            task.work()
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        if let event {
+            event_del(event)
+            event_free(event)
+        }
+    }
+
+    public func schedule() {
+        guard !scheduled else { return }
+        scheduled = true
+        event_active(event, Int32(EV_TIMEOUT), 0)
+    }
+}

@@ -124,21 +124,41 @@ public final class HTTPExchange {
     /// Writes bytes on an open stream.
     public func write(_ bytes: [UInt8]) { write(SharedFrame(bytes)) }
 
-    /// Writes a shared frame on an open stream. The frame carries its own chunk framing, so
-    /// the same bytes go to every stream. When nothing is queued for this connection the bytes
-    /// go straight to the socket (one send, no epoll change); whatever the socket does not take
-    /// is queued in libevent's output buffer by reference (no copy), in order, and libevent
-    /// writes it when the socket drains.
-    public func write(_ frame: SharedFrame) {
-        guard let request, streaming, let conn = evhttp_request_get_connection(request),
+    /// Writes a shared frame on an open stream (see `write(_ frames:)`).
+    public func write(_ frame: SharedFrame) { write(CollectionOfOne(frame)) }
+
+    /// Writes shared frames on an open stream, in order. Each frame carries its own chunk
+    /// framing, so the same bytes go to every stream. When nothing is queued for this
+    /// connection the frames go straight to the socket in one sendmsg (no epoll change);
+    /// whatever the socket does not take is queued in libevent's output buffer by reference
+    /// (no copy), in order, and libevent writes it when the socket drains.
+    public func write<Frames: Collection>(_ frames: Frames) where Frames.Element == SharedFrame {
+        guard let request, streaming, !frames.isEmpty, let conn = evhttp_request_get_connection(request),
               let bev = evhttp_connection_get_bufferevent(conn), let output = bufferevent_get_output(bev) else { return }
-        let (start, length) = chunked ? (0, frame.chunkedCount) : (frame.payloadOffset, frame.count)
         var sent = 0
         if evbuffer_get_length(output) == 0 {
+            var bases: [UnsafeRawPointer?] = []
+            var lengths: [UInt] = []
+            bases.reserveCapacity(min(frames.count, 64))
+            lengths.reserveCapacity(min(frames.count, 64))
+            for frame in frames.prefix(64) {
+                let (start, length) = region(frame)
+                bases.append(frame.bytes + start)
+                lengths.append(UInt(length))
+            }
             // A dead connection (-1) queues everything: libevent's write then fails and closes it.
-            sent = max(0, relay_send_now(bufferevent_getfd(bev), frame.bytes + start, UInt(length)))
+            sent = max(0, relay_send_buffers(bufferevent_getfd(bev), &bases, &lengths, Int32(bases.count)))
         }
-        if sent < length { frame.addReference(to: output, offset: start + sent, length: length - sent) }
+        for frame in frames {
+            let (start, length) = region(frame)
+            if sent >= length { sent -= length; continue }
+            frame.addReference(to: output, offset: start + sent, length: length - sent)
+            sent = 0
+        }
+    }
+
+    private func region(_ frame: SharedFrame) -> (start: Int, length: Int) {
+        chunked ? (0, frame.chunkedCount) : (frame.payloadOffset, frame.count)
     }
 
     /// Bytes accepted for this connection but not yet written to the socket.

@@ -33,6 +33,10 @@ int relay_request_is_chunked(struct evhttp_request *req);
 /// Returns the bytes written, 0 when the socket is full, -1 on a dead connection.
 long relay_send_now(evutil_socket_t fd, const void *data, unsigned long length);
 
+/// Writes as much of several buffers (in order) as the socket takes now: one sendmsg, no
+/// blocking, no SIGPIPE. Same returns as relay_send_now. At most 64 buffers.
+long relay_send_buffers(evutil_socket_t fd, const void *const *bases, const unsigned long *lengths, int count);
+
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long relay_raise_nofile_limit(void);
 
