@@ -1,6 +1,7 @@
 // PublishEngine: appends at a fixed rate, each record stamped {"n":<per-channel sequence>,
-// "t":<microseconds>}. Channel c is always written through connection c % C, so a channel's
-// records are sent in order; each connection keeps one request in flight (keep-alive).
+// "t":<microseconds>}, over C keep-alive connections with one request in flight each. Appends
+// go to whichever connection is free, so records of one channel may overtake each other on
+// the way in (subscribers check that every number arrives once, not the arrival order).
 import BenchCore
 import RelayIO
 
@@ -15,8 +16,6 @@ final class PublishEngine {
 
     private final class Lane {
         let client: HTTPClient
-        var queue: [Int] = []     // channels waiting for their next append
-        var head = 0
         var busy = false
         init(client: HTTPClient) { self.client = client }
     }
@@ -25,6 +24,9 @@ final class PublishEngine {
     private let target: BenchTarget
     private let settings: Settings
     private var lanes: [Lane] = []
+    private var idle: [Lane] = []
+    private var waiting: [Int] = []     // channels due for an append, oldest first
+    private var waitingHead = 0
     private var sequence: [UInt64]
     private var nextChannel = 0
     private var scheduled = 0
@@ -48,6 +50,7 @@ final class PublishEngine {
             let node = target.nodes[i % target.nodes.count]
             lanes.append(Lane(client: HTTPClient(loop: loop, host: node.host, port: node.port)))
         }
+        idle = lanes
         startedAt = monotonicSeconds()
         timer = loop.every(0.002) { [weak self] in self?.tick() }
     }
@@ -60,22 +63,25 @@ final class PublishEngine {
             let channel = nextChannel
             nextChannel = (nextChannel + 1) % settings.channels
             scheduled += 1
-            let lane = lanes[channel % lanes.count]
             // Never queue more than a second of work: what cannot be sent is counted, not kept.
-            if lane.queue.count - lane.head > max(1000, Int(settings.ratePerSecond) / lanes.count) {
+            if waiting.count - waitingHead > max(1000, Int(settings.ratePerSecond)) {
                 dropped += 1
                 continue
             }
-            lane.queue.append(channel)
-            send(lane)
+            waiting.append(channel)
+        }
+        while let lane = idle.popLast() {
+            guard send(lane) else { idle.append(lane); break }
         }
     }
 
-    private func send(_ lane: Lane) {
-        guard !lane.busy, lane.head < lane.queue.count else { return }
-        let channel = lane.queue[lane.head]
-        lane.head += 1
-        if lane.head > 4096 { lane.queue.removeFirst(lane.head); lane.head = 0 }
+    /// Sends the oldest due append on `lane`; false when nothing is due.
+    @discardableResult
+    private func send(_ lane: Lane) -> Bool {
+        guard waitingHead < waiting.count else { return false }
+        let channel = waiting[waitingHead]
+        waitingHead += 1
+        if waitingHead > 4096 { waiting.removeFirst(waitingHead); waitingHead = 0 }
         sequence[channel] += 1
         let n = sequence[channel]
         let started = nowMicroseconds()
@@ -95,7 +101,8 @@ final class PublishEngine {
             } else {
                 self.report.errors += 1
             }
-            self.send(lane)
+            if !self.send(lane) { self.idle.append(lane) }
         }
+        return true
     }
 }

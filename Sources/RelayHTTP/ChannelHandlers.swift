@@ -168,7 +168,8 @@ extension RelayServer {
                     subscriber.delivered = first - 1
                 }
                 self.metrics.responded(status: 200)
-                exchange.startStream(status: 200, headers: headers) { [weak subscriber] in subscriber?.clientClosed() }
+                // Strong: the exchange drops this closure when the stream ends, which breaks the cycle.
+                exchange.startStream(status: 200, headers: headers) { subscriber.clientClosed() }
                 if let (requested, first) = gap {
                     subscriber.writeComment(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
                     subscriber.flush()

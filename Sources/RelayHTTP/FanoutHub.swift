@@ -137,15 +137,13 @@ public final class FanoutHub {
         guard !subscriber.ended, !subscriber.catchingUp else { return }
         subscriber.catchingUp = true
         channels.range(session: subscriber.feed.session, io: subscriber.feed.io, after: subscriber.delivered,
-                       count: FanoutHub.batchSize) { [weak self, weak subscriber] result in
-            guard let self, let subscriber, !subscriber.ended else { return }
+                       count: FanoutHub.batchSize) { [weak self] result in
+            guard let self, !subscriber.ended else { return }
             switch result {
             case .failure:
                 // Redis is unreachable: try again shortly; the stream stays open.
                 subscriber.catchingUp = false
-                self.loop.after(0.25) { [weak self, weak subscriber] in
-                    if let self, let subscriber { self.catchUp(subscriber) }
-                }
+                self.loop.after(0.25) { [weak self] in self?.catchUp(subscriber) }
             case .success(let records):
                 subscriber.catchUp(with: records, fullBatch: records.count == FanoutHub.batchSize)
             }

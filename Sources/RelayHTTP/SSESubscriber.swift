@@ -25,7 +25,9 @@ final class SSESubscriber {
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
     private var lastRecordAt: Double
-    weak var hub: FanoutHub?
+    /// The hub outlives its subscribers; unowned keeps this object free of weak-reference side
+    /// tables, so retaining it on the fan-out path stays cheap.
+    unowned let hub: FanoutHub
 
     init(exchange: HTTPExchange, feed: ChannelFeed, delivered: UInt64, endWhenCaughtUp: Bool,
          loop: EventLoop, idleTimeout: CommonTimeout, idleSeconds: Double, hub: FanoutHub) {
@@ -39,7 +41,7 @@ final class SSESubscriber {
         self.hub = hub
         var onIdle: () -> Void = {}
         idleTimer = LoopTimer(loop: loop) { onIdle() }
-        onIdle = { [weak self] in self?.idleTimedOut() }
+        onIdle = { [unowned self] in self.idleTimedOut() }
         idleTimer.arm(common: idleTimeout)
     }
 
@@ -61,7 +63,7 @@ final class SSESubscriber {
     /// loop iteration, so records that arrive together leave together.
     func enqueue(_ frame: SharedFrame) {
         guard !ended else { return }
-        if outbox.isEmpty { hub?.markDirty(self) }
+        if outbox.isEmpty { hub.markDirty(self) }
         outbox.append(frame)
     }
 
@@ -83,11 +85,11 @@ final class SSESubscriber {
     }
 
     private func pump() {
-        guard let hub, !ended else { return }
+        guard !ended else { return }
         while let record = backlog.first {
             if exchange.unsentBytes > hub.settings.maxUnsentBytes / 2 {
                 if pumpTimer == nil {
-                    pumpTimer = hub.loop.every(0.02) { [weak self] in self?.pump() }
+                    pumpTimer = hub.loop.every(0.02) { [unowned self] in self.pump() }
                 }
                 return
             }
@@ -113,11 +115,11 @@ final class SSESubscriber {
     private func recordWritten() {
         // A record resets the idle timer; pings do not.
         lastRecordAt = Clock.monotonicCoarse()
-        hub?.metrics.recordsDelivered += 1
+        hub.metrics.recordsDelivered += 1
     }
 
     private func checkBacklog() {
-        guard let hub, !ended, exchange.unsentBytes > hub.settings.maxUnsentBytes else { return }
+        guard !ended, exchange.unsentBytes > hub.settings.maxUnsentBytes else { return }
         hub.metrics.slowSubscribersDropped += 1
         finish(clean: false)
     }
@@ -128,7 +130,7 @@ final class SSESubscriber {
             // Records came since the timer was armed: wait for the rest of the idle time.
             return idleTimer.arm(remaining + 0.01)
         }
-        hub?.metrics.idleTimeouts += 1
+        hub.metrics.idleTimeouts += 1
         finish(clean: true)
     }
 
@@ -150,7 +152,7 @@ final class SSESubscriber {
             // Timed out before the first read came back.
             exchange.respond(status: 503, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"timed out"}"#.utf8))
         }
-        hub?.remove(self)
+        hub.remove(self)
     }
 
     /// The stream never started (the first read failed): leave without touching the exchange.
@@ -159,7 +161,7 @@ final class SSESubscriber {
         ended = true
         idleTimer.cancel()
         pumpTimer?.cancel()
-        hub?.remove(self)
+        hub.remove(self)
     }
 
     /// The client went away.
@@ -168,6 +170,6 @@ final class SSESubscriber {
         ended = true
         idleTimer.cancel()
         pumpTimer?.cancel()
-        hub?.remove(self)
+        hub.remove(self)
     }
 }

@@ -23,7 +23,8 @@ public final class HTTPExchange {
     private var streaming = false
     /// Chunked transfer encoding (HTTP/1.1) or a close-delimited body (HTTP/1.0).
     private var chunked = true
-    private weak var server: HTTPServer?
+    /// Unowned (the server outlives its exchanges): no weak-reference side table on a hot object.
+    private unowned let server: HTTPServer?
 
     init(_ request: OpaquePointer, server: HTTPServer?) {
         self.request = request

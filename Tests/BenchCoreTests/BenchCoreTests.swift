@@ -40,26 +40,37 @@ final class StampScannerTests: XCTestCase {
 }
 
 final class SequenceTrackerTests: XCTestCase {
-    func testInOrderHasNoGapsOrDuplicates() {
+    func testEveryNumberOnceHasNoGapsOrDuplicates() {
         var tracker = SequenceTracker()
-        for n in 5...100 { tracker.observe(UInt64(n)) }
+        for n in 1...100 { tracker.observe(UInt64(n)) }
         XCTAssertEqual(tracker.missing, 0)
         XCTAssertEqual(tracker.duplicates, 0)
-        XCTAssertEqual(tracker.received, 96)
+        XCTAssertEqual(tracker.received, 100)
     }
 
-    func testGapsCountMissingNumbersAndRepeatsAreDuplicates() {
-        var tracker = SequenceTracker(startAfter: 0)
-        for n: UInt64 in [1, 2, 5, 5, 3, 6, 10] { tracker.observe(n) }
-        XCTAssertEqual(tracker.missing, 2 + 3, "3,4 and 7,8,9 missing")
-        XCTAssertEqual(tracker.duplicates, 2, "the second 5 and the late 3")
-        XCTAssertEqual(tracker.last, 10)
+    func testReorderingIsNeitherGapNorDuplicate() {
+        var tracker = SequenceTracker()
+        for n: UInt64 in [2, 1, 4, 3, 5] { tracker.observe(n) }
+        XCTAssertEqual(tracker.missing, 0)
+        XCTAssertEqual(tracker.duplicates, 0)
     }
 
-    func testStartAfterCountsAMissingFirstRecord() {
-        var tracker = SequenceTracker(startAfter: 0)
+    func testHolesAreMissingAndRepeatsAreDuplicates() {
+        var tracker = SequenceTracker()
+        for n: UInt64 in [1, 2, 5, 5, 6, 200] { tracker.observe(n) }
+        XCTAssertEqual(tracker.missing, 200 - 5, "3, 4 and 7...199 never arrived")
+        XCTAssertEqual(tracker.duplicates, 1)
+        XCTAssertEqual(tracker.highest, 200)
+    }
+
+    func testAMissingFirstRecordCounts() {
+        var tracker = SequenceTracker()
         tracker.observe(2)
         XCTAssertEqual(tracker.missing, 1)
+        var late = SequenceTracker(first: 10)
+        late.observe(3)
+        XCTAssertEqual(late.early, 1)
+        XCTAssertEqual(late.missing, 0)
     }
 }
 
