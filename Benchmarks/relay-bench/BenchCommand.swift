@@ -93,7 +93,7 @@ struct Subscribe: ParsableCommand {
         let target = try common.makeTarget()
         guard (1...200_000).contains(connections) else { throw BenchError("--connections: 1 to 200000") }
         guard (1...64).contains(processes), (0...250).contains(sources) else { throw BenchError("--processes 1-64, --sources 0-250") }
-        guard connections / processes <= 19_000 else { throw BenchError("at most 19,000 connections per process: use more --processes") }
+        guard connections / max(processes, childCount) <= 19_000 else { throw BenchError("at most 19,000 connections per process: use more --processes") }
         if processes > 1 { return try runParent(target) }
         let child = childCount > 1
         let indices = Array(stride(from: childIndex, to: connections, by: childCount))

@@ -47,6 +47,13 @@ struct BenchTarget {
         "/realtime/v1/sessions/\(channel)/out/records?afterEventId=0&limit=\(limit)"
     }
 
+    /// nchan answers a keep-alive EventSource request with a body that has neither a length
+    /// nor chunks, which libevent's client refuses; asking for Connection: close makes it a
+    /// close-delimited body that libevent reads.
+    var subscribeHeaders: [(String, String)] {
+        kind == .nchan ? [("Connection", "close")] : authorization
+    }
+
     var authorization: [(String, String)] {
         guard kind == .relay, let key else { return [] }
         return [("Authorization", "Bearer \(key)")]

@@ -63,8 +63,8 @@ final class SubscribeEngine {
         subscription.client = client
         let path = target.subscribePath(target.channel(index % settings.channels))
         subscription.stream = client.stream(
-            path, headers: target.authorization + [("Timeout-Seconds", String(min(settings.timeoutSeconds, 600))),
-                                                   ("Accept", "text/event-stream")],
+            path, headers: target.subscribeHeaders + [("Timeout-Seconds", String(min(settings.timeoutSeconds, 600))),
+                                                      ("Accept", "text/event-stream")],
             onHeaders: { [weak self, unowned subscription] status in
                 guard let self else { return }
                 if status == 200 {
