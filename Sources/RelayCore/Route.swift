@@ -15,7 +15,8 @@ public enum Route: Equatable, Sendable {
     /// The methods the route answers; anything else is a 405 with this list in `Allow`.
     public var allowedMethods: [String] {
         switch self {
-        case .healthz, .readyz, .metrics, .demo, .subscribe, .records: return ["GET", "HEAD"]
+        case .healthz, .readyz, .metrics, .demo, .records: return ["GET", "HEAD"]
+        case .subscribe: return ["GET"]   // a stream has no HEAD form
         case .sessions: return ["GET", "POST"]
         case .session: return ["GET", "PATCH"]
         case .closeSession, .completeRun, .append, .control: return ["POST"]

@@ -15,6 +15,12 @@ final class ChannelFeed {
         var kind: UInt8
         var json: ArraySlice<UInt8>
 
+        init(seq: UInt64, kind: UInt8, json: ArraySlice<UInt8>) {
+            self.seq = seq
+            self.kind = kind
+            self.json = json
+        }
+
         init?(_ payload: [UInt8]) {
             guard let space = payload.firstIndex(of: 0x20), space + 2 < payload.count,
                   payload[space + 2] == 0x0A,
@@ -83,6 +89,8 @@ final class ChannelFeed {
             readyWaiters = []
             waiters.forEach { $0() }
             if wasResubscribe { backfillAfterReconnect() }
+            checkClosed()
+            if subscribers.isEmpty { hub.scheduleLinger(self) }
         case .message(let payload):
             guard let message = LiveMessage(payload) else { return }
             receive(message)
@@ -95,10 +103,22 @@ final class ChannelFeed {
             }
         case .connectionLost:
             state = .idle
+            // Streams started now go live unsubscribed: the next subscription must backfill.
+            everSubscribed = everSubscribed || !readyWaiters.isEmpty
             let waiters = readyWaiters
             readyWaiters = []
             waiters.forEach { $0() }
             if subscribers.isEmpty { hub.forget(self) }
+        }
+    }
+
+    /// A close published while this feed was not subscribed (starting, or Redis away) is not
+    /// replayed by pub/sub: after each subscription, ask the session row.
+    private func checkClosed() {
+        guard closedSeq == nil else { return }
+        hub.channels.closedState(session: session, io: io) { [weak self] result in
+            guard let self, self.closedSeq == nil, case .success(let lastSeq?) = result else { return }
+            self.receive(LiveMessage(seq: lastSeq, kind: UInt8(ascii: "x"), json: []))
         }
     }
 

@@ -55,6 +55,12 @@ extension RelayServer {
     }
 
     func control(_ exchange: HTTPExchange, _ name: String) {
+        switch authenticate(exchange) {
+        case .failure(let error): return respondAppendError(exchange, error)
+        case .success(let principal):
+            // Public tokens may never write control records: say so before looking at the body.
+            if !principal.isSecretKey { return respondAppendError(exchange, .forbidden("Control records need a secret key")) }
+        }
         let request: ControlRequest
         switch body(exchange, limit: BodyLimit.control) {
         case .failure(let error): return respondAppendError(exchange, error)

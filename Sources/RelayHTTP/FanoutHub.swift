@@ -86,11 +86,14 @@ public final class FanoutHub {
         return feed
     }
 
-    func idleTimeout(seconds: Int) -> CommonTimeout {
+    /// A libevent common timeout for T seconds; nil once 200 distinct values are in use
+    /// (libevent allows 256 per loop), after which timers use the ordinary heap.
+    func idleTimeout(seconds: Int) -> CommonTimeout? {
         if let timeout = commonTimeouts[seconds] { return timeout }
+        guard commonTimeouts.count < 200 else { return nil }
         // libevent's clock here is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more
         // keep a stream from ending a hair before its T seconds.
-        let timeout = loop.commonTimeout(Double(seconds) + 0.01)
+        guard let timeout = loop.commonTimeout(Double(seconds) + 0.01) else { return nil }
         commonTimeouts[seconds] = timeout
         return timeout
     }
@@ -110,6 +113,11 @@ public final class FanoutHub {
         if subscriber.feed.io == .input { inputSubscribers -= 1 }
         let feed = subscriber.feed
         feed.subscribers[id] = nil
+        scheduleLinger(feed)
+    }
+
+    /// Drops the feed's Redis subscription a little after its last local subscriber left.
+    func scheduleLinger(_ feed: ChannelFeed) {
         guard feed.subscribers.isEmpty, feed.lingerTimer == nil else { return }
         feed.lingerTimer = loop.after(settings.lingerSeconds) { [weak self, weak feed] in
             guard let self, let feed else { return }

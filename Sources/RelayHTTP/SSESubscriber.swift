@@ -20,7 +20,7 @@ final class SSESubscriber {
     private var backlogWasFullBatch = false
     private var pumpTimer: LoopTimer?
     private let idleTimer: LoopTimer
-    private let idleTimeout: CommonTimeout
+    private let idleTimeout: CommonTimeout?
     private let idleSeconds: Double
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
@@ -30,7 +30,7 @@ final class SSESubscriber {
     unowned let hub: FanoutHub
 
     init(exchange: HTTPExchange, feed: ChannelFeed, delivered: UInt64, endWhenCaughtUp: Bool,
-         loop: EventLoop, idleTimeout: CommonTimeout, idleSeconds: Double, hub: FanoutHub) {
+         loop: EventLoop, idleTimeout: CommonTimeout?, idleSeconds: Double, hub: FanoutHub) {
         self.exchange = exchange
         self.feed = feed
         self.delivered = delivered
@@ -42,7 +42,7 @@ final class SSESubscriber {
         var onIdle: () -> Void = {}
         idleTimer = LoopTimer(loop: loop) { onIdle() }
         onIdle = { [unowned self] in self.idleTimedOut() }
-        idleTimer.arm(common: idleTimeout)
+        if let idleTimeout { idleTimer.arm(common: idleTimeout) } else { idleTimer.arm(idleSeconds + 0.01) }
     }
 
     /// Frames taken this loop iteration, written together by `flush()` (one system call).

@@ -81,6 +81,7 @@ extension RelayServer {
     }
 
     func updateSession(_ exchange: HTTPExchange, _ name: String) {
+        if case .failure(let error) = authenticate(exchange) { return respondError(exchange, error) }
         let request: UpdateSessionRequest
         switch body(exchange, limit: BodyLimit.session) {
         case .failure(let error): return respondError(exchange, error)
@@ -93,6 +94,7 @@ extension RelayServer {
     }
 
     func closeSession(_ exchange: HTTPExchange, _ name: String) {
+        if case .failure(let error) = authenticate(exchange) { return respondError(exchange, error) }
         let request: CloseSessionRequest
         switch body(exchange, limit: BodyLimit.close) {
         case .failure(let error): return respondError(exchange, error)

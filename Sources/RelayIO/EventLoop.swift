@@ -38,9 +38,11 @@ public final class EventLoop {
 
     /// A timeval that libevent keeps in a shared queue: timers of equal duration armed with it
     /// cost O(1) to add and remove, which suits thousands of per-connection idle timers.
-    public func commonTimeout(_ seconds: Double) -> CommonTimeout {
+    /// nil when libevent has no more room (it allows 256 distinct durations per loop).
+    public func commonTimeout(_ seconds: Double) -> CommonTimeout? {
         var tv = timeval(seconds)
-        return CommonTimeout(pointer: event_base_init_common_timeout(base, &tv))
+        guard let pointer = event_base_init_common_timeout(base, &tv) else { return nil }
+        return CommonTimeout(pointer: pointer)
     }
 }
 

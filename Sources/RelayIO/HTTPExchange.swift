@@ -114,8 +114,10 @@ public final class HTTPExchange {
                 let exchange = Unmanaged<HTTPExchange>.fromOpaque(arg).takeRetainedValue()
                 exchange.connectionClosed()
             }, Unmanaged.passRetained(self).toOpaque())
-            // Read EOF while we only write: keep reading so that a client that hangs up is seen.
+            // Read EOF while we only write: keep reading so that a client that hangs up is seen,
+            // but buffer at most 16 KiB of whatever it sends (a stream takes no input).
             if let bev = evhttp_connection_get_bufferevent(conn) {
+                bufferevent_setwatermark(bev, Int16(EV_READ), 0, 16 * 1024)
                 bufferevent_enable(bev, Int16(EV_READ))
             }
         }
@@ -174,6 +176,9 @@ public final class HTTPExchange {
     public func endStream() {
         guard let request, streaming else { return }
         detachCloseCallback()
+        if let conn = evhttp_request_get_connection(request), let bev = evhttp_connection_get_bufferevent(conn) {
+            bufferevent_setwatermark(bev, Int16(EV_READ), 0, 0)
+        }
         evhttp_send_reply_end(request)
         finished()
     }

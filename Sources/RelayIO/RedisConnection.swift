@@ -51,6 +51,10 @@ public final class RedisConnection {
             return false
         }
         context = ac
+        if case .tcp = endpoint {
+            // Notice a peer that vanished without a reset (a partition) within minutes, not hours.
+            withUnsafeMutablePointer(to: &ac.pointee.c) { _ = redisEnableKeepAlive($0) }
+        }
         ac.pointee.data = Unmanaged.passRetained(self).toOpaque()
         relay_redis_attach(ac, loop.base)
         redisAsyncSetConnectCallback(ac) { ac, status in
@@ -112,6 +116,13 @@ public final class RedisConnection {
             redisAsyncCommandArgv(context, callback, privdata, argc, argv, lengths)
         }
         if status != REDIS_OK { onFailure() }
+    }
+
+    /// Drops the connection at once (Redis stopped answering): every pending command completes
+    /// with `.error("connection lost")`, then onDisconnect runs.
+    public func abort() {
+        guard let context, isConnected else { return }
+        redisAsyncFree(context)
     }
 
     /// Closes after pending replies arrive; onDisconnect runs.

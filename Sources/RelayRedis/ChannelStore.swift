@@ -1,5 +1,6 @@
 // ChannelStore: records in Redis streams (SPEC section 3). Appends are one script call each;
 // reads (drain, catch-up, gap fill) are plain XRANGE on the stream.
+import Glibc
 import RelayCore
 import RelayIO
 
@@ -108,6 +109,18 @@ public final class ChannelStore {
         }
     }
 
+    /// The channel's last sequence number if the session is closed or expired, nil if open.
+    public func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void) {
+        redis.send(["HMGET", "\(keys.prefix){s:\(session)}:meta", "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
+            if let error = reply.apiError { return completion(.failure(error)) }
+            let fields = reply.array ?? []
+            let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
+            let expired = fields.count > 1 && (fields[1].int.map { $0 <= Int64(nowMilliseconds()) } ?? false)
+            let last = fields.count > 2 ? UInt64(fields[2].int ?? 0) : 0
+            completion(.success(closed || expired ? last : nil))
+        }
+    }
+
     /// The drain of SPEC section 3: up to `limit` records after `after`, and whether more follow.
     public func drain(session: String, io: ChannelIO, after: UInt64, limit: Int,
                       _ completion: @escaping (Result<(records: [StoredRecord], hasMore: Bool), APIError>) -> Void) {
@@ -137,4 +150,10 @@ public final class ChannelStore {
         }
         return records
     }
+}
+
+func nowMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }

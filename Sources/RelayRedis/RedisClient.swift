@@ -16,6 +16,13 @@ public final class RedisClient {
     private var backoff = 0.05
     private var shas: [String: String] = [:]
     private var stopped = false
+    /// Send times of the commands awaiting replies, oldest first (Redis answers in order).
+    private var inFlight: [Int64] = []
+    private var inFlightHead = 0
+    private var watchdog: LoopTimer?
+    /// A command unanswered this long drops the connection, so callers get a 503 rather than
+    /// waiting on a Redis that hangs (paused, or a partition without a reset).
+    public var commandTimeoutSeconds = 2.0
     /// Round-trip time of every command (a histogram in Prometheus).
     private let latency = Metrics.Timer(label: "relay_redis_command_duration_seconds")
     /// Runs after every successful (re)connect.
@@ -33,10 +40,20 @@ public final class RedisClient {
     public func start() {
         stopped = false
         connect()
+        watchdog = loop.every(0.25) { [weak self] in self?.checkDeadline() }
+    }
+
+    private func checkDeadline() {
+        guard inFlightHead < inFlight.count, let connection else { return }
+        let waited = Double(monotonicNanoseconds() - inFlight[inFlightHead]) / 1e9
+        guard waited > commandTimeoutSeconds else { return }
+        logger.warning("redis not answering; dropping the connection", metadata: ["redis": "\(endpoint)", "waited": "\(waited)"])
+        connection.abort()
     }
 
     public func stop() {
         stopped = true
+        watchdog?.cancel()
         reconnectTimer?.cancel()
         connection?.disconnect()
     }
@@ -59,6 +76,8 @@ public final class RedisClient {
         connection.onDisconnect = { [weak self, weak connection] error in
             guard let self, let connection, connection === self.connection else { return }
             self.connection = nil
+            self.inFlight.removeAll()
+            self.inFlightHead = 0
             self.logger.warning("redis disconnected", metadata: ["redis": "\(self.endpoint)", "error": "\(error ?? "closed")"])
             self.onDisconnected.forEach { $0() }
             if !self.stopped { self.scheduleReconnect() }
@@ -80,14 +99,28 @@ public final class RedisClient {
             return
         }
         let started = monotonicNanoseconds()
-        connection.send(args) { [latency] reply in
+        inFlight.append(started)
+        connection.send(args) { [weak self, latency] reply in
             latency.recordNanoseconds(monotonicNanoseconds() - started)
+            self?.replied()
             completion(reply)
         }
     }
 
     public func send(_ args: [String], _ completion: @escaping (RedisReply) -> Void) {
         send(args.map { Array($0.utf8) }, completion)
+    }
+
+    private func replied() {
+        guard inFlightHead < inFlight.count else { return }
+        inFlightHead += 1
+        if inFlightHead == inFlight.count {
+            inFlight.removeAll(keepingCapacity: true)
+            inFlightHead = 0
+        } else if inFlightHead > 1024 {
+            inFlight.removeFirst(inFlightHead)
+            inFlightHead = 0
+        }
     }
 
     /// Runs a script (EVALSHA, falling back to EVAL on NOSCRIPT). Keys are derived inside the

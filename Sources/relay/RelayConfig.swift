@@ -181,6 +181,9 @@ struct RelayConfig: Codable, Equatable {
         if retentionSeconds < 1 { throw ConfigError(description: "retentionSeconds: must be at least 1") }
         if maxUnsentBytes < 1024 { throw ConfigError(description: "maxUnsentBytes: must be at least 1024") }
         if !(0.05...3600).contains(pingIntervalSeconds) { throw ConfigError(description: "pingIntervalSeconds: must be 0.05 to 3600") }
+        if Double(httpTimeoutSeconds) <= pingIntervalSeconds {
+            throw ConfigError(description: "httpTimeoutSeconds: must be above pingIntervalSeconds, or idle streams are cut")
+        }
         if !(60...86400 * 30).contains(tokenTTLSeconds) { throw ConfigError(description: "tokenTTLSeconds: must be 60 to 2592000") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             throw ConfigError(description: "logLevel: unknown level \(logLevel)")

@@ -61,7 +61,9 @@ final class RelayNode {
         let environments = config.environments
         redis.onConnected.append { store.ensureRunGroups(environments: environments) }
 
-        let http = HTTPServer(loop: loop, maxBodySize: BodyLimit.record, timeoutSeconds: Int32(config.httpTimeoutSeconds))
+        // libevent answers bodies over its cap itself (an HTML 413); keeping its cap at 4x the
+        // largest route limit lets the relay answer ordinary oversized bodies with JSON.
+        let http = HTTPServer(loop: loop, maxBodySize: 4 * BodyLimit.record, timeoutSeconds: Int32(config.httpTimeoutSeconds))
         http.onRequest = { server.handle($0) }
         server.openRequests = { [unowned http] in http.outstanding }
         server.renderMetrics = { [registry] in registry.emitToBuffer() }

@@ -38,6 +38,19 @@ final class FaultTests: RelayTestCase {
         XCTAssertEqual(try http.request("GET", "/readyz").status, 200)
     }
 
+    func testARedisThatHangsGives503WithinTheCommandDeadline() throws {
+        let session = try api.newSession()
+        let admin = try redis.client()
+        _ = try admin.command("CLIENT", "PAUSE", "6000", "ALL")
+        defer { _ = try? admin.command("CLIENT", "UNPAUSE") }
+        let started = Date()
+        let response = try api.append(session, "in", "while Redis hangs")
+        XCTAssertEqual(response.status, 503, response.description)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4, "the relay gives up on a hanging Redis after ~2 s")
+        _ = try admin.command("CLIENT", "UNPAUSE")
+        try waitUntil(timeout: 10, "appends to work again") { try api.append(session, "in", "after").status == 200 }
+    }
+
     func testSlowReaderIsDisconnectedWhileAFastReaderGetsEverythingAndTheSlowOneResumes() throws {
         let session = try api.newSession()
         let slow = try api.subscribe(session, "out", headers: [("Timeout-Seconds", "60")])

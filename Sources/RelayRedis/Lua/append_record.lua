@@ -9,16 +9,18 @@ local P, env, io = ARGV[1], ARGV[2], ARGV[4]
 local sid = resolve(P, env, ARGV[3])
 if not sid then return { 'notfound' } end
 local now = now_ms()
-local open, why = is_open(P, sid, now)
-if not open then return { why } end
 local mk = meta_key(P, sid)
 
+-- A retried append answers as the first one did, even after the session closed.
 local part_key = nil
 if ARGV[7] ~= '' then
   part_key = P .. '{s:' .. sid .. '}:part:' .. io .. ':' .. ARGV[7]
   local seen = redis.call('GET', part_key)
   if seen then return { 'ok', tonumber(seen), 1 } end
 end
+
+local open, why = is_open(P, sid, now)
+if not open then return { why } end
 
 if io == 'in' then
   local current = redis.call('HGET', mk, 'currentRunId')

@@ -38,10 +38,7 @@ redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[5], 'task', ARGV[6], 
 if ext ~= '' then redis.call('HSET', mk, 'externalId', ext) end
 if ARGV[9] ~= '' then redis.call('HSET', mk, 'triggerConfig', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSET', mk, 'metadata', ARGV[10]) end
-if ARGV[11] ~= '' then
-  redis.call('HSET', mk, 'expiresAt', ARGV[11])
-  redis.call('PEXPIREAT', mk, tonumber(ARGV[11]) + tonumber(ARGV[15]) * 1000)
-end
+if ARGV[11] ~= '' then redis.call('HSET', mk, 'expiresAt', ARGV[11]) end
 if ARGV[14] ~= '' then redis.call('HSET', mk, 'idleTimeout', ARGV[14]) end
 
 redis.call('ZADD', env_key(P, env, 'idx:all'), 0, member)
@@ -51,6 +48,12 @@ index_add(P, env, member, 'task', { ARGV[6] })
 index_add(P, env, member, 'tag', tags)
 
 trigger_run(P, env, sid, run, now)
+if ARGV[11] ~= '' then
+  -- Kept for the retention period after expiry, and at least that long from now (an
+  -- expiresAt already in the past must not delete the row this script just wrote).
+  local retention = tonumber(ARGV[15]) * 1000
+  redis.call('PEXPIREAT', mk, math.max(tonumber(ARGV[11]) + retention, now + retention))
+end
 local row = redis.call('HGETALL', mk)
 table.insert(row, 1, 'created')
 return row

@@ -9,7 +9,10 @@
 --   P{env:ENV}:idx:open      zset   sessions not closed
 --   P{env:ENV}:idx:closed    zset   closed sessions
 --   P{env:ENV}:runs          stream run requests (consumer group "relay-workers")
---   Prun:{RUN}               hash   sessionId, env, status, triggeredAt, completedAt
+--   Prun:{RUN}               hash   sessionId, env, status, triggeredAt, completedAt (30 days)
+
+-- Run records (run id -> session) are kept 30 days; the runs stream keeps about 100,000 entries.
+local RUN_RECORD_SECONDS = 2592000
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -59,12 +62,13 @@ local function trigger_run(P, env, sid, run, now)
     payload = payload .. ',"continuation":true,"previousRunId":' .. cjson.encode(previous)
   end
   payload = payload .. '}'
-  redis.call('XADD', env_key(P, env, 'runs'), '*',
+  redis.call('XADD', env_key(P, env, 'runs'), 'MAXLEN', '~', 100000, '*',
     'runId', run, 'sessionId', sid, 'externalId', f[2] or '', 'taskIdentifier', f[1] or '',
     'payload', payload, 'triggerConfig', f[4] or '{}',
     'continuation', previous ~= '' and 'true' or 'false', 'previousRunId', previous)
   redis.call('HSET', mk, 'currentRunId', run, 'lastRunId', run)
   redis.call('HSET', run_key(P, run), 'sessionId', sid, 'env', env, 'status', 'PENDING', 'triggeredAt', now)
+  redis.call('EXPIRE', run_key(P, run), RUN_RECORD_SECONDS)
 end
 
 local function index_add(P, env, member, kind, values)

@@ -1,0 +1,63 @@
+// EdgeCaseTests.swift: edge cases found in review, each one a bug once: many distinct
+// Timeout-Seconds values, HEAD on a stream, a retried append after close, an expiresAt far in
+// the past, credentials checked before bodies.
+
+import XCTest
+import Foundation
+
+final class EdgeCaseTests: RelayTestCase {
+    func testIdleTimeoutStillWorksAfterManyDistinctTimeoutValues() throws {
+        let session = try api.newSession()
+        // libevent allows 256 common timeouts per loop; use up more than the relay's 200.
+        for seconds in 390...600 {
+            let stream = try api.subscribe(session, "in", headers: [("Timeout-Seconds", String(seconds))])
+            XCTAssertEqual(stream.status, 200)
+            stream.close()
+        }
+        let started = Date()
+        let last = try api.subscribe(session, "in", headers: [("Timeout-Seconds", "1")])
+        XCTAssertNil(try last.nextDataEvent(timeout: 5), "the stream must still end when idle")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
+    }
+
+    func testHeadOnAStreamIsNotAllowed() throws {
+        let session = try api.newSession()
+        let response = try api.http.request("HEAD", RelayAPI.channelPath(session, "out"))
+        XCTAssertEqual(response.status, 405)
+        XCTAssertEqual(response.headers["Allow"], "GET")
+    }
+
+    func testRetriedAppendAfterCloseStillAnswersAsTheFirstOne() throws {
+        let session = try api.newSession()
+        XCTAssertEqual(try api.append(session, "in", "last words", partId: "final").json()["seq"]?.intValue, 1)
+        XCTAssertEqual(try api.closeSession(session).status, 200)
+        let retried = try api.append(session, "in", "last words", partId: "final")
+        XCTAssertEqual(retried.status, 200, retried.description)
+        XCTAssertEqual(try retried.json()["duplicate"]?.boolValue, true)
+        XCTAssertEqual(try api.append(session, "in", "new words", partId: "other").status, 400)
+    }
+
+    func testExpiresAtLongInThePastKeepsARealRow() throws {
+        let external = unique("old")
+        let body: JSON = .object(["type": "chat.agent", "taskIdentifier": "echo", "externalId": .string(external),
+                                  "expiresAt": "2000-01-01T00:00:00Z"])
+        let created = try api.createSession(body)
+        XCTAssertEqual(created.status, 201, created.description)
+        XCTAssertEqual(try created.json()["status"]?.stringValue, "EXPIRED")
+        let retrieved = try api.retrieveSession(external)
+        XCTAssertEqual(retrieved.status, 200, retrieved.description)
+        XCTAssertEqual(try retrieved.json()["taskIdentifier"]?.stringValue, "echo")
+        XCTAssertEqual(try api.createSession(body).status, 409)
+    }
+
+    func testCredentialsAreCheckedBeforeBodies() throws {
+        let session = try api.newSession()
+        let anonymous = api(bearer: nil)
+        XCTAssertEqual(try anonymous.http.request("PATCH", RelayAPI.sessionPath(session), body: Data("{".utf8)).status, 401)
+        XCTAssertEqual(try anonymous.http.request("POST", RelayAPI.sessionPath(session) + "/close", body: Data("{".utf8)).status, 401)
+        let token = try devToken(["admin"])
+        let control = try api(bearer: token).http.request("POST", RelayAPI.channelPath(session, "out") + "/control",
+                                                          body: Data("{".utf8))
+        XCTAssertEqual(control.status, 403, "a public token never writes control records, whatever the body")
+    }
+}
