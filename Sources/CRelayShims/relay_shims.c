@@ -94,3 +94,9 @@ long relay_send_buffers(evutil_socket_t fd, const void *const *bases, const unsi
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
     return -1;
 }
+
+void relay_prepare_stream(struct evhttp_request *req) {
+    if (req->major == 1 && req->minor == 0) {
+        evhttp_remove_header(evhttp_request_get_input_headers(req), "Connection");
+    }
+}

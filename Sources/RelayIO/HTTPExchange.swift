@@ -105,6 +105,7 @@ public final class HTTPExchange {
         streaming = true
         self.onClose = onClose
         addHeaders(headers, to: request)
+        relay_prepare_stream(request)
         evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
         chunked = relay_request_is_chunked(request) != 0
         if let conn = evhttp_request_get_connection(request) {

@@ -68,7 +68,8 @@ public final class RedisClient {
                 self.connection = nil
                 self.scheduleReconnect()
             } else {
-                self.backoff = 0.05
+                // The backoff is reset by the first good reply, not by the TCP connect: a Redis
+                // that accepts and then refuses (maxclients, LOADING) must not be hammered.
                 self.logger.info("redis connected", metadata: ["redis": "\(self.endpoint)"])
                 self.onConnected.forEach { $0() }
             }
@@ -102,7 +103,7 @@ public final class RedisClient {
         inFlight.append(started)
         connection.send(args) { [weak self, latency] reply in
             latency.recordNanoseconds(monotonicNanoseconds() - started)
-            self?.replied()
+            self?.replied(ok: reply.errorMessage == nil)
             completion(reply)
         }
     }
@@ -111,7 +112,8 @@ public final class RedisClient {
         send(args.map { Array($0.utf8) }, completion)
     }
 
-    private func replied() {
+    private func replied(ok: Bool) {
+        if ok { backoff = 0.05 }
         guard inFlightHead < inFlight.count else { return }
         inFlightHead += 1
         if inFlightHead == inFlight.count {

@@ -61,3 +61,18 @@ final class EdgeCaseTests: RelayTestCase {
         XCTAssertEqual(control.status, 403, "a public token never writes control records, whatever the body")
     }
 }
+
+final class HTTP10StreamTests: RelayTestCase {
+    /// An HTTP/1.0 client asking for keep-alive gets a close-delimited stream: no
+    /// Content-Length: 0 in front of the events, and the connection ends with the stream.
+    func testHTTP10KeepAliveStreamIsCloseDelimited() throws {
+        let session = try api.newSession()
+        XCTAssertEqual(try api.append(session, "out", "hello").status, 200)
+        let request = "GET \(RelayAPI.channelPath(session, "out")) HTTP/1.0\r\nConnection: keep-alive\r\n"
+            + "Authorization: Bearer \(TestEnvironments.devKey)\r\nTimeout-Seconds: 1\r\n\r\n"
+        let response = try http.sendRaw(Array(request.utf8), timeout: 10)
+        XCTAssertEqual(response.status, 200)
+        XCTAssertNil(response.headers["Content-Length"], "\(response)")
+        XCTAssertTrue(response.text.contains("data: {\"data\":\"hello\",\"id\":1}"), response.text)
+    }
+}

@@ -29,6 +29,11 @@ int relay_socket_port(evutil_socket_t fd);
 /// close-delimited (HTTP/1.0). Reads a bit field that http.h does not expose.
 int relay_request_is_chunked(struct evhttp_request *req);
 
+/// Before a streamed reply: an HTTP/1.0 request cannot take a chunked body, so its stream is
+/// close-delimited; drop a "Connection: keep-alive" it sent, or libevent would announce
+/// Content-Length: 0 and keep the connection.
+void relay_prepare_stream(struct evhttp_request *req);
+
 /// Writes as much of `data` as the socket takes now, without blocking or SIGPIPE.
 /// Returns the bytes written, 0 when the socket is full, -1 on a dead connection.
 long relay_send_now(evutil_socket_t fd, const void *data, unsigned long length);
