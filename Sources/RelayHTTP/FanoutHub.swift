@@ -55,7 +55,9 @@ public final class FanoutHub {
             guard let self else { return }
             for feed in self.feeds.values where !feed.subscribers.isEmpty { feed.subscribe() }
         }
-        pingTimer = loop.every(settings.pingIntervalSeconds) { [weak self] in self?.ping() }
+        // Pings go out in 16 slices over the interval, not to every subscriber at once: a burst
+        // of 10,000 writes would hold back the records behind it.
+        pingTimer = loop.every(settings.pingIntervalSeconds / Double(FanoutHub.pingSlices)) { [weak self] in self?.ping() }
         flushTask = LoopTask(loop: loop) { [weak self] in self?.flushDirty() }
     }
 
@@ -172,8 +174,21 @@ public final class FanoutHub {
         subscriber.live = true
     }
 
+    static let pingSlices = 16
+    private var pingSlice = 0
+    private var nextPingSlot = 0
+
+    /// The slice a new subscriber's pings go out in.
+    func assignPingSlot() -> Int {
+        nextPingSlot = (nextPingSlot + 1) % FanoutHub.pingSlices
+        return nextPingSlot
+    }
+
     private func ping() {
-        for subscriber in subscribers.values { subscriber.writeComment(pingFrame) }
+        pingSlice = (pingSlice + 1) % FanoutHub.pingSlices
+        for subscriber in subscribers.values where subscriber.pingSlot == pingSlice {
+            subscriber.writeComment(pingFrame)
+        }
     }
 
     /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.

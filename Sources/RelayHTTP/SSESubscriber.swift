@@ -15,6 +15,8 @@ final class SSESubscriber {
     /// The session was closed or expired when the stream began: end once the log is read.
     var endWhenCaughtUp: Bool
     private(set) var ended = false
+    /// Which of the hub's ping slices this stream is pinged in.
+    let pingSlot: Int
     /// Catch-up records not yet written (writing pauses while the client's output is backed up).
     private var backlog: ArraySlice<StoredRecord> = []
     private var backlogWasFullBatch = false
@@ -39,6 +41,7 @@ final class SSESubscriber {
         self.idleSeconds = idleSeconds
         self.lastRecordAt = Clock.monotonicCoarse()
         self.hub = hub
+        self.pingSlot = hub.assignPingSlot()
         var onIdle: () -> Void = {}
         idleTimer = LoopTimer(loop: loop) { onIdle() }
         onIdle = { [unowned self] in self.idleTimedOut() }
