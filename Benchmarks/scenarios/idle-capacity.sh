@@ -19,7 +19,7 @@ PIDS+=($BENCH)
 # Measure once every subscriber is connected.
 for _ in $(seq "$HOLD"); do
   sleep 1
-  OPEN=$(grep -o 'connections [0-9]*' "$WORK/sub.log" | tail -1 | awk '{print $2}')
+  OPEN=$(grep -o 'connections [0-9]*' "$WORK/sub.log" | tail -1 | awk '{print $2}' || true)
   [ "${OPEN:-0}" -ge "$CONNECTIONS" ] && break
 done
 sleep 2

@@ -44,8 +44,9 @@ start_relay() {
 relay_rss_kb() {
   local total=0
   for pid in $(pgrep -f "relay serve" || true); do
-    grep -q -- "--workers [2-9]" "/proc/$pid/cmdline" 2>/dev/null && continue
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--workers [2-9]" && continue
+    # Supervisors (--workers N without --worker-child) hold no connections.
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--worker-child" || \
+      ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--workers" || continue
     total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
   done
   echo "$total"

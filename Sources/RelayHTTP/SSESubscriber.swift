@@ -107,6 +107,7 @@ final class SSESubscriber {
         }
         pumpTimer?.cancel()
         pumpTimer = nil
+        backlog = []   // an empty slice would still hold the batch's storage
         catchingUp = false
         hub.afterCatchUpBatch(self, full: backlogWasFullBatch)
     }
