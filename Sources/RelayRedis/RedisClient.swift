@@ -9,13 +9,9 @@ import RelayIO
 
 public final class RedisClient {
     private let loop: EventLoop
-    public let endpoint: RedisEndpoint
+    private let link: RedisLink
     private let logger: Logger
-    private var connection: RedisConnection?
-    private var reconnectTimer: LoopTimer?
-    private var backoff = 0.05
     private var shas: [String: String] = [:]
-    private var stopped = false
     /// Send times of the commands awaiting replies, oldest first (Redis answers in order).
     private var inFlight: [Int64] = []
     private var inFlightHead = 0
@@ -25,77 +21,51 @@ public final class RedisClient {
     public var commandTimeoutSeconds = 2.0
     /// Round-trip time of every command (a histogram in Prometheus).
     private let latency = Metrics.Timer(label: "relay_redis_command_duration_seconds")
-    /// Runs after every successful (re)connect.
-    public var onConnected: [() -> Void] = []
-    public var onDisconnected: [() -> Void] = []
 
     public init(loop: EventLoop, endpoint: RedisEndpoint, logger: Logger) {
         self.loop = loop
-        self.endpoint = endpoint
         self.logger = logger
+        link = RedisLink(loop: loop, endpoint: endpoint, logger: logger, role: "commands")
+        link.onDisconnected.append { [weak self] in
+            self?.inFlight.removeAll()
+            self?.inFlightHead = 0
+        }
     }
 
-    public var isConnected: Bool { connection?.isConnected ?? false }
+    public var endpoint: RedisEndpoint { link.endpoint }
+    public var isConnected: Bool { link.live != nil }
+
+    /// Runs after every successful (re)connect, and after every drop.
+    public var onConnected: [() -> Void] {
+        get { link.onConnected }
+        set { link.onConnected = newValue }
+    }
+    public var onDisconnected: [() -> Void] {
+        get { link.onDisconnected }
+        set { link.onDisconnected = newValue }
+    }
 
     public func start() {
-        stopped = false
-        connect()
+        link.start()
         watchdog = loop.every(0.25) { [weak self] in self?.checkDeadline() }
     }
 
+    public func stop() {
+        watchdog?.cancel()
+        link.stop()
+    }
+
     private func checkDeadline() {
-        guard inFlightHead < inFlight.count, let connection else { return }
+        guard inFlightHead < inFlight.count, let connection = link.live else { return }
         let waited = Double(monotonicNanoseconds() - inFlight[inFlightHead]) / 1e9
         guard waited > commandTimeoutSeconds else { return }
         logger.warning("redis not answering; dropping the connection", metadata: ["redis": "\(endpoint)", "waited": "\(waited)"])
         connection.abort()
     }
 
-    public func stop() {
-        stopped = true
-        watchdog?.cancel()
-        reconnectTimer?.cancel()
-        connection?.disconnect()
-    }
-
-    private func connect() {
-        let connection = RedisConnection(loop: loop, endpoint: endpoint)
-        self.connection = connection
-        connection.onConnect = { [weak self, weak connection] error in
-            guard let self, let connection, connection === self.connection else { return }
-            if let error {
-                self.logger.debug("redis connect failed", metadata: ["redis": "\(self.endpoint)", "error": "\(error)"])
-                self.connection = nil
-                self.scheduleReconnect()
-            } else {
-                // The backoff is reset by the first good reply, not by the TCP connect: a Redis
-                // that accepts and then refuses (maxclients, LOADING) must not be hammered.
-                self.logger.info("redis connected", metadata: ["redis": "\(self.endpoint)"])
-                self.onConnected.forEach { $0() }
-            }
-        }
-        connection.onDisconnect = { [weak self, weak connection] error in
-            guard let self, let connection, connection === self.connection else { return }
-            self.connection = nil
-            self.inFlight.removeAll()
-            self.inFlightHead = 0
-            self.logger.warning("redis disconnected", metadata: ["redis": "\(self.endpoint)", "error": "\(error ?? "closed")"])
-            self.onDisconnected.forEach { $0() }
-            if !self.stopped { self.scheduleReconnect() }
-        }
-        connection.connect()
-    }
-
-    private func scheduleReconnect() {
-        guard !stopped else { return }
-        let delay = backoff
-        backoff = min(backoff * 2, 1.0)
-        reconnectTimer = loop.after(delay) { [weak self] in self?.connect() }
-    }
-
     /// Sends a command; a down connection answers `.error("DOWN ...")` at once.
     public func send(_ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
-        guard let connection, connection.isConnected else {
+        guard let connection = link.live else {
             completion(.error("DOWN redis unavailable"))
             return
         }
@@ -113,7 +83,7 @@ public final class RedisClient {
     }
 
     private func replied(ok: Bool) {
-        if ok { backoff = 0.05 }
+        if ok { link.answered() }
         guard inFlightHead < inFlight.count else { return }
         inFlightHead += 1
         if inFlightHead == inFlight.count {
