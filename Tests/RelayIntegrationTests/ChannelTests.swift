@@ -212,7 +212,7 @@ final class ChannelTests: RelayTestCase {
         _ = try api.append(session, "out", "two")
         XCTAssertEqual(try api.closeSession(session).status, 200)
         XCTAssertEqual(try open.nextDataEvent(timeout: 5)?.id, "2")
-        XCTAssertNil(try open.nextEvent(timeout: 5), "the stream must end after the last record once closed")
+        XCTAssertNil(try open.nextDataEvent(timeout: 5), "the stream must end after the last record once closed")
 
         let refused = try api.append(session, "out", "three")
         XCTAssertEqual(refused.status, 400)
@@ -224,7 +224,7 @@ final class ChannelTests: RelayTestCase {
         XCTAssertEqual(late.status, 200)
         XCTAssertEqual(try late.nextDataEvent()?.id, "1")
         XCTAssertEqual(try late.nextDataEvent()?.id, "2")
-        XCTAssertNil(try late.nextEvent(timeout: 5))
+        XCTAssertNil(try late.nextDataEvent(timeout: 5))
         XCTAssertLessThan(Date().timeIntervalSince(started), 3, "a new stream on a closed session ends at once")
     }
 
