@@ -73,9 +73,9 @@ final class SSESubscriber {
     /// Writes the queued frames now.
     func flush() {
         guard !outbox.isEmpty, !ended else { return }
-        exchange.write(outbox)
+        let queued = exchange.write(outbox)
         outbox.removeAll(keepingCapacity: true)
-        checkBacklog()
+        if queued > hub.settings.maxUnsentBytes { dropSlow() }
     }
 
     /// Writes catch-up records (framed for this subscriber alone). Writing pauses while more
@@ -122,8 +122,9 @@ final class SSESubscriber {
         hub.metrics.recordsDelivered += 1
     }
 
-    private func checkBacklog() {
-        guard !ended, exchange.unsentBytes > hub.settings.maxUnsentBytes else { return }
+    /// Past the cap on unsent output: disconnect (the client resumes with Last-Event-ID).
+    private func dropSlow() {
+        guard !ended else { return }
         hub.metrics.slowSubscribersDropped += 1
         finish(clean: false)
     }

@@ -140,29 +140,40 @@ public final class HTTPExchange {
     /// connection the frames go straight to the socket in one sendmsg (no epoll change);
     /// whatever the socket does not take is queued in libevent's output buffer by reference
     /// (no copy), in order, and libevent writes it when the socket drains.
-    public func write<Frames: Collection>(_ frames: Frames) where Frames.Element == SharedFrame {
+    /// Returns the bytes left queued in libevent (0 when the socket took everything).
+    @discardableResult
+    public func write<Frames: Collection>(_ frames: Frames) -> Int where Frames.Element == SharedFrame {
         guard let request, streaming, !frames.isEmpty, let conn = evhttp_request_get_connection(request),
-              let bev = evhttp_connection_get_bufferevent(conn), let output = bufferevent_get_output(bev) else { return }
+              let bev = evhttp_connection_get_bufferevent(conn), let output = bufferevent_get_output(bev) else { return 0 }
         var sent = 0
         if evbuffer_get_length(output) == 0 {
-            var bases: [UnsafeRawPointer?] = []
-            var lengths: [UInt] = []
-            bases.reserveCapacity(min(frames.count, 64))
-            lengths.reserveCapacity(min(frames.count, 64))
-            for frame in frames.prefix(64) {
-                let (start, length) = region(frame)
-                bases.append(frame.bytes + start)
-                lengths.append(UInt(length))
-            }
             // A dead connection (-1) queues everything: libevent's write then fails and closes it.
-            sent = max(0, relay_send_buffers(bufferevent_getfd(bev), &bases, &lengths, Int32(bases.count)))
+            let fd = bufferevent_getfd(bev)
+            if frames.count == 1, let frame = frames.first {
+                let (start, length) = region(frame)
+                sent = max(0, relay_send_now(fd, frame.bytes + start, UInt(length)))
+            } else {
+                var bases: [UnsafeRawPointer?] = []
+                var lengths: [UInt] = []
+                bases.reserveCapacity(min(frames.count, 64))
+                lengths.reserveCapacity(min(frames.count, 64))
+                for frame in frames.prefix(64) {
+                    let (start, length) = region(frame)
+                    bases.append(frame.bytes + start)
+                    lengths.append(UInt(length))
+                }
+                sent = max(0, relay_send_buffers(fd, &bases, &lengths, Int32(bases.count)))
+            }
         }
+        var queued = 0
         for frame in frames {
             let (start, length) = region(frame)
             if sent >= length { sent -= length; continue }
             frame.addReference(to: output, offset: start + sent, length: length - sent)
+            queued += length - sent
             sent = 0
         }
+        return queued == 0 ? 0 : evbuffer_get_length(output)
     }
 
     private func region(_ frame: SharedFrame) -> (start: Int, length: Int) {
