@@ -3,6 +3,7 @@
 # nchan (Debian's nginx + libnginx-mod-nchan, Redis storage, the same number of workers), in
 # the same run, on the same machine; prints both and their ratio.
 # Usage: nchan-side-by-side.sh [BROADCAST_SUBSCRIBERS=20000] [BROADCAST_RATE=100] [CHANNELS=10000] [RATE=2000] [SECONDS=15]
+# PARTS=broadcast or PARTS=many runs one half only.
 source "$(dirname "$0")/lib.sh"
 BSUBS=${1:-20000}; BRATE=${2:-100}; CHANNELS=${3:-10000}; MRATE=${4:-2000}; SECS=${5:-15}
 WORKERS=2
@@ -71,10 +72,15 @@ manychannels() {  # URL TARGET NAME
   wait $sub || true
 }
 
-broadcast http://127.0.0.1:8098 relay relay
-broadcast http://127.0.0.1:8099 nchan nchan
-manychannels http://127.0.0.1:8098 relay relay
-manychannels http://127.0.0.1:8099 nchan nchan
+PARTS=${PARTS:-broadcast many}
+if [[ $PARTS == *broadcast* ]]; then
+  broadcast http://127.0.0.1:8098 relay relay
+  broadcast http://127.0.0.1:8099 nchan nchan
+fi
+if [[ $PARTS == *many* ]]; then
+  manychannels http://127.0.0.1:8098 relay relay
+  manychannels http://127.0.0.1:8099 nchan nchan
+fi
 
 report() {  # LABEL SUBLOG
   local r; r=$(result "$2")
@@ -84,16 +90,23 @@ label, r, secs = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
 print(f"{label:28s} deliveries/s {r['events']/secs:9.0f}  p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  max {r['max_ms']:8.2f} ms  gaps {r['gaps']} dups {r['duplicates']} conns {r['connections']}")
 PY
 }
-echo "== broadcast: 1 channel x $BSUBS subscribers, $BRATE appends/s, $WORKERS workers each"
-report "relay" "$WORK/bsub-relay.log"
-report "nchan" "$WORK/bsub-nchan.log"
-echo "== many channels: $CHANNELS channels x 1 subscriber, $MRATE appends/s"
-report "relay" "$WORK/msub-relay.log"
-report "nchan" "$WORK/msub-nchan.log"
-python3 - "$(result "$WORK/bsub-relay.log")" "$(result "$WORK/bsub-nchan.log")" "$(result "$WORK/msub-relay.log")" "$(result "$WORK/msub-nchan.log")" <<'PY'
+ratio() {  # LABEL RELAYLOG NCHANLOG
+  python3 - "$1" "$(result "$2")" "$(result "$3")" <<'PY'
 import json, sys
-br, bn, mr, mn = (json.loads(a) for a in sys.argv[1:5])
+label, r, n = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 ratio = lambda a, b: a / b if b else float('inf')
-print(f"ratio relay/nchan: broadcast deliveries {ratio(br['events'], bn['events']):.2f}x, p99 {ratio(br['p99_ms'], bn['p99_ms']):.2f}x; "
-      f"many-channel deliveries {ratio(mr['events'], mn['events']):.2f}x, p99 {ratio(mr['p99_ms'], mn['p99_ms']):.2f}x")
+print(f"ratio relay/nchan ({label}): deliveries {ratio(r['events'], n['events']):.2f}x, p99 {ratio(r['p99_ms'], n['p99_ms']):.2f}x")
 PY
+}
+if [[ $PARTS == *broadcast* ]]; then
+  echo "== broadcast: 1 channel x $BSUBS subscribers, $BRATE appends/s, $WORKERS workers each"
+  report "relay" "$WORK/bsub-relay.log"
+  report "nchan" "$WORK/bsub-nchan.log"
+  ratio broadcast "$WORK/bsub-relay.log" "$WORK/bsub-nchan.log"
+fi
+if [[ $PARTS == *many* ]]; then
+  echo "== many channels: $CHANNELS channels x 1 subscriber, $MRATE appends/s"
+  report "relay" "$WORK/msub-relay.log"
+  report "nchan" "$WORK/msub-nchan.log"
+  ratio "many channels" "$WORK/msub-relay.log" "$WORK/msub-nchan.log"
+fi
