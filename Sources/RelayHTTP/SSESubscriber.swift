@@ -29,7 +29,7 @@ final class SSESubscriber {
     private var lastRecordAt: Double
     /// The hub outlives its subscribers; unowned keeps this object free of weak-reference side
     /// tables, so retaining it on the fan-out path stays cheap.
-    unowned let hub: FanoutHub
+    unowned(unsafe) let hub: FanoutHub   // the hub lives as long as the process
 
     init(exchange: HTTPExchange, feed: ChannelFeed, delivered: UInt64, endWhenCaughtUp: Bool,
          loop: EventLoop, idleTimeout: CommonTimeout?, idleSeconds: Double, hub: FanoutHub) {

@@ -23,6 +23,11 @@ public final class HTTPExchange {
     private var streaming = false
     /// Chunked transfer encoding (HTTP/1.1) or a close-delimited body (HTTP/1.0).
     private var chunked = true
+    /// While streaming: the connection's output buffer and socket, looked up once. Valid as
+    /// long as `request` is set (the connection is freed only after the close callback, which
+    /// clears `request`).
+    private var streamOutput: OpaquePointer?
+    private var streamSocket: Int32 = -1
     /// Unowned (the server outlives its exchanges): no weak-reference side table on a hot object.
     private unowned let server: HTTPServer?
 
@@ -108,6 +113,10 @@ public final class HTTPExchange {
         relay_prepare_stream(request)
         evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
         chunked = relay_request_is_chunked(request) != 0
+        if let conn = evhttp_request_get_connection(request), let bev = evhttp_connection_get_bufferevent(conn) {
+            streamOutput = bufferevent_get_output(bev)
+            streamSocket = bufferevent_getfd(bev)
+        }
         // The headers are on the wire and the request was read: free both header lists, about
         // a kilobyte per open stream (a stream lives for minutes, there may be 100,000).
         evhttp_clear_headers(evhttp_request_get_output_headers(request))
@@ -133,7 +142,7 @@ public final class HTTPExchange {
     public func write(_ bytes: [UInt8]) { write(SharedFrame(bytes)) }
 
     /// Writes a shared frame on an open stream (see `write(_ frames:)`).
-    public func write(_ frame: SharedFrame) { write(CollectionOfOne(frame)) }
+    public func write(_ frame: SharedFrame) { write([frame]) }
 
     /// Writes shared frames on an open stream, in order. Each frame carries its own chunk
     /// framing, so the same bytes go to every stream. When nothing is queued for this
@@ -142,13 +151,12 @@ public final class HTTPExchange {
     /// (no copy), in order, and libevent writes it when the socket drains.
     /// Returns the bytes left queued in libevent (0 when the socket took everything).
     @discardableResult
-    public func write<Frames: Collection>(_ frames: Frames) -> Int where Frames.Element == SharedFrame {
-        guard let request, streaming, !frames.isEmpty, let conn = evhttp_request_get_connection(request),
-              let bev = evhttp_connection_get_bufferevent(conn), let output = bufferevent_get_output(bev) else { return 0 }
+    public func write(_ frames: [SharedFrame]) -> Int {
+        guard request != nil, streaming, !frames.isEmpty, let output = streamOutput else { return 0 }
         var sent = 0
         if evbuffer_get_length(output) == 0 {
             // A dead connection (-1) queues everything: libevent's write then fails and closes it.
-            let fd = bufferevent_getfd(bev)
+            let fd = streamSocket
             if frames.count == 1, let frame = frames.first {
                 let (start, length) = region(frame)
                 sent = max(0, relay_send_now(fd, frame.bytes + start, UInt(length)))
