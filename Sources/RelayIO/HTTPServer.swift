@@ -1,6 +1,9 @@
 // HTTPServer: libevent's evhttp on the loop. Each request is handed to `onRequest` as an
 // HTTPExchange; requests libevent rejects itself (body over the size cap, bad headers) arrive
 // as an exchange whose `failure` is set, so the relay can answer them with its JSON errors.
+// (libevent 2.1.12 answers most of these itself, with an HTML page, before any callback: the
+// relay keeps libevent's body cap at 4x its largest route limit so that ordinary oversized
+// bodies reach the handler and get the JSON 413.)
 // See Interop.md for the threading and ownership rules of this module.
 internal import CLibevent
 internal import CRelayShims
