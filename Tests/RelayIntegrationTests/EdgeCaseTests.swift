@@ -76,3 +76,22 @@ final class HTTP10StreamTests: RelayTestCase {
         XCTAssertTrue(response.text.contains("data: {\"data\":\"hello\",\"id\":1}"), response.text)
     }
 }
+
+final class RetentionTests: RelayTestCase {
+    override class var relayEnvironment: [String: String] { ["RELAY_RETENTION_SECONDS": "60"] }
+
+    /// A closed session's row and channels expire after the retention period; open ones never.
+    func testClosingSetsTheRetentionTTLOnTheSessionsKeys() throws {
+        let session = try api.newSession()
+        XCTAssertEqual(try api.append(session, "in", "a").status, 200)
+        XCTAssertEqual(try api.append(session, "out", "b").status, 200)
+        let client = try redis.client()
+        let keys = ["relay:{s:\(session)}:meta", "relay:{s:\(session)}:in", "relay:{s:\(session)}:out"]
+        for key in keys { XCTAssertEqual(try client.command("TTL", key).integer, -1, "\(key) has no TTL while open") }
+        XCTAssertEqual(try api.closeSession(session).status, 200)
+        for key in keys {
+            let ttl = try XCTUnwrap(try client.command("TTL", key).integer)
+            XCTAssertTrue((1...60).contains(ttl), "\(key) TTL \(ttl)")
+        }
+    }
+}
