@@ -95,3 +95,32 @@ final class RetentionTests: RelayTestCase {
         }
     }
 }
+
+final class ShortRetentionTests: RelayTestCase {
+    override class var relayEnvironment: [String: String] { ["RELAY_RETENTION_SECONDS": "1"] }
+
+    /// When a session's data expires, listing drops its stale index entries.
+    func testListingForgetsSessionsWhoseDataExpired() throws {
+        let type = unique("gone")
+        let body: JSON = .object(["type": .string(type), "taskIdentifier": "echo", "expiresAt": "2000-01-01T00:00:00Z"])
+        let created = try api.createSession(body)
+        XCTAssertEqual(created.status, 201)
+        let id = try XCTUnwrap(try created.json()["id"]?.stringValue)
+        let client = try redis.client()
+        try waitUntil(timeout: 10, "the session row to expire") {
+            try client.command("EXISTS", "relay:{s:\(id)}:meta").integer == 0
+        }
+        let all = "relay:{env:\(TestEnvironments.devId)}:idx:all"
+        let byType = "relay:{env:\(TestEnvironments.devId)}:idx:type:\(type)"
+        XCTAssertEqual(try client.command("ZCARD", byType).integer, 1, "the stale entry is still indexed")
+        // Two more sessions make the type index the cheapest to walk for this filter.
+        _ = try api.newSession()
+        _ = try api.newSession()
+        let page = try api.listSessions([("filter[type]", type)])
+        XCTAssertEqual(page.status, 200)
+        XCTAssertEqual(try page.json()["data"]?.arrayValue?.count, 0)
+        XCTAssertEqual(try client.command("ZCARD", byType).integer, 0, "listing dropped it")
+        let members = try client.command("ZRANGE", all, "0", "-1").array?.compactMap(\.string) ?? []
+        XCTAssertFalse(members.contains { $0.hasSuffix(id) })
+    }
+}

@@ -70,10 +70,22 @@ if externals then
   end
 end
 
+-- A session whose data expired (retention) leaves its index entries behind: drop them from
+-- the indexes this walk can name (the per-type/tag/task ones are dropped when walked).
+local function forget(member)
+  for _, key in ipairs(sources) do redis.call('ZREM', key, member) end
+  for _, name in ipairs({ 'idx:all', 'idx:open', 'idx:closed' }) do
+    redis.call('ZREM', env_key(P, env, name), member)
+  end
+end
+
 local function matches(member)
   local sid = string.sub(member, 17)
   local f = redis.call('HMGET', meta_key(P, sid), 'type', 'task', 'tags', 'closedAt', 'expiresAt', 'externalId')
-  if not f[1] then return false end
+  if not f[1] then
+    forget(member)
+    return false
+  end
   if explicit and not explicit[member] then return false end
   if types and not types[f[1]] then return false end
   if tasks and not tasks[f[2]] then return false end
