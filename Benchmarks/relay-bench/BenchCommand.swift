@@ -310,35 +310,3 @@ struct Drain: ParsableCommand {
         })
     }
 }
-
-/// Appends `records` records to every channel (for drain runs), 16 at a time.
-enum Preloader {
-    static func run(loop: EventLoop, target: BenchTarget, channels: Int, records: Int, done: @escaping () -> Void) {
-        let total = channels * records
-        guard total > 0 else { return done() }
-        let node = target.nodes[0]
-        var next = 0
-        var finished = 0
-        let started = monotonicSeconds()
-        let clients = (0..<min(16, channels)).map { _ in HTTPClient(loop: loop, host: node.host, port: node.port) }
-        func issue(_ lane: Int) {
-            // Lane k writes channels k, k+16, ...: one channel's records stay in order.
-            guard next < total else { return }
-            let index = next
-            next += 1
-            let channel = target.channel((index % channels))
-            clients[lane].request(.post, target.appendPath(channel), headers: target.authorization,
-                                  body: Array(#"{"n":\#(index / channels + 1),"t":\#(nowMicroseconds())}"#.utf8)) { _ in
-                finished += 1
-                if finished == total {
-                    print("preload: \(total) records in \(String(format: "%.1f", monotonicSeconds() - started)) s")
-                    withExtendedLifetime(clients) {}
-                    done()
-                } else {
-                    issue(lane)
-                }
-            }
-        }
-        for lane in clients.indices { issue(lane) }
-    }
-}

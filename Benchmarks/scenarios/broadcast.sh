@@ -12,7 +12,7 @@ RAMP=$(( SUBS / 4 + 1 ))
 "$BIN/relay-bench" subscribe --url http://127.0.0.1:8091 --prefix bc-$$ --channels 1 --connections "$SUBS" \
   --processes "$PROCS" --sources 4 --ramp "$RAMP" --duration $((SECS + 8)) >"$WORK/sub.log" 2>&1 &
 SUB=$!; PIDS+=($SUB)
-sleep 6
+wait_connections "$WORK/sub.log" "$SUBS"
 "$BIN/relay-bench" publish --url http://127.0.0.1:8091 --prefix bc-$$ --channels 1 --rate "$RATE" \
   --duration "$SECS" --no-setup >"$WORK/pub.log" 2>&1
 wait $SUB || true

@@ -10,7 +10,7 @@ start_relay 8096 6395
 "$BIN/relay-bench" subscribe --url http://127.0.0.1:8096 --prefix dl-$$ --channels 10000 --connections 10000 \
   --sources 2 --ramp 5000 --duration $((SECS + 40)) >"$WORK/sub.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 60); do sleep 1; grep -q "connections 10000 " "$WORK/sub.log" && break; done
+wait_connections "$WORK/sub.log" 10000
 "$BIN/relay-bench" publish --url http://127.0.0.1:8095 --prefix dl-$$ --channels 10000 --rate 2000 \
   --connections 16 --duration $((SECS + 25)) --no-setup >"$WORK/pub.log" 2>&1 &
 PIDS+=($!)

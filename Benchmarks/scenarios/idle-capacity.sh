@@ -9,19 +9,15 @@ PROCS=$(( (CONNECTIONS + 17999) / 18000 ))
 build
 start_redis 6390
 start_relay 8090 6390 "$WORKERS"
-sleep 1
+sleep 1   # let all the workers finish starting before the baseline RSS (not a synchronisation)
 BEFORE=$(relay_rss_kb)
 HOLD=$(( CONNECTIONS / 5000 + 25 ))
 "$BIN/relay-bench" subscribe --url http://127.0.0.1:8090 --prefix idle-$$ --channels 1000 \
   --connections "$CONNECTIONS" --processes "$PROCS" --sources 8 --ramp 5000 --duration "$HOLD" >"$WORK/sub.log" 2>&1 &
 BENCH=$!
 PIDS+=($BENCH)
-# Measure once every subscriber is connected.
-for _ in $(seq "$HOLD"); do
-  sleep 1
-  OPEN=$(grep -o 'connections [0-9]*' "$WORK/sub.log" | tail -1 | awk '{print $2}' || true)
-  [ "${OPEN:-0}" -ge "$CONNECTIONS" ] && break
-done
+# Measure once every subscriber is connected (and a moment later, once allocations settle).
+wait_connections "$WORK/sub.log" "$CONNECTIONS" "$HOLD"
 sleep 2
 AFTER=$(relay_rss_kb)
 wait $BENCH || true

@@ -52,6 +52,15 @@ relay_rss_kb() {
   echo "$total"
 }
 
+# wait_connections LOG N [SECONDS=60]: until relay-bench's progress line shows N connections.
+wait_connections() {
+  for _ in $(seq $(( ${3:-60} * 10 ))); do
+    grep -q "connections $2 " "$1" 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "only $(grep -o 'connections [0-9]*' "$1" | tail -1) of $2 after ${3:-60} s" >&2
+}
+
 # result FILE: the RESULT json of a relay-bench log.
 result() { grep '^RESULT ' "$1" | tail -1 | cut -c8-; }
 json() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }

@@ -11,7 +11,7 @@ start_relay 8093 6392
 "$BIN/relay-bench" subscribe --url http://127.0.0.1:8093 --prefix mc-$$ --channels "$CHANNELS" --connections "$CHANNELS" \
   --processes 1 --sources 2 --ramp 5000 --duration $((SECS + 10)) >"$WORK/sub.log" 2>&1 &
 SUB=$!; PIDS+=($SUB)
-for _ in $(seq 60); do sleep 1; grep -q "connections $CHANNELS " "$WORK/sub.log" && break; done
+wait_connections "$WORK/sub.log" "$CHANNELS"
 "$BIN/relay-bench" publish --url http://127.0.0.1:8092 --prefix mc-$$ --channels "$CHANNELS" --rate "$RATE" \
   --connections 16 --duration "$SECS" --no-setup >"$WORK/pub.log" 2>&1
 wait $SUB || true

@@ -57,7 +57,7 @@ broadcast() {  # URL TARGET NAME
   "$BIN/relay-bench" subscribe --url "$1" --target "$2" --prefix "bc$3-$$" --channels 1 --connections "$BSUBS" \
     --processes "$procs" --sources 4 --ramp $((BSUBS / 4)) --duration $((SECS + 8)) >"$WORK/bsub-$3.log" 2>&1 &
   local sub=$!
-  sleep 6
+  wait_connections "$WORK/bsub-$3.log" "$BSUBS"
   "$BIN/relay-bench" publish --url "$1" --target "$2" --prefix "bc$3-$$" --channels 1 --rate "$BRATE" \
     --duration "$SECS" --no-setup >"$WORK/bpub-$3.log" 2>&1
   wait $sub || true
@@ -66,7 +66,7 @@ manychannels() {  # URL TARGET NAME
   "$BIN/relay-bench" subscribe --url "$1" --target "$2" --prefix "mc$3-$$" --channels "$CHANNELS" --connections "$CHANNELS" \
     --sources 2 --ramp 5000 --duration $((SECS + 10)) >"$WORK/msub-$3.log" 2>&1 &
   local sub=$!
-  for _ in $(seq 60); do sleep 1; grep -q "connections $CHANNELS " "$WORK/msub-$3.log" && break; done
+  wait_connections "$WORK/msub-$3.log" "$CHANNELS"
   "$BIN/relay-bench" publish --url "$1" --target "$2" --prefix "mc$3-$$" --channels "$CHANNELS" --rate "$MRATE" \
     --connections 16 --duration "$SECS" --no-setup >"$WORK/mpub-$3.log" 2>&1
   wait $sub || true

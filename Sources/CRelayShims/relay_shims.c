@@ -20,7 +20,6 @@ const char *relay_redis_errstr(const redisAsyncContext *ac) {
     return ac->err ? ac->errstr : NULL;
 }
 
-int relay_redis_err(const redisAsyncContext *ac) { return ac->err; }
 
 evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int reuse_port, int backlog) {
     struct addrinfo hints, *res = NULL;

@@ -6,39 +6,57 @@
 //   with includeSeqNum (drain): {"data":...,"id":N,"seqNum":N[,"headers":...]}
 
 public enum RecordEncoding {
-    /// `data` is null for a control record (headers given and an empty body), the body
-    /// itself when `bodyIsJSON`, otherwise the body as a JSON string.
-    public static func json(id: UInt64, body: [UInt8], bodyIsJSON: Bool, headers: [(String, String)]?,
-                            includeSeqNum: Bool) -> [UInt8] {
+    /// The record JSON from its stored parts: `dataJSON` (the record's `data`, already JSON;
+    /// nil for a control record) and `headersJSON` (a control record's headers as a JSON array).
+    /// Drains and catch-up build records from Redis with this.
+    public static func json(id: UInt64, dataJSON: [UInt8]?, headersJSON: [UInt8]?, includeSeqNum: Bool) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(body.count + 64 + (headers?.count ?? 0) * 48)
+        out.reserveCapacity((dataJSON?.count ?? 4) + (headersJSON?.count ?? 0) + 48)
         out.append(contentsOf: #"{"data":"#.utf8)
-        if headers != nil && body.isEmpty {
-            out.append(contentsOf: "null".utf8)
-        } else if bodyIsJSON {
-            out.append(contentsOf: body)
-        } else {
-            appendJSONString(of: body, to: &out)
-        }
+        out.append(contentsOf: dataJSON ?? Array("null".utf8))
         out.append(contentsOf: #","id":"#.utf8)
         JSONBytes.appendDecimal(id, to: &out)
         if includeSeqNum {
             out.append(contentsOf: #","seqNum":"#.utf8)
             JSONBytes.appendDecimal(id, to: &out)
         }
-        if let headers {
-            out.append(contentsOf: #","headers":["#.utf8)
-            for (i, (name, value)) in headers.enumerated() {
-                if i > 0 { out.append(0x2C) }
-                out.append(0x5B)
-                JSONBytes.appendQuoted(name, to: &out)
-                out.append(0x2C)
-                JSONBytes.appendQuoted(value, to: &out)
-                out.append(0x5D)
-            }
-            out.append(0x5D)
+        if let headersJSON {
+            out.append(contentsOf: #","headers":"#.utf8)
+            out.append(contentsOf: headersJSON)
         }
         out.append(0x7D)
+        return out
+    }
+
+    /// The record JSON from a raw body: `data` is null for a control record (headers given and
+    /// an empty body), the body itself when `bodyIsJSON`, otherwise the body as a JSON string.
+    public static func json(id: UInt64, body: [UInt8], bodyIsJSON: Bool, headers: [(String, String)]?,
+                            includeSeqNum: Bool) -> [UInt8] {
+        var data: [UInt8]?
+        if headers == nil || !body.isEmpty {
+            if bodyIsJSON {
+                data = body
+            } else {
+                var quoted: [UInt8] = []
+                appendJSONString(of: body, to: &quoted)
+                data = quoted
+            }
+        }
+        return json(id: id, dataJSON: data, headersJSON: headers.map(headersJSON), includeSeqNum: includeSeqNum)
+    }
+
+    /// `[["name","value"],...]`
+    public static func headersJSON(_ headers: [(String, String)]) -> [UInt8] {
+        var out: [UInt8] = [0x5B]
+        for (i, (name, value)) in headers.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            out.append(0x5B)
+            JSONBytes.appendQuoted(name, to: &out)
+            out.append(0x2C)
+            JSONBytes.appendQuoted(value, to: &out)
+            out.append(0x5D)
+        }
+        out.append(0x5D)
         return out
     }
 

@@ -7,6 +7,10 @@
 
 public enum SSEFrame {
     public static func record(id: UInt64, recordJSON: [UInt8], isControl: Bool) -> [UInt8] {
+        record(id: id, recordJSON: recordJSON[...], isControl: isControl)
+    }
+
+    public static func record(id: UInt64, recordJSON: ArraySlice<UInt8>, isControl: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(recordJSON.count + 48)
         out.append(contentsOf: "id: ".utf8)
@@ -34,7 +38,7 @@ public enum SSEFrame {
     }
 
     /// "data: <line>\n" for each line of `payload` (split on CRLF, CR or LF).
-    static func appendData(_ payload: [UInt8], to out: inout [UInt8]) {
+    static func appendData(_ payload: ArraySlice<UInt8>, to out: inout [UInt8]) {
         let prefix: StaticString = "data: "
         let prefixBytes = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
         payload.withUnsafeBufferPointer { p in

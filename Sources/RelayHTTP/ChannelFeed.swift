@@ -140,7 +140,7 @@ final class ChannelFeed {
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
-        let frame = SharedFrame(SSEFrame.record(id: seq, recordJSON: Array(json), isControl: isControl))
+        let frame = SharedFrame(SSEFrame.record(id: seq, recordJSON: json, isControl: isControl))
         for subscriber in subscribers.values where subscriber.live {
             if !subscriber.offer(seq: seq, frame: frame) {
                 subscriber.live = false

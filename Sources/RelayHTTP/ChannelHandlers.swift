@@ -5,16 +5,8 @@ import RelayRedis
 
 extension RelayServer {
     func append(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
-        let principal: Principal
-        switch authenticate(exchange) {
-        case .failure(let error): return respondAppendError(exchange, error)
-        case .success(let p): principal = p
-        }
-        let bytes: [UInt8]
-        switch body(exchange, limit: BodyLimit.record) {
-        case .failure(let error): return respondAppendError(exchange, error)
-        case .success(let b): bytes = b
-        }
+        guard let principal = principal(exchange, shape: .append),
+              let bytes = parsedBody(exchange, limit: BodyLimit.record, shape: .append, { $0 }) else { return }
         guard !bytes.isEmpty else { return respondAppendError(exchange, .badRequest("Record body must not be empty")) }
         let partId = exchange.header("X-Part-Id")
         if let partId, partId.isEmpty || partId.count > 256 {
@@ -39,35 +31,16 @@ extension RelayServer {
         }
         // A token naming the path's spelling is enough; otherwise look the session up to
         // check its other spelling (friendly id vs externalId).
-        let pathNames = FriendlyID.isSession(name) ? SessionNames(friendlyId: name, externalId: nil)
-                                                   : SessionNames(friendlyId: "", externalId: name)
-        if authorize(principal, operation(pathNames)) == nil { return doAppend() }
-        store.get(in: env, name) { [weak self] result in
-            guard let self else { return }
-            switch result {
-            case .failure(let error):
-                self.respondAppendError(exchange, error.status == 404 ? authorize(principal, operation(pathNames)) ?? error : error)
-            case .success(let record):
-                if let denied = authorize(principal, operation(record.names)) { return self.respondAppendError(exchange, denied) }
-                doAppend()
-            }
-        }
+        if authorize(principal, operation(SessionNames(path: name))) == nil { return doAppend() }
+        withAuthorizedSession(exchange, principal, name, shape: .append, operation) { _, _ in doAppend() }
     }
 
     func control(_ exchange: HTTPExchange, _ name: String) {
-        switch authenticate(exchange) {
-        case .failure(let error): return respondAppendError(exchange, error)
-        case .success(let principal):
-            // Public tokens may never write control records: say so before looking at the body.
-            if !principal.isSecretKey { return respondAppendError(exchange, .forbidden("Control records need a secret key")) }
-        }
-        let request: ControlRequest
-        switch body(exchange, limit: BodyLimit.control) {
-        case .failure(let error): return respondAppendError(exchange, error)
-        case .success(let bytes):
-            do { request = try ControlRequest.parse(bytes) } catch { return respondAppendError(exchange, asAPIError(error)) }
-        }
-        withAuthorizedSession(exchange, name, { .control($0) }) { [weak self] env, record in
+        guard let principal = principal(exchange, shape: .append) else { return }
+        // Public tokens may never write control records: say so before looking at the body.
+        if !principal.isSecretKey { return respondAppendError(exchange, .forbidden("Control records need a secret key")) }
+        guard let request = parsedBody(exchange, limit: BodyLimit.control, shape: .append, ControlRequest.parse) else { return }
+        withAuthorizedSession(exchange, principal, name, { .control($0) }) { [weak self] env, record in
             guard let self else { return }
             var headers = [("trigger-control", request.subtype)] + request.headers.filter { $0.0 != "trigger-control" }
             let given = Set(request.headers.map { $0.0 })
@@ -75,8 +48,7 @@ extension RelayServer {
             if turnComplete && !given.contains("public-access-token") {
                 headers.append(("public-access-token", self.sessionToken(for: record, env: env)))
             }
-            let json = "[" + headers.map { "[\(jsonQuoted($0.0)),\(jsonQuoted($0.1))]" }.joined(separator: ",") + "]"
-            self.channels.appendControl(in: env, session: record.id, headersJSON: Array(json.utf8),
+            self.channels.appendControl(in: env, session: record.id, headersJSON: RecordEncoding.headersJSON(headers),
                                         addInEventId: turnComplete && !given.contains("session-in-event-id"),
                                         addLastEventId: turnComplete && !given.contains("last-event-id")) { result in
                 switch result {
@@ -98,7 +70,8 @@ extension RelayServer {
         } catch {
             return respondError(exchange, asAPIError(error))
         }
-        withAuthorizedSession(exchange, name, allowQueryToken: true, { .readChannel($0) }) { [weak self] _, record in
+        guard let principal = principal(exchange, allowQueryToken: true) else { return }
+        withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             self.channels.drain(session: record.id, io: io, after: params.after, limit: params.limit) { result in
                 switch result {
@@ -131,7 +104,8 @@ extension RelayServer {
             return respondError(exchange, asAPIError(error))
         }
         if draining { return respondError(exchange, .serviceUnavailable("This node is draining; reconnect")) }
-        withAuthorizedSession(exchange, name, allowQueryToken: true, { .readChannel($0) }) { [weak self] _, record in
+        guard let principal = principal(exchange, allowQueryToken: true) else { return }
+        withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             let hub = self.hub
             let feed = hub.feed(session: record.id, io: io)
@@ -157,12 +131,12 @@ extension RelayServer {
             switch result {
             case .failure(let error):
                 subscriber.catchingUp = false
-                subscriber.abandon()
+                subscriber.leave()
                 self.respondError(exchange, error)
             case .success(let records):
                 if self.draining {
                     subscriber.catchingUp = false
-                    subscriber.abandon()
+                    subscriber.leave()
                     return self.respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
                 }
                 var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
@@ -175,7 +149,7 @@ extension RelayServer {
                 }
                 self.metrics.responded(status: 200)
                 // Strong: the exchange drops this closure when the stream ends, which breaks the cycle.
-                exchange.startStream(status: 200, headers: headers) { subscriber.clientClosed() }
+                exchange.startStream(status: 200, headers: headers) { subscriber.leave() }
                 if let (requested, first) = gap {
                     subscriber.writeComment(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
                     subscriber.flush()

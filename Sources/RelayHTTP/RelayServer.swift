@@ -109,23 +109,44 @@ public final class RelayServer {
         }
     }
 
-    /// Authenticates from the Authorization header (and ?token= where `allowQueryToken`).
-    func authenticate(_ exchange: HTTPExchange, allowQueryToken: Bool = false) -> Result<Principal, APIError> {
+    /// How errors are answered: `{"error": ...}`, or `{"ok": false, "error": ...}` on channel writes.
+    enum ErrorShape { case plain, append }
+
+    func fail(_ exchange: HTTPExchange, _ error: APIError, _ shape: ErrorShape) {
+        if shape == .append { respondAppendError(exchange, error) } else { respondError(exchange, error) }
+    }
+
+    /// The caller, from the Authorization header (and ?token= where `allowQueryToken`), or nil
+    /// once the 401 has been answered.
+    func principal(_ exchange: HTTPExchange, allowQueryToken: Bool = false, shape: ErrorShape = .plain) -> Principal? {
         var queryToken: String?
         if allowQueryToken, let query = exchange.query {
             queryToken = QueryString.parse(query).first { $0.0 == "token" }?.1
         }
-        return authenticator.authenticate(authorization: exchange.header("Authorization"), queryToken: queryToken,
-                                          nowSeconds: Clock.nowSeconds())
+        switch authenticator.authenticate(authorization: exchange.header("Authorization"), queryToken: queryToken,
+                                          nowSeconds: Clock.nowSeconds()) {
+        case .success(let principal): return principal
+        case .failure(let error):
+            fail(exchange, error, shape)
+            return nil
+        }
     }
 
-    /// The body, or a 413 when it is over the route's limit.
-    func body(_ exchange: HTTPExchange, limit: Int) -> Result<[UInt8], APIError> {
+    /// The body, parsed; nil once a 413 (over the route's `limit`) or the parser's 400 has been
+    /// answered.
+    func parsedBody<T>(_ exchange: HTTPExchange, limit: Int, shape: ErrorShape = .plain,
+                       _ parse: ([UInt8]) throws -> T) -> T? {
         let bytes = exchange.body()
-        if bytes.count > limit {
-            return .failure(.payloadTooLarge("Request body too large (at most \(limit) bytes)"))
+        guard bytes.count <= limit else {
+            fail(exchange, .payloadTooLarge("Request body too large (at most \(limit) bytes)"), shape)
+            return nil
         }
-        return .success(bytes)
+        do {
+            return try parse(bytes)
+        } catch {
+            fail(exchange, asAPIError(error), shape)
+            return nil
+        }
     }
 
     /// Ready while this node is not draining and Redis answers both a command and on the live

@@ -4,11 +4,7 @@ import RelayIO
 
 extension RelayServer {
     func completeRun(_ exchange: HTTPExchange, _ runId: String) {
-        let principal: Principal
-        switch authenticate(exchange) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let p): principal = p
-        }
+        guard let principal = principal(exchange) else { return }
         if let denied = authorize(principal, .completeRun) { return respondError(exchange, denied) }
         store.completeRun(in: principal.environment, runId) { [weak self] result in
             guard let self else { return }

@@ -142,9 +142,6 @@ final class SSESubscriber {
     /// Ends the response (cleanly, or by dropping the connection) and leaves the feed.
     func finish(clean: Bool) {
         guard !ended else { return }
-        ended = true
-        idleTimer.cancel()
-        pumpTimer?.cancel()
         if exchange.isStreaming {
             if clean {
                 exchange.write(outbox)
@@ -157,20 +154,12 @@ final class SSESubscriber {
             // Timed out before the first read came back.
             exchange.respond(status: 503, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"timed out"}"#.utf8))
         }
-        hub.remove(self)
+        leave()
     }
 
-    /// The stream never started (the first read failed): leave without touching the exchange.
-    func abandon() {
-        guard !ended else { return }
-        ended = true
-        idleTimer.cancel()
-        pumpTimer?.cancel()
-        hub.remove(self)
-    }
-
-    /// The client went away.
-    func clientClosed() {
+    /// Leaves the feed without touching the exchange: the client went away, or the stream
+    /// never started (its first read failed and the caller answers the request).
+    func leave() {
         guard !ended else { return }
         ended = true
         idleTimer.cancel()

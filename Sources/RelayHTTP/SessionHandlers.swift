@@ -5,17 +5,8 @@ import RelayRedis
 
 extension RelayServer {
     func createSession(_ exchange: HTTPExchange) {
-        let principal: Principal
-        let request: CreateSessionRequest
-        switch authenticate(exchange) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let p): principal = p
-        }
-        switch body(exchange, limit: BodyLimit.session) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let bytes):
-            do { request = try CreateSessionRequest.parse(bytes) } catch { return respondError(exchange, asAPIError(error)) }
-        }
+        guard let principal = principal(exchange),
+              let request = parsedBody(exchange, limit: BodyLimit.session, CreateSessionRequest.parse) else { return }
         if let denied = authorize(principal, .createSession(taskIdentifier: request.taskIdentifier)) {
             return respondError(exchange, denied)
         }
@@ -47,17 +38,14 @@ extension RelayServer {
     }
 
     func retrieveSession(_ exchange: HTTPExchange, _ name: String) {
-        withAuthorizedSession(exchange, name, { .retrieveSession($0) }) { [weak self] _, record in
+        guard let principal = principal(exchange) else { return }
+        withAuthorizedSession(exchange, principal, name, { .retrieveSession($0) }) { [weak self] _, record in
             self?.respondJSON(exchange, 200, record.rowJSON(nowMs: Clock.nowMilliseconds()))
         }
     }
 
     func listSessions(_ exchange: HTTPExchange) {
-        let principal: Principal
-        switch authenticate(exchange) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let p): principal = p
-        }
+        guard let principal = principal(exchange) else { return }
         if let denied = authorize(principal, .listSessions) { return respondError(exchange, denied) }
         let now = Clock.nowMilliseconds()
         let query: ListQuery
@@ -81,27 +69,17 @@ extension RelayServer {
     }
 
     func updateSession(_ exchange: HTTPExchange, _ name: String) {
-        if case .failure(let error) = authenticate(exchange) { return respondError(exchange, error) }
-        let request: UpdateSessionRequest
-        switch body(exchange, limit: BodyLimit.session) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let bytes):
-            do { request = try UpdateSessionRequest.parse(bytes) } catch { return respondError(exchange, asAPIError(error)) }
-        }
-        withAuthorizedSession(exchange, name, { .updateSession($0) }) { [weak self] env, _ in
+        guard let principal = principal(exchange),
+              let request = parsedBody(exchange, limit: BodyLimit.session, UpdateSessionRequest.parse) else { return }
+        withAuthorizedSession(exchange, principal, name, { .updateSession($0) }) { [weak self] env, _ in
             self?.store.update(in: env, name, request) { result in self?.respondRow(exchange, result) }
         }
     }
 
     func closeSession(_ exchange: HTTPExchange, _ name: String) {
-        if case .failure(let error) = authenticate(exchange) { return respondError(exchange, error) }
-        let request: CloseSessionRequest
-        switch body(exchange, limit: BodyLimit.close) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let bytes):
-            do { request = try CloseSessionRequest.parse(bytes) } catch { return respondError(exchange, asAPIError(error)) }
-        }
-        withAuthorizedSession(exchange, name, { .closeSession($0) }) { [weak self] env, _ in
+        guard let principal = principal(exchange),
+              let request = parsedBody(exchange, limit: BodyLimit.close, CloseSessionRequest.parse) else { return }
+        withAuthorizedSession(exchange, principal, name, { .closeSession($0) }) { [weak self] env, _ in
             self?.store.close(in: env, name, reason: request.reason) { result in self?.respondRow(exchange, result) }
         }
     }
@@ -113,34 +91,35 @@ extension RelayServer {
         }
     }
 
-    /// Authenticates, loads the session named in the path and checks the operation against
-    /// both of its spellings (friendly id and externalId). Unknown session: 404, unless the
-    /// token could not have been allowed anyway (403), so a token learns nothing it may not see.
-    func withAuthorizedSession(_ exchange: HTTPExchange, _ name: String, allowQueryToken: Bool = false,
+    /// Loads the session named in the path and checks the operation against both of its
+    /// spellings (friendly id and externalId). Unknown session: 404, unless the token could not
+    /// have been allowed anyway (403), so a token learns nothing it may not see.
+    func withAuthorizedSession(_ exchange: HTTPExchange, _ principal: Principal, _ name: String,
+                               shape: ErrorShape = .plain,
                                _ operation: @escaping (SessionNames) -> Operation,
                                _ then: @escaping (RelayEnvironment, SessionRecord) -> Void) {
-        let principal: Principal
-        switch authenticate(exchange, allowQueryToken: allowQueryToken) {
-        case .failure(let error): return respondError(exchange, error)
-        case .success(let p): principal = p
-        }
         store.get(in: principal.environment, name) { [weak self] result in
             guard let self else { return }
             switch result {
             case .failure(let error):
-                let pathNames = FriendlyID.isSession(name)
-                    ? SessionNames(friendlyId: name, externalId: nil)
-                    : SessionNames(friendlyId: "", externalId: name)
-                if error.status == 404, let denied = authorize(principal, operation(pathNames)) {
-                    return self.respondError(exchange, denied)
+                if error.status == 404, let denied = authorize(principal, operation(SessionNames(path: name))) {
+                    return self.fail(exchange, denied, shape)
                 }
-                self.respondError(exchange, error)
+                self.fail(exchange, error, shape)
             case .success(let record):
                 if let denied = authorize(principal, operation(record.names)) {
-                    return self.respondError(exchange, denied)
+                    return self.fail(exchange, denied, shape)
                 }
                 then(principal.environment, record)
             }
         }
+    }
+}
+
+extension SessionNames {
+    /// The one spelling a path gives: a friendly id (`session_...`) or an externalId.
+    init(path name: String) {
+        self = FriendlyID.isSession(name) ? SessionNames(friendlyId: name, externalId: nil)
+                                          : SessionNames(friendlyId: "", externalId: name)
     }
 }

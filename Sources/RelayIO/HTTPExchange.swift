@@ -68,15 +68,6 @@ public final class HTTPExchange {
         return String(cString: value)
     }
 
-    /// The peer's address, for logs.
-    public var remoteHost: String {
-        guard let request, let conn = evhttp_request_get_connection(request) else { return "-" }
-        var address: UnsafeMutablePointer<CChar>?
-        var port: UInt16 = 0
-        evhttp_connection_get_peer(conn, &address, &port)
-        return address.map { String(cString: $0) } ?? "-"
-    }
-
     /// The request body (copied out of libevent's buffer).
     public func body() -> [UInt8] {
         guard let request, let input = evhttp_request_get_input_buffer(request) else { return [] }
@@ -138,12 +129,6 @@ public final class HTTPExchange {
         flush()
     }
 
-    /// Writes bytes on an open stream.
-    public func write(_ bytes: [UInt8]) { write(SharedFrame(bytes)) }
-
-    /// Writes a shared frame on an open stream (see `write(_ frames:)`).
-    public func write(_ frame: SharedFrame) { write([frame]) }
-
     /// Writes shared frames on an open stream, in order. Each frame carries its own chunk
     /// framing, so the same bytes go to every stream. When nothing is queued for this
     /// connection the frames go straight to the socket in one sendmsg (no epoll change);
@@ -190,9 +175,7 @@ public final class HTTPExchange {
 
     /// Bytes accepted for this connection but not yet written to the socket.
     public var unsentBytes: Int {
-        guard let request, let conn = evhttp_request_get_connection(request),
-              let bev = evhttp_connection_get_bufferevent(conn),
-              let output = bufferevent_get_output(bev) else { return 0 }
+        guard request != nil, let output = streamOutput else { return 0 }
         return evbuffer_get_length(output)
     }
 

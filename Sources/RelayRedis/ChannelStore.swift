@@ -16,22 +16,7 @@ public struct StoredRecord: Equatable, Sendable {
 
     /// `{"data":...,"id":N[,"seqNum":N][,"headers":[...]]}`
     public func json(includeSeqNum: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity((data?.count ?? 0) + (headers?.count ?? 0) + 48)
-        out.append(contentsOf: #"{"data":"#.utf8)
-        if let data { out.append(contentsOf: data) } else { out.append(contentsOf: "null".utf8) }
-        out.append(contentsOf: #","id":"#.utf8)
-        out.append(contentsOf: String(seq).utf8)
-        if includeSeqNum {
-            out.append(contentsOf: #","seqNum":"#.utf8)
-            out.append(contentsOf: String(seq).utf8)
-        }
-        if let headers {
-            out.append(contentsOf: #","headers":"#.utf8)
-            out.append(contentsOf: headers)
-        }
-        out.append(UInt8(ascii: "}"))
-        return out
+        RecordEncoding.json(id: seq, dataJSON: data, headersJSON: headers, includeSeqNum: includeSeqNum)
     }
 }
 

@@ -122,24 +122,15 @@ struct RelayConfig: Codable, Equatable {
         if let v = env["RELAY_ALLOWED_ORIGINS"] {
             allowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        try integer(env, "RELAY_MAX_RECORDS_PER_CHANNEL") { maxRecordsPerChannel = $0 }
-        try integer(env, "RELAY_DEDUP_WINDOW_SECONDS") { dedupWindowSeconds = $0 }
-        try integer(env, "RELAY_RETENTION_SECONDS") { retentionSeconds = $0 }
-        try integer(env, "RELAY_MAX_UNSENT_BYTES") { maxUnsentBytes = $0 }
-        try integer(env, "RELAY_WORKERS") { workers = $0 }
+        try Self.number(env, "RELAY_MAX_RECORDS_PER_CHANNEL", &maxRecordsPerChannel)
+        try Self.number(env, "RELAY_DEDUP_WINDOW_SECONDS", &dedupWindowSeconds)
+        try Self.number(env, "RELAY_RETENTION_SECONDS", &retentionSeconds)
+        try Self.number(env, "RELAY_MAX_UNSENT_BYTES", &maxUnsentBytes)
+        try Self.number(env, "RELAY_WORKERS", &workers)
         if let v = env["RELAY_NODE_NAME"] { nodeName = v }
-        if let v = env["RELAY_DRAIN_GRACE_SECONDS"] {
-            guard let value = Double(v) else { throw ConfigError(description: "RELAY_DRAIN_GRACE_SECONDS: not a number: '\(v)'") }
-            drainGraceSeconds = value
-        }
-        if let v = env["RELAY_DRAIN_TIMEOUT_SECONDS"] {
-            guard let value = Double(v) else { throw ConfigError(description: "RELAY_DRAIN_TIMEOUT_SECONDS: not a number: '\(v)'") }
-            drainTimeoutSeconds = value
-        }
-        if let v = env["RELAY_PING_INTERVAL_SECONDS"] {
-            guard let value = Double(v) else { throw ConfigError(description: "RELAY_PING_INTERVAL_SECONDS: not a number: '\(v)'") }
-            pingIntervalSeconds = value
-        }
+        try Self.number(env, "RELAY_DRAIN_GRACE_SECONDS", &drainGraceSeconds)
+        try Self.number(env, "RELAY_DRAIN_TIMEOUT_SECONDS", &drainTimeoutSeconds)
+        try Self.number(env, "RELAY_PING_INTERVAL_SECONDS", &pingIntervalSeconds)
         if let v = env["RELAY_ENVIRONMENTS"] {
             do {
                 environments = try JSONDecoder().decode([RelayEnvironment].self, from: Data(v.utf8))
@@ -149,10 +140,14 @@ struct RelayConfig: Codable, Equatable {
         }
     }
 
-    private func integer(_ env: [String: String], _ name: String, _ set: (Int) -> Void) throws {
-        guard let v = env[name] else { return }
-        guard let value = Int(v) else { throw ConfigError(description: "\(name): not an integer: '\(v)'") }
-        set(value)
+    /// Sets `value` from the variable `name` when it is set; a value that is not a number of
+    /// the setting's kind is an error naming the variable.
+    private static func number<T: LosslessStringConvertible>(_ env: [String: String], _ name: String, _ value: inout T) throws {
+        guard let text = env[name] else { return }
+        guard let parsed = T(text) else {
+            throw ConfigError(description: "\(name): not \(T.self == Int.self ? "an integer" : "a number"): '\(text)'")
+        }
+        value = parsed
     }
 
     /// Checks every value; the message names the key.

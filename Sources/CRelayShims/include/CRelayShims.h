@@ -17,7 +17,6 @@ int relay_redis_attach(redisAsyncContext *ac, struct event_base *base);
 
 /// The context's error string or NULL (ac->errstr is a char array Swift sees as a tuple).
 const char *relay_redis_errstr(const redisAsyncContext *ac);
-int relay_redis_err(const redisAsyncContext *ac);
 
 /// Allow an SO_REUSEPORT listener on host:port, bound by evhttp. Returns the bound socket or -1.
 evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int reuse_port, int backlog);
