@@ -37,7 +37,7 @@ let package = Package(
         // All UnsafePointer, Unmanaged and C callbacks live here (see RelayIO/Interop.md).
         .target(
             name: "RelayIO",
-            dependencies: ["CRelayShims", "CHiredis", "CLibevent"],
+            dependencies: ["RelayCore", "CRelayShims", "CHiredis", "CLibevent"],
             exclude: ["Interop.md"]
         ),
         // The only place Redis commands are spelled.

@@ -11,5 +11,5 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #endif

@@ -99,3 +99,16 @@ void relay_prepare_stream(struct evhttp_request *req) {
         evhttp_remove_header(evhttp_request_get_input_headers(req), "Connection");
     }
 }
+
+void relay_shutdown_write(evutil_socket_t fd) {
+    shutdown(fd, SHUT_WR);
+}
+
+int relay_errno(void) {
+    return errno;
+}
+
+void relay_send_and_close(evutil_socket_t fd, const char *data, unsigned long length) {
+    (void)send(fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+}

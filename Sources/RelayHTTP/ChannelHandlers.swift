@@ -5,7 +5,7 @@ import RelayRedis
 
 extension RelayServer {
     func append(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
-        guard let principal = principal(exchange, shape: .append),
+        guard let principal = principal(exchange),
               let bytes = parsedBody(exchange, limit: BodyLimit.record, shape: .append, { $0 }) else { return }
         guard !bytes.isEmpty else { return respondAppendError(exchange, .badRequest("Record body must not be empty")) }
         let partId = exchange.header("X-Part-Id")
@@ -36,7 +36,7 @@ extension RelayServer {
     }
 
     func control(_ exchange: HTTPExchange, _ name: String) {
-        guard let principal = principal(exchange, shape: .append) else { return }
+        guard let principal = principal(exchange) else { return }
         // Public tokens may never write control records: say so before looking at the body.
         if !principal.isSecretKey { return respondAppendError(exchange, .forbidden("Control records need a secret key")) }
         guard let request = parsedBody(exchange, limit: BodyLimit.control, shape: .append, ControlRequest.parse) else { return }
@@ -70,7 +70,7 @@ extension RelayServer {
         } catch {
             return respondError(exchange, asAPIError(error))
         }
-        guard let principal = principal(exchange, allowQueryToken: true) else { return }
+        guard let principal = principal(exchange) else { return }
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             self.channels.drain(session: record.id, io: io, after: params.after, limit: params.limit) { result in
@@ -104,7 +104,7 @@ extension RelayServer {
             return respondError(exchange, asAPIError(error))
         }
         if draining { return respondError(exchange, .serviceUnavailable("This node is draining; reconnect")) }
-        guard let principal = principal(exchange, allowQueryToken: true) else { return }
+        guard let principal = principal(exchange) else { return }
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             let hub = self.hub

@@ -4,6 +4,7 @@
 // record to 10,000 subscribers costs 10,000 integer increments, not 10,000 atomics.
 import Metrics
 import RelayCore
+import RelayIO
 
 public final class RelayMetrics {
     private let appended = Counter(label: "relay_records_appended_total")
@@ -15,13 +16,37 @@ public final class RelayMetrics {
     private let channels = Gauge(label: "relay_channels_subscribed")
     private let openRequests = Gauge(label: "relay_http_open_requests")
     private let redisUp = Gauge(label: "relay_redis_connected")
+    private let connections = Gauge(label: "relay_http_connections")
+    private let bufferedBodyBytes = Gauge(label: "relay_http_buffered_body_bytes")
+    private var httpEvents: [String: (counter: Counter, reported: Int)] = [:]
     private var responses: [Int: Counter] = [:]
     private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0)
     private var reportedResponses: [Int: Int] = [:]
 
     public init() {}
 
-    func refresh(server: ServerMetrics, hub: FanoutHub, openRequests open: Int, redisConnected: Bool) {
+    func refresh(server: ServerMetrics, hub: FanoutHub, openRequests open: Int, http: HTTPCountersSnapshot,
+                 redisConnected: Bool) {
+        connections.record(http.openConnections)
+        bufferedBodyBytes.record(http.bufferedBodyBytes)
+        let c = http.counters
+        let events: [(String, String, Int)] = [
+            ("relay_http_refused_total", "accept_error", c.acceptErrors),
+            ("relay_http_refused_total", "connection_cap", c.refusedOverCap),
+            ("relay_http_refused_total", "body_budget", c.refusedBodyBudget),
+            ("relay_http_refused_total", "malformed", c.malformedRequests),
+            ("relay_http_timeouts_total", "head", c.headTimeouts),
+            ("relay_http_timeouts_total", "body", c.bodyTimeouts),
+            ("relay_http_timeouts_total", "keepalive", c.idleTimeouts),
+            ("relay_http_timeouts_total", "write", c.writeTimeouts),
+        ]
+        for (label, kind, total) in events {
+            let key = label + kind
+            let dimension = label == "relay_http_refused_total" ? "reason" : "phase"
+            let entry = httpEvents[key] ?? (Counter(label: label, dimensions: [(dimension, kind)]), 0)
+            entry.counter.increment(by: Int64(total - entry.reported))
+            httpEvents[key] = (entry.counter, total)
+        }
         appended.increment(by: Int64(server.recordsAppended - reported.appended))
         delivered.increment(by: Int64(hub.metrics.recordsDelivered - reported.delivered))
         slowDropped.increment(by: Int64(hub.metrics.slowSubscribersDropped - reported.slow))
@@ -39,5 +64,18 @@ public final class RelayMetrics {
         channels.record(hub.feedCount)
         openRequests.record(open)
         redisUp.record(redisConnected ? 1 : 0)
+    }
+}
+
+/// The HTTP server's figures at one moment, for /metrics.
+public struct HTTPCountersSnapshot: Sendable {
+    public var openConnections = 0
+    public var bufferedBodyBytes = 0
+    public var counters = HTTPServerCounters()
+
+    public init(openConnections: Int = 0, bufferedBodyBytes: Int = 0, counters: HTTPServerCounters = HTTPServerCounters()) {
+        self.openConnections = openConnections
+        self.bufferedBodyBytes = bufferedBodyBytes
+        self.counters = counters
     }
 }

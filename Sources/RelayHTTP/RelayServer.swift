@@ -20,13 +20,6 @@ public struct RelayServerConfig: Sendable {
     }
 }
 
-public enum BodyLimit {
-    public static let session = 32 * 1024
-    public static let close = 1024
-    public static let record = 1_048_576
-    public static let control = 32 * 1024
-}
-
 public final class RelayServer {
     let config: RelayServerConfig
     let authenticator: Authenticator
@@ -42,6 +35,8 @@ public final class RelayServer {
     public var renderMetrics: () -> [UInt8] = { [] }
     /// Requests not yet answered (the HTTP server counts them).
     public var openRequests: () -> Int = { 0 }
+    /// The HTTP server's connection and refusal counts (the executable sets this).
+    public var httpCounters: () -> HTTPCountersSnapshot = { HTTPCountersSnapshot() }
     public private(set) var draining = false
     /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
     public var nodeName = ""
@@ -64,34 +59,71 @@ public final class RelayServer {
         hub.endAll()
     }
 
-    public func handle(_ exchange: HTTPExchange) {
+    /// What the head of a request decided, kept on the exchange for when its body has arrived.
+    struct Admission {
+        let route: Route
+        let principal: Principal?
+    }
+
+    /// Runs when a request head has arrived, before its body is read: the route, the method,
+    /// the credentials and the route's body limit are all settled here, so an unauthenticated
+    /// or misrouted client never gets to make the relay hold its body.
+    public func admit(_ exchange: HTTPExchange) -> HeadDecision {
         if config.requestLog {
             // Path only: query strings may carry tokens and are never logged.
             logger.info("request", metadata: ["method": "\(exchange.method.rawValue)", "path": "\(exchange.path)"])
         }
-        if let failure = exchange.failure {
-            let error: APIError = failure == 413
-                ? .payloadTooLarge("Request body too large (at most \(BodyLimit.record) bytes)")
-                : .badRequest("Malformed HTTP request")
-            return respondError(exchange, error)
-        }
         guard let route = Route.parse(path: exchange.path) else {
-            return respondError(exchange, .notFound("No route for \(exchange.path)"))
+            respondError(exchange, .notFound("No route for this path"))
+            return .answered
         }
         if exchange.method == .options {
             let headers = cors.preflightHeaders(origin: exchange.header("Origin"), allowMethods: route.allowedMethods)
             metrics.responded(status: 204)
-            return exchange.respond(status: 204, headers: headers + [("Allow", (route.allowedMethods + ["OPTIONS"]).joined(separator: ", "))], body: [])
+            exchange.respond(status: 204, headers: headers + [("Allow", (route.allowedMethods + ["OPTIONS"]).joined(separator: ", "))], body: [])
+            return .answered
         }
         guard route.allowedMethods.contains(exchange.method.rawValue) else {
-            return respondError(exchange, .methodNotAllowed("Method \(exchange.method.rawValue) not allowed"),
-                                extraHeaders: [("Allow", route.allowedMethods.joined(separator: ", "))])
+            respondError(exchange, .methodNotAllowed("Method \(exchange.method.rawValue) not allowed"),
+                         extraHeaders: [("Allow", route.allowedMethods.joined(separator: ", "))])
+            return .answered
         }
-        switch route {
+        var principal: Principal?
+        if route.needsCredentials {
+            var queryToken: String?
+            if route.acceptsQueryToken, let query = exchange.query {
+                queryToken = QueryString.parse(query).first { $0.0 == "token" }?.1
+            }
+            switch authenticator.authenticate(authorization: exchange.header("Authorization"), queryToken: queryToken,
+                                              nowSeconds: Clock.nowSeconds()) {
+            case .success(let caller): principal = caller
+            case .failure(let error):
+                fail(exchange, error, route.errorShape)
+                return .answered
+            }
+        }
+        exchange.attachment = Admission(route: route, principal: principal)
+        return .readBody(limit: route.bodyLimit)
+    }
+
+    /// Answers a request the HTTP server refused (too large, malformed body, too slow, busy)
+    /// in the error shape of its route.
+    public func refuse(_ exchange: HTTPExchange, status: Int, message: String) {
+        let shape = (exchange.attachment as? Admission)?.route.errorShape ?? .plain
+        fail(exchange, APIError(status, message), shape)
+    }
+
+    /// Runs once the body has arrived (only for requests `admit` let through).
+    public func handle(_ exchange: HTTPExchange) {
+        guard let admission = exchange.attachment as? Admission else {
+            return respondError(exchange, .internalError("request was not admitted"))
+        }
+        switch admission.route {
         case .healthz: respondJSON(exchange, 200, #"{"ok":true}"#)
         case .readyz: handleReady(exchange)
         case .metrics:
-            relayMetrics.refresh(server: metrics, hub: hub, openRequests: openRequests(), redisConnected: redis.isConnected)
+            relayMetrics.refresh(server: metrics, hub: hub, openRequests: openRequests(), http: httpCounters(),
+                                 redisConnected: redis.isConnected)
             metrics.responded(status: 200)
             exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")] + commonHeaders(exchange),
                              body: renderMetrics())
@@ -116,20 +148,14 @@ public final class RelayServer {
         if shape == .append { respondAppendError(exchange, error) } else { respondError(exchange, error) }
     }
 
-    /// The caller, from the Authorization header (and ?token= where `allowQueryToken`), or nil
-    /// once the 401 has been answered.
-    func principal(_ exchange: HTTPExchange, allowQueryToken: Bool = false, shape: ErrorShape = .plain) -> Principal? {
-        var queryToken: String?
-        if allowQueryToken, let query = exchange.query {
-            queryToken = QueryString.parse(query).first { $0.0 == "token" }?.1
-        }
-        switch authenticator.authenticate(authorization: exchange.header("Authorization"), queryToken: queryToken,
-                                          nowSeconds: Clock.nowSeconds()) {
-        case .success(let principal): return principal
-        case .failure(let error):
-            fail(exchange, error, shape)
+    /// The caller `admit` authenticated. Every route that calls this needs credentials, so
+    /// the admission always has one; the 401 was answered before the body was read.
+    func principal(_ exchange: HTTPExchange) -> Principal? {
+        guard let principal = (exchange.attachment as? Admission)?.principal else {
+            respondError(exchange, .internalError("request has no authenticated caller"))
             return nil
         }
+        return principal
     }
 
     /// The body, parsed; nil once a 413 (over the route's `limit`) or the parser's 400 has been
@@ -137,6 +163,8 @@ public final class RelayServer {
     func parsedBody<T>(_ exchange: HTTPExchange, limit: Int, shape: ErrorShape = .plain,
                        _ parse: ([UInt8]) throws -> T) -> T? {
         let bytes = exchange.body()
+        // The server read at most the route's limit (Route.bodyLimit); this guards the handler
+        // against a route table that says otherwise.
         guard bytes.count <= limit else {
             fail(exchange, .payloadTooLarge("Request body too large (at most \(limit) bytes)"), shape)
             return nil

@@ -1,9 +1,12 @@
-// HTTPServer: libevent's evhttp on the loop. Each request is handed to `onRequest` as an
-// HTTPExchange; requests libevent rejects itself (body over the size cap, bad headers) arrive
-// as an exchange whose `failure` is set, so the relay can answer them with its JSON errors.
-// (libevent 2.1.12 answers most of these itself, with an HTML page, before any callback: the
-// relay keeps libevent's body cap at 4x its largest route limit so that ordinary oversized
-// bodies reach the handler and get the JSON 413.)
+// HTTPServer: the relay's HTTP/1.1 server, on libevent listeners and bufferevents.
+//
+// It parses requests itself (RelayCore's HTTPRequestHead and ChunkedBodyDecoder) rather than
+// through evhttp, because facing the internet needs decisions evhttp 2.1 does not let a server
+// make: refuse ambiguous framing and control bytes before anything reads a header, decide the
+// route and check credentials when the head arrives and before the body is read, bound the
+// time a request head and a body may take (every byte restarting a timer is what slowloris
+// feeds on), cap the body bytes held across all connections and the connections themselves,
+// and back off instead of spinning when accept() runs out of descriptors.
 // See Interop.md for the threading and ownership rules of this module.
 internal import CLibevent
 internal import CRelayShims
@@ -15,38 +18,103 @@ public enum HTTPServerError: Error, CustomStringConvertible {
     }
 }
 
+/// The bounds every connection lives within.
+public struct HTTPServerLimits: Sendable {
+    /// The request line and header fields together.
+    public var maxHeadBytes = 16 * 1024
+    /// From the first byte of a request to the end of its head.
+    public var headTimeoutSeconds: Double = 10
+    /// From the end of the head to the end of the body.
+    public var bodyTimeoutSeconds: Double = 30
+    /// How long a connection may wait for its next request (also a new connection's first byte).
+    public var keepAliveTimeoutSeconds: Double = 15
+    /// How long a response may sit unsent because the client does not read.
+    public var writeTimeoutSeconds: Double = 60
+    /// Open connections per process; beyond it new connections get a 503 and are closed.
+    public var maxConnections = 16_000
+    /// Request body bytes held in memory across all connections; beyond it, 503.
+    public var maxBufferedBodyBytes = 64 << 20
+    /// After accept() fails for want of descriptors, how long the listener rests.
+    public var acceptBackoffSeconds: Double = 0.25
+
+    public init() {}
+}
+
+/// What the server counts, for /metrics.
+public struct HTTPServerCounters: Sendable {
+    public var acceptErrors = 0
+    public var refusedOverCap = 0
+    public var headTimeouts = 0
+    public var bodyTimeouts = 0
+    public var idleTimeouts = 0
+    public var writeTimeouts = 0
+    public var malformedRequests = 0
+    public var refusedBodyBudget = 0
+
+    public init() {}
+}
+
+/// The server's verdict on a request head, before its body is read.
+public enum HeadDecision {
+    /// Read a body of at most this many bytes, then call `onRequest`.
+    case readBody(limit: Int)
+    /// The exchange has been answered (an error); the body is not read.
+    case answered
+}
+
 public final class HTTPServer {
-    private let http: OpaquePointer
+    let loop: EventLoop
+    let limits: HTTPServerLimits
     private var listeners: [OpaquePointer] = []
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var resumeTimer: LoopTimer?
+    private var lastAcceptReport = 0.0
+    private var acceptErrorsSinceReport = 0
     /// Requests not yet answered, open streams included.
     public private(set) var outstanding = 0
+    public private(set) var counters = HTTPServerCounters()
+    /// Request body bytes buffered now, across connections.
+    public private(set) var bufferedBodyBytes = 0
+    public var openConnections: Int { connections.count }
+    /// When set, answered requests close their connection (a draining node sheds keep-alive clients).
+    public var closeAfterEveryResponse = false
 
-    func exchangeFinished() { outstanding -= 1 }
+    let headTimeout: CommonTimeout?
+    let bodyTimeout: CommonTimeout?
+    let idleTimeout: CommonTimeout?
+    let lingerTimeout: CommonTimeout?
 
-    /// Called once per request, on the loop thread.
+    /// Called when a request head has arrived: decide from the route and the credentials
+    /// whether to read the body, and how much of it, or answer at once.
+    public var onHead: (HTTPExchange) -> HeadDecision = { _ in .readBody(limit: 1 << 20) }
+    /// Called once per request whose body has been read, on the loop thread.
     public var onRequest: (HTTPExchange) -> Void = { $0.respond(status: 404, headers: [], body: []) }
+    /// Answers a request the server refuses itself (malformed, too large, too slow, busy).
+    /// The default answers `{"error": message}`; the relay sets its own error shape.
+    public var onRefusal: (HTTPExchange, Int, String) -> Void = { exchange, status, message in
+        exchange.respond(status: status, headers: [("Content-Type", "application/json; charset=utf-8")],
+                         body: Array(("{\"error\":\"" + message + "\"}").utf8))
+    }
+    /// A refused request whose head could not be parsed has no exchange to answer through.
+    var plainRefusal: (Int, String) -> [UInt8] = { status, message in
+        Array(("{\"error\":\"" + message + "\"}").utf8)
+    }
+    /// Rate-limited warnings (at most one a second per kind, with a count).
+    public var onWarning: (String) -> Void = { _ in }
 
-    /// `maxBodySize`: the largest body any route accepts; larger ones are refused while reading.
-    /// `timeoutSeconds`: how long a connection may sit idle in a read or a blocked write.
-    public init(loop: EventLoop, maxBodySize: Int, maxHeadersSize: Int = 16 * 1024, timeoutSeconds: Int32) {
-        guard let http = evhttp_new(loop.base) else { fatalError("evhttp_new failed") }
-        self.http = http
-        evhttp_set_max_body_size(http, Int(maxBodySize))
-        evhttp_set_max_headers_size(http, Int(maxHeadersSize))
-        evhttp_set_timeout(http, timeoutSeconds)
-        let methods = EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_POST.rawValue | EVHTTP_REQ_HEAD.rawValue
-            | EVHTTP_REQ_PUT.rawValue | EVHTTP_REQ_DELETE.rawValue | EVHTTP_REQ_OPTIONS.rawValue
-            | EVHTTP_REQ_PATCH.rawValue
-        evhttp_set_allowed_methods(http, UInt16(methods))
-        evhttp_set_gencb(http, { request, arg in
-            guard let request, let arg else { return }
-            let server = Unmanaged<HTTPServer>.fromOpaque(arg).takeUnretainedValue()
-            server.outstanding += 1
-            server.onRequest(HTTPExchange(request, server: server))
-        }, Unmanaged.passUnretained(self).toOpaque())
+    public init(loop: EventLoop, limits: HTTPServerLimits = HTTPServerLimits()) {
+        self.loop = loop
+        self.limits = limits
+        headTimeout = loop.commonTimeout(limits.headTimeoutSeconds)
+        bodyTimeout = loop.commonTimeout(limits.bodyTimeoutSeconds)
+        idleTimeout = loop.commonTimeout(limits.keepAliveTimeoutSeconds)
+        lingerTimeout = loop.commonTimeout(2)
     }
 
-    deinit { evhttp_free(http) }
+    deinit {
+        for connection in Array(connections.values) { connection.close() }
+        for handle in listeners { evconnlistener_free(handle) }
+    }
 
     /// Binds and listens; returns the port (useful with port 0). `reusePort` lets several
     /// processes share one port (SO_REUSEPORT); the kernel spreads connections among them.
@@ -54,16 +122,107 @@ public final class HTTPServer {
     public func listen(host: String, port: UInt16, reusePort: Bool = false, backlog: Int32 = 4096) throws -> Int {
         let fd = relay_listen_socket(host, port, reusePort ? 1 : 0, backlog)
         guard fd >= 0 else { throw HTTPServerError.bind("cannot listen on \(host):\(port)") }
-        guard let handle = evhttp_accept_socket_with_handle(http, fd) else {
-            throw HTTPServerError.bind("evhttp cannot accept on \(host):\(port)")
+        // Backlog 0: the socket is listening already.
+        guard let listener = evconnlistener_new(loop.base, { _, fd, _, _, arg in
+            Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().accepted(fd)
+        }, Unmanaged.passUnretained(self).toOpaque(), UInt32(LEV_OPT_CLOSE_ON_FREE), 0, fd) else {
+            evutil_closesocket(fd)
+            throw HTTPServerError.bind("cannot accept on \(host):\(port)")
         }
-        listeners.append(handle)
+        evconnlistener_set_error_cb(listener, { listener, arg in
+            Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().acceptFailed()
+        })
+        listeners.append(listener)
         return Int(relay_socket_port(fd))
     }
 
     /// Stops accepting new connections; open connections are left alone.
     public func stopListening() {
-        for handle in listeners { evhttp_del_accept_socket(http, handle) }
+        resumeTimer?.cancel()
+        for handle in listeners { evconnlistener_free(handle) }
         listeners.removeAll()
     }
+
+    private func accepted(_ fd: Int32) {
+        guard connections.count < limits.maxConnections else {
+            // Over the cap: answer at once while a descriptor is still there to answer with.
+            counters.refusedOverCap += 1
+            let body = plainRefusal(503, "Too many connections, try again")
+            let head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+                + "Content-Length: \(body.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+            let bytes = Array(head.utf8) + body
+            bytes.withUnsafeBufferPointer { relay_send_and_close(fd, $0.baseAddress, UInt($0.count)) }
+            warn("connections over the cap of \(limits.maxConnections) refused", &counters.refusedOverCap)
+            return
+        }
+        guard let connection = HTTPConnection(server: self, fd: fd) else {
+            evutil_closesocket(fd)
+            return
+        }
+        connections[ObjectIdentifier(connection)] = connection
+        connection.start()
+    }
+
+    /// accept() failed with something other than "try again": out of descriptors (EMFILE,
+    /// ENFILE) or memory. Retrying at once would spin a core and flood the log, so the
+    /// listeners rest for a moment while open connections finish and free descriptors.
+    private func acceptFailed() {
+        let code = relay_errno()
+        counters.acceptErrors += 1
+        acceptErrorsSinceReport += 1
+        for handle in listeners { evconnlistener_disable(handle) }
+        if resumeTimer == nil {
+            resumeTimer = LoopTimer(loop: loop) { [unowned self] in
+                for handle in self.listeners { evconnlistener_enable(handle) }
+            }
+        }
+        resumeTimer?.arm(limits.acceptBackoffSeconds)
+        let now = monotonicNow()
+        if now - lastAcceptReport >= 1 {
+            let reason = code == EMFILE || code == ENFILE ? "too many open files" : "errno \(code)"
+            onWarning("accept() failed (\(reason)) \(acceptErrorsSinceReport) time(s) in the last second; pausing accepts for \(limits.acceptBackoffSeconds) s")
+            lastAcceptReport = now
+            acceptErrorsSinceReport = 0
+        }
+    }
+
+    private var warned: [String: Double] = [:]
+
+    /// One warning a second at most per message.
+    private func warn(_ message: String, _ total: inout Int) {
+        let now = monotonicNow()
+        if now - (warned[message] ?? -1) >= 1 {
+            warned[message] = now
+            onWarning("\(message) (\(total) in total)")
+        }
+    }
+
+    // MARK: Bookkeeping called by connections and exchanges
+
+    func connectionClosed(_ connection: HTTPConnection) {
+        connections.removeValue(forKey: ObjectIdentifier(connection))
+    }
+
+    func exchangeStarted() { outstanding += 1 }
+    func exchangeFinished() { outstanding -= 1 }
+
+    /// Reserves body bytes; false when the cap across connections would be passed.
+    func reserveBody(_ bytes: Int) -> Bool {
+        guard bufferedBodyBytes + bytes <= limits.maxBufferedBodyBytes else {
+            counters.refusedBodyBudget += 1
+            return false
+        }
+        bufferedBodyBytes += bytes
+        return true
+    }
+
+    func releaseBody(_ bytes: Int) { bufferedBodyBytes -= bytes }
+
+    func count(_ keyPath: WritableKeyPath<HTTPServerCounters, Int>) { counters[keyPath: keyPath] += 1 }
+}
+
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

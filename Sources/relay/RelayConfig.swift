@@ -30,8 +30,18 @@ struct RelayConfig: Codable, Equatable {
     var requestLog: Bool = false
     /// Lifetime of minted public tokens.
     var tokenTTLSeconds: Int = 3600
-    /// Idle connection timeout of the HTTP server (reading a request, or a stuck write).
-    var httpTimeoutSeconds: Int = 620
+    /// How long a response may wait for a client that does not read it (seconds).
+    var httpTimeoutSeconds: Int = 60
+    /// From a request's first byte to the end of its head (seconds).
+    var headTimeoutSeconds: Double = 10
+    /// From the end of a request's head to the end of its body (seconds).
+    var bodyTimeoutSeconds: Double = 30
+    /// How long an idle keep-alive (or new) connection may wait for its next request (seconds).
+    var keepAliveTimeoutSeconds: Double = 15
+    /// Open connections per process; 0: the open-file limit less a reserve for Redis and logs.
+    var maxConnections: Int = 0
+    /// Request body bytes buffered across all connections before new bodies get a 503.
+    var maxBufferedBodyBytes: Int = 64 << 20
     /// Records kept per channel (older ones are trimmed, approximately).
     var maxRecordsPerChannel: Int = 10_000
     /// How long an X-Part-Id is remembered.
@@ -54,7 +64,8 @@ struct RelayConfig: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
-        case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds
+        case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds, headTimeoutSeconds, bodyTimeoutSeconds
+        case keepAliveTimeoutSeconds, maxConnections, maxBufferedBodyBytes
         case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds
         case workers, drainTimeoutSeconds, drainGraceSeconds, nodeName
     }
@@ -75,6 +86,11 @@ struct RelayConfig: Codable, Equatable {
         requestLog = try c.decodeIfPresent(Bool.self, forKey: .requestLog) ?? d.requestLog
         tokenTTLSeconds = try c.decodeIfPresent(Int.self, forKey: .tokenTTLSeconds) ?? d.tokenTTLSeconds
         httpTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .httpTimeoutSeconds) ?? d.httpTimeoutSeconds
+        headTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .headTimeoutSeconds) ?? d.headTimeoutSeconds
+        bodyTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .bodyTimeoutSeconds) ?? d.bodyTimeoutSeconds
+        keepAliveTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .keepAliveTimeoutSeconds) ?? d.keepAliveTimeoutSeconds
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+        maxBufferedBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBufferedBodyBytes) ?? d.maxBufferedBodyBytes
         maxRecordsPerChannel = try c.decodeIfPresent(Int.self, forKey: .maxRecordsPerChannel) ?? d.maxRecordsPerChannel
         dedupWindowSeconds = try c.decodeIfPresent(Int.self, forKey: .dedupWindowSeconds) ?? d.dedupWindowSeconds
         retentionSeconds = try c.decodeIfPresent(Int.self, forKey: .retentionSeconds) ?? d.retentionSeconds
@@ -131,6 +147,12 @@ struct RelayConfig: Codable, Equatable {
         try Self.number(env, "RELAY_DRAIN_GRACE_SECONDS", &drainGraceSeconds)
         try Self.number(env, "RELAY_DRAIN_TIMEOUT_SECONDS", &drainTimeoutSeconds)
         try Self.number(env, "RELAY_PING_INTERVAL_SECONDS", &pingIntervalSeconds)
+        try Self.number(env, "RELAY_HTTP_TIMEOUT_SECONDS", &httpTimeoutSeconds)
+        try Self.number(env, "RELAY_HEAD_TIMEOUT_SECONDS", &headTimeoutSeconds)
+        try Self.number(env, "RELAY_BODY_TIMEOUT_SECONDS", &bodyTimeoutSeconds)
+        try Self.number(env, "RELAY_KEEPALIVE_TIMEOUT_SECONDS", &keepAliveTimeoutSeconds)
+        try Self.number(env, "RELAY_MAX_CONNECTIONS", &maxConnections)
+        try Self.number(env, "RELAY_MAX_BUFFERED_BODY_BYTES", &maxBufferedBodyBytes)
         if let v = env["RELAY_ENVIRONMENTS"] {
             do {
                 environments = try JSONDecoder().decode([RelayEnvironment].self, from: Data(v.utf8))
@@ -179,6 +201,15 @@ struct RelayConfig: Codable, Equatable {
         if Double(httpTimeoutSeconds) <= pingIntervalSeconds {
             throw ConfigError(description: "httpTimeoutSeconds: must be above pingIntervalSeconds, or idle streams are cut")
         }
+        if !(0.1...600).contains(headTimeoutSeconds) { throw ConfigError(description: "headTimeoutSeconds: must be 0.1 to 600") }
+        if !(0.1...3600).contains(bodyTimeoutSeconds) { throw ConfigError(description: "bodyTimeoutSeconds: must be 0.1 to 3600") }
+        if !(0.1...3600).contains(keepAliveTimeoutSeconds) {
+            throw ConfigError(description: "keepAliveTimeoutSeconds: must be 0.1 to 3600")
+        }
+        if maxConnections < 0 { throw ConfigError(description: "maxConnections: must be 0 (automatic) or more") }
+        if maxBufferedBodyBytes < 1 << 20 {
+            throw ConfigError(description: "maxBufferedBodyBytes: must be at least 1048576 (one record)")
+        }
         if !(60...86400 * 30).contains(tokenTTLSeconds) { throw ConfigError(description: "tokenTTLSeconds: must be 60 to 2592000") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             throw ConfigError(description: "logLevel: unknown level \(logLevel)")
@@ -202,5 +233,25 @@ struct RelayConfig: Codable, Equatable {
         } catch {
             throw ConfigError(description: "redisUrl: \(error)")
         }
+    }
+}
+
+extension RelayConfig {
+    /// Descriptors kept back from client connections: Redis, the log, the embedded server's
+    /// pipes, and room to answer a refused connection with a 503.
+    static let reservedDescriptors = 64
+
+    /// The HTTP server's limits. The automatic connection cap stays below the open-file limit,
+    /// so that the relay can still answer over-the-cap clients instead of failing accept().
+    func httpLimits(openFileLimit: Int) -> HTTPServerLimits {
+        var limits = HTTPServerLimits()
+        limits.headTimeoutSeconds = headTimeoutSeconds
+        limits.bodyTimeoutSeconds = bodyTimeoutSeconds
+        limits.keepAliveTimeoutSeconds = keepAliveTimeoutSeconds
+        limits.writeTimeoutSeconds = Double(httpTimeoutSeconds)
+        let automatic = max(16, openFileLimit - Self.reservedDescriptors)
+        limits.maxConnections = maxConnections > 0 ? min(maxConnections, automatic) : automatic
+        limits.maxBufferedBodyBytes = maxBufferedBodyBytes
+        return limits
     }
 }

@@ -61,11 +61,16 @@ final class RelayNode {
         let environments = config.environments
         redis.onConnected.append { store.ensureRunGroups(environments: environments) }
 
-        // libevent answers bodies over its cap itself (an HTML 413); keeping its cap at 4x the
-        // largest route limit lets the relay answer ordinary oversized bodies with JSON.
-        let http = HTTPServer(loop: loop, maxBodySize: 4 * BodyLimit.record, timeoutSeconds: Int32(config.httpTimeoutSeconds))
+        let http = HTTPServer(loop: loop, limits: config.httpLimits(openFileLimit: fileLimit))
+        http.onHead = { server.admit($0) }
         http.onRequest = { server.handle($0) }
+        http.onRefusal = { server.refuse($0, status: $1, message: $2) }
+        http.onWarning = { [logger] in logger.warning("\($0)") }
         server.openRequests = { [unowned http] in http.outstanding }
+        server.httpCounters = { [unowned http] in
+            HTTPCountersSnapshot(openConnections: http.openConnections, bufferedBodyBytes: http.bufferedBodyBytes,
+                                 counters: http.counters)
+        }
         server.renderMetrics = { [registry] in registry.emitToBuffer() }
         let bound = try http.listen(host: host, port: port, reusePort: reusePort)
         server.nodeName = config.nodeName.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(bound)/\(getpid())" : config.nodeName
@@ -94,6 +99,7 @@ final class RelayNode {
             guard drainTimer == nil else { return }
             logger.info("draining", metadata: ["signal": "\(name)", "openRequests": "\(http.outstanding)"])
             http.stopListening()
+            http.closeAfterEveryResponse = true
             server.beginDrain()
             supervisor?.cancel()
             let started = monotonicSeconds()

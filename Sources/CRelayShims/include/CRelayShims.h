@@ -41,6 +41,17 @@ long relay_send_now(evutil_socket_t fd, const void *data, unsigned long length);
 /// blocking, no SIGPIPE. Same returns as relay_send_now. At most 64 buffers.
 long relay_send_buffers(evutil_socket_t fd, const void *const *bases, const unsigned long *lengths, int count);
 
+/// Half-closes a socket (no more writes) so that the peer sees the end of the response while
+/// the server keeps reading what it still sends (a lingering close, not a reset).
+void relay_shutdown_write(evutil_socket_t fd);
+
+/// errno of the calling thread (Swift cannot read the macro through the module).
+int relay_errno(void);
+
+/// Writes `length` bytes at once if the socket takes them (no blocking, no SIGPIPE), then
+/// closes it: the answer to a connection refused over the cap.
+void relay_send_and_close(evutil_socket_t fd, const char *data, unsigned long length);
+
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long relay_raise_nofile_limit(void);
 

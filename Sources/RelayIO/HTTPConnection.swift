@@ -1,0 +1,452 @@
+// HTTPConnection: one client connection of HTTPServer, a bufferevent and a small state machine.
+//
+//   awaitingHead --head parsed--> readingBody --body read--> handling --respond--> awaitingHead
+//                                                                    \--startStream--> streaming
+//   any refusal, a timeout, or a response that ends the connection --> closing --> lingering
+//
+// One deadline timer per connection, re-armed for each phase: a new or keep-alive connection
+// waiting for its next request (keepAliveTimeout), a request head once its first byte arrived
+// (headTimeout, counted from that byte, not from the last one), a body (bodyTimeout), and the
+// lingering close. A response the client does not read is bounded by the bufferevent's write
+// timeout. Input is read at most `readHighWater` bytes ahead, so a connection holds little
+// besides the body it was allowed to send.
+// Ownership: HTTPServer keeps every open connection in its table; the bufferevent's callbacks
+// get the connection unretained, and `close()` frees the bufferevent before the table lets the
+// connection go, so no callback can reach a freed connection. See Interop.md.
+internal import CLibevent
+internal import CRelayShims
+import RelayCore
+
+final class HTTPConnection {
+    enum Phase: Equatable {
+        case awaitingHead(started: Bool)
+        case readingBody
+        case handling
+        case streaming
+        /// The last answer is queued; the connection ends once it is written.
+        case closing
+        /// Written and half-closed; reading (and dropping) what the client still sends, briefly,
+        /// so that the answer is not lost to a reset.
+        case lingering
+    }
+
+    private enum Deadline { case idle, head, body, linger }
+
+    static let readHighWater = 64 * 1024
+    /// Bytes a lingering connection may still send before it is cut off.
+    static let lingerDiscardLimit = 1 << 20
+
+    unowned let server: HTTPServer
+    private let bev: OpaquePointer
+    let fd: Int32
+    private(set) var phase = Phase.awaitingHead(started: false)
+    private(set) var closed = false
+    private var exchange: HTTPExchange?
+    private var timer: LoopTimer?
+    private var deadline = Deadline.idle
+    private var keepAlive = true
+    private var inProcess = false
+    private var peerFinished = false
+    /// How far the input has been searched for the end of the head.
+    private var scanned = 0
+    private var body: [UInt8] = []
+    private var remaining = 0
+    private var decoder: ChunkedBodyDecoder?
+    private var bodyLimit = 0
+    /// Body bytes reserved against the server's cap, released when the response is done.
+    private var reserved = 0
+    private var discarded = 0
+
+    init?(server: HTTPServer, fd: Int32) {
+        guard let bev = bufferevent_socket_new(server.loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            return nil
+        }
+        self.server = server
+        self.bev = bev
+        self.fd = fd
+    }
+
+    func start() {
+        timer = LoopTimer(loop: server.loop) { [unowned self] in self.deadlinePassed() }
+        bufferevent_setcb(bev, { _, arg in
+            Unmanaged<HTTPConnection>.fromOpaque(arg!).takeUnretainedValue().process()
+        }, { _, arg in
+            Unmanaged<HTTPConnection>.fromOpaque(arg!).takeUnretainedValue().outputDrained()
+        }, { _, events, arg in
+            Unmanaged<HTTPConnection>.fromOpaque(arg!).takeUnretainedValue().event(events)
+        }, Unmanaged.passUnretained(self).toOpaque())
+        bufferevent_setwatermark(bev, Int16(EV_READ), 0, Self.readHighWater)
+        var write = timeval(server.limits.writeTimeoutSeconds)
+        bufferevent_set_timeouts(bev, nil, &write)
+        bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
+        arm(.idle)
+    }
+
+    // MARK: Reading
+
+    /// Reads as far as the input and the phase allow; re-entered calls return at once (the
+    /// outer loop goes on), so pipelined requests are served one after another, not nested.
+    private func process() {
+        guard !inProcess else { return }
+        inProcess = true
+        defer { inProcess = false }
+        while !closed {
+            let progressed: Bool
+            switch phase {
+            case .awaitingHead: progressed = readHead()
+            case .readingBody: progressed = readBody()
+            case .handling: progressed = false   // the next request waits in the buffer
+            case .streaming, .closing, .lingering: progressed = discardInput()
+            }
+            if !progressed { break }
+        }
+    }
+
+    private var input: OpaquePointer { bufferevent_get_input(bev) }
+
+    private func readHead() -> Bool {
+        var length = evbuffer_get_length(input)
+        guard length > 0 else { return false }
+        if phase == .awaitingHead(started: false) {
+            // Empty lines before a request are allowed (RFC 9112 section 2.2); a few at most.
+            var skipped = 0
+            while length >= 2, skipped < 8, startsWithCRLF() {
+                evbuffer_drain(input, 2)
+                length -= 2
+                skipped += 1
+            }
+            guard length > 0 else { return false }
+            phase = .awaitingHead(started: true)
+            scanned = 0
+            arm(.head)
+        }
+        var from = evbuffer_ptr()
+        evbuffer_ptr_set(input, &from, max(0, scanned - 3), EVBUFFER_PTR_SET)
+        let end = evbuffer_search(input, "\r\n\r\n", 4, &from)
+        guard end.pos >= 0 else {
+            scanned = length
+            if length > server.limits.maxHeadBytes { refuseHead(431, "Request head too large") }
+            return false
+        }
+        let headLength = end.pos + 2
+        guard headLength + 2 <= server.limits.maxHeadBytes else {
+            refuseHead(431, "Request head too large")
+            return false
+        }
+        var bytes = [UInt8](repeating: 0, count: headLength)
+        bytes.withUnsafeMutableBytes { _ = evbuffer_remove(input, $0.baseAddress, headLength) }
+        evbuffer_drain(input, 2)
+        let head: HTTPRequestHead
+        do {
+            head = try HTTPRequestHead.parse(bytes)
+        } catch let error as HTTPHeadError {
+            refuseHead(error.status, error.message)
+            return false
+        } catch {
+            refuseHead(400, "Malformed request")
+            return false
+        }
+        timer?.cancel()
+        keepAlive = head.keepAlive
+        let exchange = HTTPExchange(head: head, connection: self)
+        self.exchange = exchange
+        server.exchangeStarted()
+        // Until the body is read, an answer ends the connection (its body is still on the wire).
+        phase = .readingBody
+        guard case .readBody(let limit) = server.onHead(exchange), !closed, self.exchange === exchange else {
+            return true
+        }
+        switch head.framing {
+        case .none:
+            dispatch()
+            return true
+        case .length(let declared):
+            guard declared <= limit else {
+                server.onRefusal(exchange, 413, "Request body too large (at most \(limit) bytes)")
+                return true
+            }
+            guard server.reserveBody(declared) else {
+                server.onRefusal(exchange, 503, "Too many request bodies in flight, try again")
+                return true
+            }
+            reserved = declared
+            remaining = declared
+            body = []
+            body.reserveCapacity(declared)
+        case .chunked:
+            decoder = ChunkedBodyDecoder(limit: limit)
+            body = []
+        }
+        bodyLimit = limit
+        if head.expectsContinue { write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        arm(.body)
+        return true
+    }
+
+    private func startsWithCRLF() -> Bool {
+        var two: (UInt8, UInt8) = (0, 0)
+        let copied = withUnsafeMutableBytes(of: &two) { evbuffer_copyout(input, $0.baseAddress, 2) }
+        return copied == 2 && two.0 == 0x0D && two.1 == 0x0A
+    }
+
+    private func readBody() -> Bool {
+        guard let exchange else { return false }
+        let available = evbuffer_get_length(input)
+        guard available > 0 else { return false }
+        if var chunked = decoder {
+            let take = min(available, Self.readHighWater)
+            var piece = [UInt8](repeating: 0, count: take)
+            piece.withUnsafeMutableBytes { _ = evbuffer_copyout(input, $0.baseAddress, take) }
+            let before = body.count
+            let consumed: Int
+            do {
+                consumed = try chunked.feed(piece[...], into: &body)
+            } catch {
+                switch error {
+                case .tooLarge: server.onRefusal(exchange, 413, "Request body too large (at most \(bodyLimit) bytes)")
+                case .malformed(let message): server.onRefusal(exchange, 400, message)
+                }
+                return true
+            }
+            decoder = chunked
+            evbuffer_drain(input, consumed)
+            let grown = body.count - before
+            guard server.reserveBody(grown) else {
+                server.onRefusal(exchange, 503, "Too many request bodies in flight, try again")
+                return true
+            }
+            reserved += grown
+            if chunked.isComplete { dispatch() }
+            return true
+        }
+        let take = min(available, remaining)
+        let start = body.count
+        body.append(contentsOf: repeatElement(0, count: take))
+        body.withUnsafeMutableBytes { _ = evbuffer_remove(input, $0.baseAddress! + start, take) }
+        remaining -= take
+        if remaining == 0 { dispatch() }
+        return true
+    }
+
+    private func dispatch() {
+        guard let exchange else { return }
+        timer?.cancel()
+        decoder = nil
+        phase = .handling
+        exchange.receivedBody(body)
+        body = []
+        server.onRequest(exchange)
+    }
+
+    /// While streaming or closing the client has nothing more to say: drop what it sends.
+    private func discardInput() -> Bool {
+        let length = evbuffer_get_length(input)
+        guard length > 0 else { return false }
+        evbuffer_drain(input, length)
+        if phase == .lingering {
+            discarded += length
+            if discarded > Self.lingerDiscardLimit { close() }
+        }
+        return false
+    }
+
+    // MARK: Writing
+
+    private func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }
+    }
+
+    /// A complete response. HEAD answers carry the length of the body they do not send.
+    func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool) {
+        guard !closed else { return responseComplete() }
+        if phase == .readingBody || server.closeAfterEveryResponse { keepAlive = false }
+        var head = statusLine(status)
+        appendHeaders(headers, to: &head)
+        head += "Content-Length: \(body.count)\r\n"
+        if !keepAlive {
+            head += "Connection: close\r\n"
+        } else if exchange?.minorVersion == 0 {
+            head += "Connection: keep-alive\r\n"
+        }
+        head += "\r\n"
+        write(Array(head.utf8))
+        if !headOnly && !body.isEmpty { write(body) }
+        responseComplete()
+    }
+
+    /// Starts a streamed response: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
+    /// Returns the output buffer and the socket for HTTPExchange's direct writes.
+    func startStream(status: Int, headers: [(String, String)]) -> (output: OpaquePointer, socket: Int32, chunked: Bool)? {
+        guard !closed, phase == .handling else { return nil }
+        let chunked = exchange?.minorVersion == 1
+        phase = .streaming
+        if !chunked { keepAlive = false }
+        var head = statusLine(status)
+        appendHeaders(headers, to: &head)
+        head += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n"
+        head += "\r\n"
+        write(Array(head.utf8))
+        return (bufferevent_get_output(bev), bufferevent_getfd(bev), chunked)
+    }
+
+    /// Ends a stream cleanly: the last chunk on HTTP/1.1, the end of the connection on 1.0.
+    func endStream(chunked: Bool) {
+        guard !closed, phase == .streaming else { return }
+        if chunked { write(Array("0\r\n\r\n".utf8)) }
+        if server.closeAfterEveryResponse { keepAlive = false }
+        responseComplete()
+    }
+
+    private func statusLine(_ status: Int) -> String {
+        "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
+    }
+
+    private func appendHeaders(_ headers: [(String, String)], to head: inout String) {
+        for (name, value) in headers {
+            // Values come from the relay, but a CR or LF must never split a response.
+            guard !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }),
+                  !value.contains(where: { $0 == "\r" || $0 == "\n" }) else { continue }
+            head += name + ": " + value + "\r\n"
+        }
+    }
+
+    private func responseComplete() {
+        if reserved > 0 {
+            server.releaseBody(reserved)
+            reserved = 0
+        }
+        exchange = nil
+        body = []
+        decoder = nil
+        guard !closed else { return }
+        if keepAlive {
+            phase = .awaitingHead(started: false)
+            scanned = 0
+            arm(.idle)
+            process()
+        } else {
+            phase = .closing
+            if evbuffer_get_length(bufferevent_get_output(bev)) == 0 { linger() }
+        }
+    }
+
+    private func outputDrained() {
+        if phase == .closing { linger() }
+    }
+
+    private func linger() {
+        guard !closed else { return }
+        if peerFinished { return close() }
+        phase = .lingering
+        relay_shutdown_write(fd)
+        arm(.linger)
+        _ = discardInput()
+    }
+
+    // MARK: Refusals, timeouts, the end
+
+    /// A request refused before it became an exchange: answered plainly, then closed.
+    private func refuseHead(_ status: Int, _ message: String) {
+        server.count(\.malformedRequests)
+        timer?.cancel()
+        keepAlive = false
+        let body = server.plainRefusal(status, message)
+        let head = statusLine(status) + "Content-Type: application/json; charset=utf-8\r\n"
+            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        write(Array(head.utf8) + body)
+        responseComplete()
+    }
+
+    private func arm(_ kind: Deadline) {
+        deadline = kind
+        let common: CommonTimeout?
+        let seconds: Double
+        switch kind {
+        case .idle: (common, seconds) = (server.idleTimeout, server.limits.keepAliveTimeoutSeconds)
+        case .head: (common, seconds) = (server.headTimeout, server.limits.headTimeoutSeconds)
+        case .body: (common, seconds) = (server.bodyTimeout, server.limits.bodyTimeoutSeconds)
+        case .linger: (common, seconds) = (server.lingerTimeout, 2)
+        }
+        if let common { timer?.arm(common: common) } else { timer?.arm(seconds) }
+    }
+
+    private func deadlinePassed() {
+        switch (deadline, phase) {
+        case (.idle, .awaitingHead(started: false)):
+            server.count(\.idleTimeouts)
+            close()
+        case (.head, .awaitingHead(started: true)):
+            server.count(\.headTimeouts)
+            refuseHead(408, "Request head not received in time")
+        case (.body, .readingBody):
+            server.count(\.bodyTimeouts)
+            if let exchange { server.onRefusal(exchange, 408, "Request body not received in time") } else { close() }
+        case (.linger, _):
+            close()
+        default:
+            break
+        }
+    }
+
+    private func event(_ events: Int16) {
+        if events & Int16(BEV_EVENT_TIMEOUT) != 0 {
+            server.count(\.writeTimeouts)
+            return close()
+        }
+        if events & Int16(BEV_EVENT_ERROR) != 0 { return close() }
+        if events & Int16(BEV_EVENT_EOF) != 0 {
+            peerFinished = true
+            switch phase {
+            case .handling:
+                // The client stopped sending; the answer may still reach it. Then close.
+                keepAlive = false
+            case .closing:
+                break
+            default:
+                close()
+            }
+        }
+    }
+
+    /// Frees the socket at once; an exchange still open learns that its client is gone.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        timer?.cancel()
+        bufferevent_free(bev)
+        if reserved > 0 {
+            server.releaseBody(reserved)
+            reserved = 0
+        }
+        let pending = exchange
+        exchange = nil
+        body = []
+        server.connectionClosed(self)
+        pending?.connectionClosed()
+    }
+}
+
+func reasonPhrase(_ status: Int) -> String {
+    switch status {
+    case 100: return "Continue"
+    case 200: return "OK"
+    case 201: return "Created"
+    case 204: return "No Content"
+    case 400: return "Bad Request"
+    case 401: return "Unauthorized"
+    case 403: return "Forbidden"
+    case 404: return "Not Found"
+    case 405: return "Method Not Allowed"
+    case 408: return "Request Timeout"
+    case 409: return "Conflict"
+    case 413: return "Content Too Large"
+    case 417: return "Expectation Failed"
+    case 422: return "Unprocessable Content"
+    case 431: return "Request Header Fields Too Large"
+    case 500: return "Internal Server Error"
+    case 501: return "Not Implemented"
+    case 503: return "Service Unavailable"
+    case 505: return "HTTP Version Not Supported"
+    default: return "Status"
+    }
+}
