@@ -152,7 +152,7 @@ final class HTTPConnection {
         self.exchange = exchange
         server.exchangeStarted()
         // Until the body is read, an answer ends the connection (its body is still on the wire).
-        phase = .readingBody
+        phase = head.framing == .none ? .handling : .readingBody
         guard case .readBody(let limit) = server.onHead(exchange), !closed, self.exchange === exchange else {
             return true
         }

@@ -243,6 +243,8 @@ extension RelayConfig {
 
     /// The HTTP server's limits. The automatic connection cap stays below the open-file limit,
     /// so that the relay can still answer over-the-cap clients instead of failing accept().
+    /// An explicit cap is taken as given (above the open-file limit, accept() fails instead,
+    /// and the server backs off).
     func httpLimits(openFileLimit: Int) -> HTTPServerLimits {
         var limits = HTTPServerLimits()
         limits.headTimeoutSeconds = headTimeoutSeconds
@@ -250,7 +252,7 @@ extension RelayConfig {
         limits.keepAliveTimeoutSeconds = keepAliveTimeoutSeconds
         limits.writeTimeoutSeconds = Double(httpTimeoutSeconds)
         let automatic = max(16, openFileLimit - Self.reservedDescriptors)
-        limits.maxConnections = maxConnections > 0 ? min(maxConnections, automatic) : automatic
+        limits.maxConnections = maxConnections > 0 ? maxConnections : automatic
         limits.maxBufferedBodyBytes = maxBufferedBodyBytes
         return limits
     }

@@ -18,6 +18,8 @@ final class RelayProcess {
 
     var http: HTTPClient { HTTPClient(port: port) }
     var isRunning: Bool { child?.isRunning ?? false }
+    /// The relay's process id while it runs.
+    var pid: Int32? { child?.pid }
     var logURL: URL { directory.appendingPathComponent("relay.log") }
 
     init(redisURL: String, port: UInt16? = nil, extraArguments: [String] = [],
