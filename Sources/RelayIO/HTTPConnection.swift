@@ -125,11 +125,15 @@ final class HTTPConnection {
         let end = evbuffer_search(input, "\r\n\r\n", 4, &from)
         guard end.pos >= 0 else {
             scanned = length
-            if length > server.limits.maxHeadBytes { refuseHead(431, "Request head too large") }
+            if length > server.limits.maxHeadBytes {
+                server.count(\.malformedRequests)
+                refuseHead(431, "Request head too large")
+            }
             return false
         }
         let headLength = end.pos + 2
         guard headLength + 2 <= server.limits.maxHeadBytes else {
+            server.count(\.malformedRequests)
             refuseHead(431, "Request head too large")
             return false
         }
@@ -140,9 +144,11 @@ final class HTTPConnection {
         do {
             head = try HTTPRequestHead.parse(bytes)
         } catch let error as HTTPHeadError {
+            server.count(\.malformedRequests)
             refuseHead(error.status, error.message)
             return false
         } catch {
+            server.count(\.malformedRequests)
             refuseHead(400, "Malformed request")
             return false
         }
@@ -347,7 +353,6 @@ final class HTTPConnection {
 
     /// A request refused before it became an exchange: answered plainly, then closed.
     private func refuseHead(_ status: Int, _ message: String) {
-        server.count(\.malformedRequests)
         timer?.cancel()
         keepAlive = false
         let body = server.plainRefusal(status, message)
