@@ -1,9 +1,9 @@
 // swift-tools-version:6.1
+// Linux only (libevent, hiredis and the Linux socket calls of CRelayShims): no platforms list.
 import PackageDescription
 
 let package = Package(
     name: "relay",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "relay", targets: ["relay"]),
         .executable(name: "relay-echo-worker", targets: ["relay-echo-worker"]),
@@ -15,7 +15,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // 0.x: minor versions may break the API.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
     ],
     targets: [
         // C libraries from Debian packages, found through pkg-config.
@@ -25,8 +26,7 @@ let package = Package(
         .target(
             name: "CRelayShims",
             dependencies: ["CLibevent", "CHiredis"],
-            cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("event"), .linkedLibrary("hiredis")]
+            cSettings: [.define("_GNU_SOURCE")]
         ),
         // Pure logic: no C, no I/O.
         .target(
@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "relay-bench",
             dependencies: [
-                "BenchCore", "RelayCore", "RelayIO",
+                "BenchCore", "RelayIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/relay-bench"
