@@ -13,6 +13,7 @@ public struct ChunkedBodyDecoder: Sendable {
 
     private enum State: Sendable {
         case size(digits: Int, value: Int)
+        case sizeWhitespace
         case extensions(lineBytes: Int)
         case sizeLF
         case data(remaining: Int)
@@ -55,6 +56,14 @@ public struct ChunkedBodyDecoder: Sendable {
                     guard digits > 0 else { throw .malformed("Chunk size must be hexadecimal digits") }
                     guard decodedCount + value <= limit else { throw .tooLarge }
                     try endSizeLine(byte, value: value)
+                }
+                i += 1
+            case .sizeWhitespace:
+                // Whitespace after a size may only lead to an extension (BWS ";").
+                switch byte {
+                case 0x20, 0x09: break
+                case UInt8(ascii: ";"): state = .extensions(lineBytes: 1)
+                default: throw .malformed("Chunk size must be hexadecimal digits")
                 }
                 i += 1
             case .extensions(let lineBytes):
@@ -113,7 +122,8 @@ public struct ChunkedBodyDecoder: Sendable {
         pendingSize = value
         switch byte {
         case 0x0D: state = .sizeLF
-        case UInt8(ascii: ";"), 0x20, 0x09: state = .extensions(lineBytes: 1)
+        case UInt8(ascii: ";"): state = .extensions(lineBytes: 1)
+        case 0x20, 0x09: state = .sizeWhitespace
         default: throw .malformed("Chunk size must be hexadecimal digits")
         }
     }

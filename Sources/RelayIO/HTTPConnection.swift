@@ -33,6 +33,9 @@ final class HTTPConnection {
     private enum Deadline { case idle, head, body, linger }
 
     static let readHighWater = 64 * 1024
+    /// Pipelined requests wait while this much output is queued (a client that sends requests
+    /// without reading the answers must not make the relay hold them all).
+    static let writeHighWater = 64 * 1024
     /// Bytes a lingering connection may still send before it is cut off.
     static let lingerDiscardLimit = 1 << 20
 
@@ -56,6 +59,8 @@ final class HTTPConnection {
     /// Body bytes reserved against the server's cap, released when the response is done.
     private var reserved = 0
     private var discarded = 0
+    /// Input arrived while streaming: what follows the stream cannot be trusted as a request.
+    private var discardedWhileStreaming = false
 
     init?(server: HTTPServer, fd: Int32) {
         guard let bev = bufferevent_socket_new(server.loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
@@ -76,6 +81,9 @@ final class HTTPConnection {
             Unmanaged<HTTPConnection>.fromOpaque(arg!).takeUnretainedValue().event(events)
         }, Unmanaged.passUnretained(self).toOpaque())
         bufferevent_setwatermark(bev, Int16(EV_READ), 0, Self.readHighWater)
+        // The write callback runs whenever queued output falls to this level: pipelined
+        // requests resume, a finished answer starts the idle timer or the lingering close.
+        bufferevent_setwatermark(bev, Int16(EV_WRITE), Self.writeHighWater, 0)
         var write = timeval(server.limits.writeTimeoutSeconds)
         bufferevent_set_timeouts(bev, nil, &write)
         bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
@@ -104,9 +112,11 @@ final class HTTPConnection {
 
     private var input: OpaquePointer { bufferevent_get_input(bev) }
 
+    private var outputLength: Int { evbuffer_get_length(bufferevent_get_output(bev)) }
+
     private func readHead() -> Bool {
         var length = evbuffer_get_length(input)
-        guard length > 0 else { return false }
+        guard length > 0, outputLength <= Self.writeHighWater else { return false }
         if phase == .awaitingHead(started: false) {
             // Empty lines before a request are allowed (RFC 9112 section 2.2); a few at most.
             var skipped = 0
@@ -124,6 +134,12 @@ final class HTTPConnection {
         evbuffer_ptr_set(input, &from, max(0, scanned - 3), EVBUFFER_PTR_SET)
         let end = evbuffer_search(input, "\r\n\r\n", 4, &from)
         guard end.pos >= 0 else {
+            if evbuffer_search(input, "\n\n", 2, &from).pos >= 0 {
+                // A head ended with bare LFs: refused now, not at the head deadline.
+                server.count(\.malformedRequests)
+                refuseHead(400, "Bare LF in request head")
+                return false
+            }
             scanned = length
             if length > server.limits.maxHeadBytes {
                 server.count(\.malformedRequests)
@@ -171,14 +187,10 @@ final class HTTPConnection {
                 server.onRefusal(exchange, 413, "Request body too large (at most \(limit) bytes)")
                 return true
             }
-            guard server.reserveBody(declared) else {
-                server.onRefusal(exchange, 503, "Too many request bodies in flight, try again")
-                return true
-            }
-            reserved = declared
+            // Memory is reserved as bytes arrive, not as declared: a client must send a body
+            // to hold budget, and the body deadline bounds for how long.
             remaining = declared
             body = []
-            body.reserveCapacity(declared)
         case .chunked:
             decoder = ChunkedBodyDecoder(limit: limit)
             body = []
@@ -226,6 +238,11 @@ final class HTTPConnection {
             return true
         }
         let take = min(available, remaining)
+        guard server.reserveBody(take) else {
+            server.onRefusal(exchange, 503, "Too many request bodies in flight, try again")
+            return true
+        }
+        reserved += take
         let start = body.count
         body.append(contentsOf: repeatElement(0, count: take))
         body.withUnsafeMutableBytes { _ = evbuffer_remove(input, $0.baseAddress! + start, take) }
@@ -249,9 +266,14 @@ final class HTTPConnection {
         let length = evbuffer_get_length(input)
         guard length > 0 else { return false }
         evbuffer_drain(input, length)
-        if phase == .lingering {
+        switch phase {
+        case .streaming:
+            discardedWhileStreaming = true
+        case .closing, .lingering:
             discarded += length
             if discarded > Self.lingerDiscardLimit { close() }
+        default:
+            break
         }
         return false
     }
@@ -268,7 +290,7 @@ final class HTTPConnection {
         if phase == .readingBody || server.closeAfterEveryResponse { keepAlive = false }
         var head = statusLine(status)
         appendHeaders(headers, to: &head)
-        head += "Content-Length: \(body.count)\r\n"
+        if status != 204 && status != 304 && status >= 200 { head += "Content-Length: \(body.count)\r\n" }
         if !keepAlive {
             head += "Connection: close\r\n"
         } else if exchange?.minorVersion == 0 {
@@ -284,6 +306,11 @@ final class HTTPConnection {
     /// Returns the output buffer and the socket for HTTPExchange's direct writes.
     func startStream(status: Int, headers: [(String, String)]) -> (output: OpaquePointer, socket: Int32, chunked: Bool)? {
         guard !closed, phase == .handling else { return nil }
+        if peerFinished {
+            // The client hung up while the stream was being prepared: nobody will read it.
+            close()
+            return nil
+        }
         let chunked = exchange?.minorVersion == 1
         phase = .streaming
         if !chunked { keepAlive = false }
@@ -299,7 +326,7 @@ final class HTTPConnection {
     func endStream(chunked: Bool) {
         guard !closed, phase == .streaming else { return }
         if chunked { write(Array("0\r\n\r\n".utf8)) }
-        if server.closeAfterEveryResponse { keepAlive = false }
+        if server.closeAfterEveryResponse || discardedWhileStreaming { keepAlive = false }
         responseComplete()
     }
 
@@ -328,16 +355,39 @@ final class HTTPConnection {
         if keepAlive {
             phase = .awaitingHead(started: false)
             scanned = 0
-            arm(.idle)
+            // The idle timer starts once the answer is written (until then the write timeout
+            // guards it), so a large answer to a slow reader is not cut by the idle timeout.
+            if outputLength == 0 { arm(.idle) } else { timer?.cancel() }
             process()
+            finishIfPeerDone()
         } else {
-            phase = .closing
-            if evbuffer_get_length(bufferevent_get_output(bev)) == 0 { linger() }
+            beginClosing()
         }
     }
 
+    private func beginClosing() {
+        phase = .closing
+        timer?.cancel()
+        if outputLength == 0 { linger() }
+    }
+
+    /// A client that half-closed gets the answers to every request it sent, then the end.
+    private func finishIfPeerDone() {
+        guard peerFinished, !closed, phase == .awaitingHead(started: false) || phase == .awaitingHead(started: true) else { return }
+        beginClosing()
+    }
+
     private func outputDrained() {
-        if phase == .closing { linger() }
+        switch phase {
+        case .closing:
+            if outputLength == 0 { linger() }
+        case .awaitingHead(started: false):
+            if outputLength == 0 && !peerFinished && !(timer?.isPending ?? false) { arm(.idle) }
+            process()
+            finishIfPeerDone()
+        default:
+            break
+        }
     }
 
     private func linger() {
@@ -402,12 +452,15 @@ final class HTTPConnection {
         if events & Int16(BEV_EVENT_EOF) != 0 {
             peerFinished = true
             switch phase {
-            case .handling:
-                // The client stopped sending; the answer may still reach it. Then close.
-                keepAlive = false
-            case .closing:
+            case .handling, .closing:
+                // The client stopped sending; the answers may still reach it (see
+                // responseComplete and finishIfPeerDone).
                 break
-            default:
+            case .awaitingHead:
+                // Serve what it sent before it stopped, then end.
+                process()
+                finishIfPeerDone()
+            case .readingBody, .streaming, .lingering:
                 close()
             }
         }
@@ -424,10 +477,11 @@ final class HTTPConnection {
             reserved = 0
         }
         let pending = exchange
+        let handlerOwnsExchange = phase == .handling || phase == .streaming
         exchange = nil
         body = []
         server.connectionClosed(self)
-        pending?.connectionClosed()
+        pending?.connectionClosed(handlerWillAnswer: handlerOwnsExchange)
     }
 }
 

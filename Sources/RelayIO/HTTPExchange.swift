@@ -75,8 +75,12 @@ public final class HTTPExchange {
     /// Starts a streamed response (chunked on HTTP/1.1, close-delimited on HTTP/1.0): the
     /// head is queued at once. `onClose` runs if the client goes away before `endStream()`.
     public func startStream(status: Int, headers: [(String, String)], onClose: @escaping () -> Void) {
-        guard !answered, !streaming, let connection,
-              let stream = connection.startStream(status: status, headers: headers) else { return }
+        guard !answered, !streaming else { return }
+        guard let connection, let stream = connection.startStream(status: status, headers: headers) else {
+            // The client is gone: the stream ends before it began.
+            finished()
+            return onClose()
+        }
         streaming = true
         self.onClose = onClose
         streamOutput = stream.output
@@ -166,11 +170,13 @@ public final class HTTPExchange {
     }
 
     /// The connection closed under the exchange: a stream ends (onClose runs); a request still
-    /// being handled stays unanswered until its handler responds, which then writes nothing.
-    func connectionClosed() {
+    /// being handled stays unanswered until its handler responds, which then writes nothing;
+    /// a request whose body never arrived had no handler and is finished here.
+    func connectionClosed(handlerWillAnswer: Bool) {
         connection = nil
         streamOutput = nil
         streamSocket = -1
+        if !handlerWillAnswer { return finished() }
         guard streaming, !answered else { return }
         let callback = onClose
         onClose = nil

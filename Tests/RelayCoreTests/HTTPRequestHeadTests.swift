@@ -128,7 +128,7 @@ final class ChunkedBodyDecoderTests: XCTestCase {
     }
 
     func testBodiesFedWholeOrByteByByte() throws {
-        let text = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nGET / HTTP/1.1"
+        let text = "5\r\nhello\r\n6 ;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nGET / HTTP/1.1"
         for pieces in [1, 3, text.utf8.count] {
             let result = try decode(text, pieces: pieces)
             XCTAssertEqual(result.body, "hello world")
@@ -140,7 +140,7 @@ final class ChunkedBodyDecoderTests: XCTestCase {
 
     func testChunkSizesArePlainHex() {
         for bad in ["0x5\r\nhello\r\n0\r\n\r\n", "+5\r\nhello\r\n0\r\n\r\n", " 5\r\nhello\r\n0\r\n\r\n", "\r\n",
-                    "g\r\n", "-1\r\n", "1234567890abcdef0\r\n"] {
+                    "g\r\n", "-1\r\n", "1234567890abcdef0\r\n", "2 3\r\nab\r\n0\r\n\r\n", "2 \r\nab\r\n"] {
             XCTAssertThrowsError(try decode(bad), bad.debugDescription) { error in
                 guard case ChunkedBodyDecoder.Failure.malformed = error else { return XCTFail("\(error)") }
             }

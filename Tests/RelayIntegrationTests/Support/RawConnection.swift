@@ -7,8 +7,10 @@ final class RawConnection {
     let socket: TCPSocket
     let reader: BufferedReader
 
-    init(port: UInt16, timeout: TimeInterval = 5) throws {
-        socket = try TCPSocket.open(host: "127.0.0.1", port: port, timeout: timeout)
+    /// `receiveBuffer`: a small one (and no autotuning) makes a client that does not read push
+    /// back on the server after a few KiB.
+    init(port: UInt16, timeout: TimeInterval = 5, receiveBuffer: Int32? = nil) throws {
+        socket = try TCPSocket.open(host: "127.0.0.1", port: port, timeout: timeout, receiveBuffer: receiveBuffer)
         reader = BufferedReader(socket: socket)
     }
 
@@ -69,4 +71,26 @@ func cpuSeconds(pid: Int32) -> Double? {
     // After the command: state is field 3, utime 14, stime 15 (1-based over the whole line).
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+extension RawConnection {
+    /// Closes with a reset (SO_LINGER 0) instead of a FIN: the client vanishes at once.
+    func reset() {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        socket.close()
+    }
+}
+
+extension RelayTestCase {
+    /// The relay's /metrics as name{labels} -> value.
+    func scrapeMetrics() throws -> [String: Double] {
+        let text = try http.request("GET", "/metrics").text
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return values
+    }
 }

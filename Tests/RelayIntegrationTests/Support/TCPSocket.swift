@@ -106,9 +106,13 @@ final class TCPSocket {
     deinit { close() }
 
     /// Connects to host:port, giving up after `timeout` seconds. Throws on refusal or timeout.
-    static func open(host: String, port: UInt16, timeout: TimeInterval) throws -> TCPSocket {
+    /// `receiveBuffer` sets SO_RCVBUF before connecting (set later, the window crawls).
+    static func open(host: String, port: UInt16, timeout: TimeInterval, receiveBuffer: Int32? = nil) throws -> TCPSocket {
         let fd = socket(AF_INET, streamSocketType, 0)
         guard fd >= 0 else { throw HarnessError("socket(): \(errnoText())") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         let peer = "\(host):\(port)"
         let sock = TCPSocket(fd: fd, peer: peer)
         #if canImport(Darwin)
