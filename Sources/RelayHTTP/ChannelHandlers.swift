@@ -120,6 +120,7 @@ extension RelayServer {
                 endWhenCaughtUp: record.status(nowMs: Clock.nowMilliseconds()) != .active,
                 loop: hub.loop, idleTimeout: hub.idleTimeout(seconds: timeout), idleSeconds: Double(timeout), hub: hub)
             subscriber.catchingUp = true
+            if let expiresAt = principal.expiresAt { subscriber.end(atEpochSeconds: expiresAt) }
             hub.add(subscriber)
             feed.whenReady {
                 self.startStream(subscriber, lastEventId: lastEventId)

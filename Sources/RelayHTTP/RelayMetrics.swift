@@ -10,13 +10,14 @@ public final class RelayMetrics {
     private let delivered = Counter(label: "relay_records_delivered_total")
     private let slowDropped = Counter(label: "relay_slow_subscribers_dropped_total")
     private let idleTimeouts = Counter(label: "relay_idle_timeouts_total")
+    private let tokenExpiries = Counter(label: "relay_sse_token_expiries_total")
     private let subscribersIn = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "in")])
     private let subscribersOut = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "out")])
     private let channels = Gauge(label: "relay_channels_subscribed")
     private let openRequests = Gauge(label: "relay_http_open_requests")
     private let redisUp = Gauge(label: "relay_redis_connected")
     private var responses: [Int: Counter] = [:]
-    private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0)
+    private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0, expired: 0)
     private var reportedResponses: [Int: Int] = [:]
 
     public init() {}
@@ -26,8 +27,9 @@ public final class RelayMetrics {
         delivered.increment(by: Int64(hub.metrics.recordsDelivered - reported.delivered))
         slowDropped.increment(by: Int64(hub.metrics.slowSubscribersDropped - reported.slow))
         idleTimeouts.increment(by: Int64(hub.metrics.idleTimeouts - reported.idle))
+        tokenExpiries.increment(by: Int64(hub.metrics.tokenExpiries - reported.expired))
         reported = (server.recordsAppended, hub.metrics.recordsDelivered, hub.metrics.slowSubscribersDropped,
-                    hub.metrics.idleTimeouts)
+                    hub.metrics.idleTimeouts, hub.metrics.tokenExpiries)
         for (status, count) in server.responsesByStatus {
             let counter = responses[status] ?? Counter(label: "relay_http_responses_total", dimensions: [("status", String(status))])
             responses[status] = counter
