@@ -4,6 +4,7 @@
 // record to 10,000 subscribers costs 10,000 integer increments, not 10,000 atomics.
 import Metrics
 import RelayCore
+import RelayRedis
 
 public final class RelayMetrics {
     private let appended = Counter(label: "relay_records_appended_total")
@@ -16,6 +17,12 @@ public final class RelayMetrics {
     private let channels = Gauge(label: "relay_channels_subscribed")
     private let openRequests = Gauge(label: "relay_http_open_requests")
     private let redisUp = Gauge(label: "relay_redis_connected")
+    private let sweepExamined = Counter(label: "relay_index_sweep_examined_total")
+    private let sweepRemoved = Counter(label: "relay_index_sweep_removed_total")
+    private let sweepPasses = Counter(label: "relay_index_sweep_passes_total")
+    private var reportedSweep = (examined: 0, removed: 0, passes: 0)
+    /// Its totals are reported with the rest at each scrape.
+    var sweeper: IndexSweeper?
     private var responses: [Int: Counter] = [:]
     private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0, expired: 0)
     private var reportedResponses: [Int: Int] = [:]
@@ -35,6 +42,12 @@ public final class RelayMetrics {
             responses[status] = counter
             counter.increment(by: Int64(count - reportedResponses[status, default: 0]))
             reportedResponses[status] = count
+        }
+        if let sweeper {
+            sweepExamined.increment(by: Int64(sweeper.examined - reportedSweep.examined))
+            sweepRemoved.increment(by: Int64(sweeper.removed - reportedSweep.removed))
+            sweepPasses.increment(by: Int64(sweeper.passes - reportedSweep.passes))
+            reportedSweep = (sweeper.examined, sweeper.removed, sweeper.passes)
         }
         subscribersIn.record(hub.subscriberCount(io: .input))
         subscribersOut.record(hub.subscriberCount(io: .output))
