@@ -144,14 +144,20 @@ final class SSESubscriber {
     /// A stream lives no longer than its credential: at `expiresAt` (epoch seconds, a public
     /// token's exp) it ends cleanly and the client reconnects with a fresh token.
     func end(atEpochSeconds expiresAt: Int64) {
-        let remaining = Double(expiresAt) - Double(Clock.nowMilliseconds()) / 1000
-        let timer = LoopTimer(loop: hub.loop) { [unowned self] in self.tokenExpired() }
-        timer.arm(max(remaining, 0))
+        let timer = LoopTimer(loop: hub.loop) { [unowned self] in self.tokenExpired(at: expiresAt) }
         expiryTimer = timer
+        armExpiry(expiresAt)
     }
 
-    private func tokenExpired() {
+    /// Armed for at most a day at a time: an `exp` far in the future must not overflow the timer.
+    private func armExpiry(_ expiresAt: Int64) {
+        let remaining = Double(expiresAt) - Double(Clock.nowMilliseconds()) / 1000
+        expiryTimer?.arm(min(max(remaining, 0), 86_400))
+    }
+
+    private func tokenExpired(at expiresAt: Int64) {
         guard !ended else { return }
+        if Clock.nowMilliseconds() / 1000 < expiresAt { return armExpiry(expiresAt) }
         hub.metrics.tokenExpiries += 1
         if exchange.isStreaming {
             enqueue(SharedFrame(SSEFrame.tokenExpired))
