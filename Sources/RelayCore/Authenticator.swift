@@ -2,7 +2,8 @@
 //
 // Header wins over the query token. A header credential equal to a secret key is that
 // environment's secret key; anything else (and every query token) must be a public token:
-// decodable, `sub` a known environment, signed by one of its keys, not expired.
+// decodable, `sub` a known environment, signed by one of its keys, not expired, and not
+// before its `nbf` if it has one (no leeway: clocks are expected to be synchronized).
 // Every failure is a 401 with its own message.
 
 public struct Authenticator: Sendable {
@@ -27,6 +28,7 @@ public struct Authenticator: Sendable {
     public static let invalidCredentials = APIError.unauthorized("Invalid API key or token")
     public static let badSignature = APIError.unauthorized("Invalid token signature")
     public static let expiredToken = APIError.unauthorized("Token expired")
+    public static let tokenNotYetValid = APIError.unauthorized("Token not yet valid")
 
     public func authenticate(authorization: String?, queryToken: String?, nowSeconds: Int64) -> Result<Principal, APIError> {
         if let authorization {
@@ -62,6 +64,7 @@ public struct Authenticator: Sendable {
             return .failure(Self.badSignature)
         }
         guard claims.expiresAt > nowSeconds else { return .failure(Self.expiredToken) }
-        return .success(.publicToken(env, scopes: claims.scopes))
+        if let nbf = claims.notBefore, nbf > nowSeconds { return .failure(Self.tokenNotYetValid) }
+        return .success(.publicToken(env, scopes: claims.scopes, expiresAt: claims.expiresAt))
     }
 }

@@ -4,12 +4,20 @@
 
 public enum Principal: Sendable, Equatable {
     case secretKey(RelayEnvironment)
-    case publicToken(RelayEnvironment, scopes: [String])
+    /// `expiresAt`: the token's `exp` (seconds since the epoch).
+    case publicToken(RelayEnvironment, scopes: [String], expiresAt: Int64 = .max)
 
     public var environment: RelayEnvironment {
         switch self {
-        case .secretKey(let env), .publicToken(let env, _): return env
+        case .secretKey(let env), .publicToken(let env, _, _): return env
         }
+    }
+
+    /// When the credential stops being valid (seconds since the epoch); nil for secret keys.
+    /// Long-lived responses (SSE streams) end then.
+    public var expiresAt: Int64? {
+        if case .publicToken(_, _, let exp) = self { return exp }
+        return nil
     }
 
     public var isSecretKey: Bool {
@@ -51,10 +59,11 @@ public enum Operation: Sendable, Equatable {
     case completeRun
 }
 
-/// nil when `principal` may perform `operation`, else a 403 naming the needed scope.
+/// nil when `principal` may perform `operation`, else a 403 naming the needed scope (with the
+/// session's token key; answers to callers go through `authorize(_:_:path:session:)`).
 /// Secret keys may do everything; public tokens per SPEC section 1.
 public func authorize(_ principal: Principal, _ operation: Operation) -> APIError? {
-    guard case .publicToken(_, let scopeTexts) = principal else { return nil }
+    guard case .publicToken(_, let scopeTexts, _) = principal else { return nil }
     let scopes = scopeTexts.compactMap(Scope.parse)
     func any(_ action: String, _ type: String, _ ids: [String]) -> Bool {
         scopes.contains { $0.allows(action: action, type: type, ids: ids) }
@@ -80,5 +89,57 @@ public func authorize(_ principal: Principal, _ operation: Operation) -> APIErro
         return .forbidden("Public access tokens cannot send control records; use a secret key")
     case .completeRun:
         return .forbidden("Public access tokens cannot complete runs; use a secret key")
+    }
+}
+
+/// The check for an operation on the session a caller named in a path. `session` is the
+/// session's names when it exists in the caller's environment, nil when it does not. A caller
+/// that may not perform the operation gets the same 403 either way, naming only `path`: the
+/// answer tells neither whether the session exists nor its other spelling.
+public func authorize(_ principal: Principal, _ operation: (SessionNames) -> Operation,
+                      path: String, session: SessionNames?) -> APIError? {
+    let asked = SessionNames(path: path)
+    guard authorize(principal, operation(session ?? asked)) != nil else { return nil }
+    // Denied for every spelling, so also for the one asked for (scopes only ever add).
+    return authorize(principal, operation(asked)) ?? .forbidden("Public access token is missing the required scope")
+}
+
+extension SessionNames {
+    /// The one spelling a path gives: a friendly id (`session_...`) or an externalId.
+    public init(path name: String) {
+        self = FriendlyID.isSession(name) ? SessionNames(friendlyId: name, externalId: nil)
+                                          : SessionNames(friendlyId: "", externalId: name)
+    }
+}
+
+/// Which sessions a principal may read (retrieve, read channels), as far as its credentials
+/// alone tell: every session, or those named by one of a set of spellings. Used where the
+/// session is only known inside Redis (create with an existing externalId).
+public enum ReadableSessions: Sendable, Equatable {
+    case all
+    case named(Set<String>)
+
+    public init(_ principal: Principal) {
+        guard case .publicToken(_, let texts, _) = principal else {
+            self = .all
+            return
+        }
+        var names = Set<String>()
+        for scope in texts.compactMap(Scope.parse) {
+            if scope.allows(action: "read", type: "sessions", ids: []) {
+                self = .all
+                return
+            }
+            if let id = scope.id, scope.allows(action: "read", type: "sessions", ids: [id]) { names.insert(id) }
+        }
+        self = .named(names)
+    }
+
+    /// The same answer as `authorize(principal, .retrieveSession(names)) == nil`.
+    public func covers(_ names: SessionNames) -> Bool {
+        switch self {
+        case .all: return true
+        case .named(let set): return names.all.contains { set.contains($0) }
+        }
     }
 }

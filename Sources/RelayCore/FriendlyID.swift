@@ -1,4 +1,4 @@
-// FriendlyID.swift — random public identifiers: "session_" / "run_" + 25 chars of [0-9a-z].
+// FriendlyID.swift — random public identifiers: "session_" / "run_" / "req_" + 25 chars of [0-9a-z].
 // Characters come from SystemRandomNumberGenerator through Int.random(in:), which is
 // free of modulo bias.
 
@@ -11,6 +11,9 @@ public enum FriendlyID {
     public static func session() -> String { make(prefix: sessionPrefix) }
 
     public static func run() -> String { make(prefix: runPrefix) }
+
+    /// The id of one failed request, shown to the client and logged with the cause.
+    public static func request() -> String { make(prefix: "req_") }
 
     /// Whether a `{session}` path segment is a friendly id (else it is an externalId).
     public static func isSession(_ s: String) -> Bool { s.hasPrefix(sessionPrefix) }

@@ -26,18 +26,34 @@ public enum JSONParser {
         }
     }
 
-    /// True when `bytes` is one complete, valid JSON document. Used on every append body.
+    /// True when `bytes` is one complete, valid JSON document within `maxDepth`.
     public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var scanner = JSONScanner(bytes)
-        do {
-            try scanner.validateDocument()
-            return true
-        } catch {
-            return false
-        }
+        validity(bytes) == .valid
     }
 
     public static func isValid(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { isValid($0) }
     }
+
+    /// Whether `bytes` is valid JSON, valid JSON nested deeper than `maxDepth`, or not JSON
+    /// at all. Used on every append body (which stores the three cases differently).
+    public static func validity(_ bytes: UnsafeRawBufferPointer) -> JSONValidity {
+        var scanner = JSONScanner(bytes)
+        do {
+            return try scanner.validateDocument() ? .tooDeep : .valid
+        } catch {
+            return .invalid
+        }
+    }
+
+    public static func validity(_ bytes: [UInt8]) -> JSONValidity {
+        bytes.withUnsafeBytes { validity($0) }
+    }
+}
+
+public enum JSONValidity: Sendable, Equatable {
+    case valid
+    /// Well-formed, but arrays/objects nest deeper than `JSONParser.maxDepth`.
+    case tooDeep
+    case invalid
 }

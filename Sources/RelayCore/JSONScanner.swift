@@ -311,9 +311,12 @@ struct JSONScanner {
     // MARK: Validation only
 
     /// Checks one complete document without building values. Iterative: `stack` holds
-    /// the open containers (true = object), so deep input costs no call stack.
-    mutating func validateDocument() throws {
+    /// the open containers (true = object), so deep input costs no call stack. Nesting deeper
+    /// than `JSONParser.maxDepth` does not stop the check, so valid-but-too-deep is told apart
+    /// from not-JSON: the result says whether it happened.
+    mutating func validateDocument() throws -> Bool {
         var stack: [Bool] = []
+        var tooDeep = false
         let n = bytes.count
         skipWhitespace()
         valueLoop: while true {
@@ -324,7 +327,7 @@ struct JSONScanner {
                 _ = try scanString()
             case openBracket, openBrace:
                 let isObject = bytes[pos] == openBrace
-                guard stack.count < JSONParser.maxDepth else { throw error("Nesting deeper than \(JSONParser.maxDepth)") }
+                if stack.count >= JSONParser.maxDepth { tooDeep = true }
                 stack.append(isObject)
                 pos += 1
                 skipWhitespace()
@@ -347,7 +350,7 @@ struct JSONScanner {
                 skipWhitespace()
                 guard let inObject = stack.last else {
                     guard pos == n else { throw error("Unexpected data after the JSON value") }
-                    return
+                    return tooDeep
                 }
                 guard pos < n else { throw error("Unexpected end of input") }
                 let c = bytes[pos]

@@ -1,7 +1,8 @@
 // PublicToken.swift — public access tokens: HS256 JWTs signed with the UTF-8 bytes of one
 // of an environment's secret keys.
 //
-// Header {"alg":"HS256","typ":"JWT"}; claims {"sub":envId,"pub":true,"scopes":[...],"iat":s,"exp":s}.
+// Header {"alg":"HS256","typ":"JWT"}; claims {"sub":envId,"pub":true,"scopes":[...],"iat":s,"exp":s}
+// and, in tokens minted elsewhere, an optional "nbf":s.
 // mint builds one, decodeUnverified reads the claims (no signature check: use it only to
 // find the environment), verifySignature checks the HMAC in constant time.
 
@@ -12,12 +13,15 @@ public struct TokenClaims: Sendable, Equatable {
     public var scopes: [String]
     public var issuedAt: Int64
     public var expiresAt: Int64
+    /// `nbf`, when the token has one: not valid before then.
+    public var notBefore: Int64?
 
-    public init(subject: String, scopes: [String], issuedAt: Int64, expiresAt: Int64) {
+    public init(subject: String, scopes: [String], issuedAt: Int64, expiresAt: Int64, notBefore: Int64? = nil) {
         self.subject = subject
         self.scopes = scopes
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
+        self.notBefore = notBefore
     }
 }
 
@@ -26,21 +30,23 @@ public enum PublicToken {
     public static let defaultTTLSeconds: Int64 = 3600
     private static let encodedHeader = Base64URL.encode(#"{"alg":"HS256","typ":"JWT"}"#.utf8)
 
+    /// `notBefore` (nbf) is for tests and other issuers; the relay's own tokens have none.
     public static func mint(environmentId: String, scopes: [String], secret: String,
-                            issuedAt: Int64, ttlSeconds: Int64 = 3600) -> String {
+                            issuedAt: Int64, ttlSeconds: Int64 = 3600, notBefore: Int64? = nil) -> String {
         var claims = JSONObjectWriter()
         claims.string("sub", environmentId)
         claims.bool("pub", true)
         claims.stringArray("scopes", scopes)
         claims.int("iat", issuedAt)
         claims.int("exp", issuedAt + ttlSeconds)
+        if let notBefore { claims.int("nbf", notBefore) }
         let signingInput = encodedHeader + "." + Base64URL.encode(claims.finishBytes())
         return signingInput + "." + Base64URL.encode(signature(of: signingInput, secret: secret))
     }
 
     /// The claims of a well-formed relay token, without checking its signature.
     /// nil unless: three segments, base64url, JSON objects, alg HS256, pub true, a string
-    /// sub, numeric exp (iat defaults to 0, scopes to []).
+    /// sub, numeric exp, and a numeric nbf if present (iat defaults to 0, scopes to []).
     public static func decodeUnverified(_ token: String) -> TokenClaims? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3,
@@ -62,8 +68,13 @@ public enum PublicToken {
                 scopes.append(s)
             }
         }
+        var nbf: Int64?
+        if let value = claims["nbf"], !value.isNull {
+            guard let seconds = numericDate(value) else { return nil }
+            nbf = seconds
+        }
         let iat = claims["iat"].flatMap(numericDate) ?? 0
-        return TokenClaims(subject: subject, scopes: scopes, issuedAt: iat, expiresAt: exp)
+        return TokenClaims(subject: subject, scopes: scopes, issuedAt: iat, expiresAt: exp, notBefore: nbf)
     }
 
     /// Whether the token's signature is the HS256 MAC of its first two segments under `secret`.

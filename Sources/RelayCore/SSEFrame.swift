@@ -25,6 +25,9 @@ public enum SSEFrame {
     /// ": ping\n\n", a comment that keeps proxies from cutting an idle stream.
     public static let ping: [UInt8] = Array(": ping\n\n".utf8)
 
+    /// ": token expired\n\n", the last thing a stream sends when its public token expires.
+    public static let tokenExpired: [UInt8] = Array(": token expired\n\n".utf8)
+
     /// The event sent first when Last-Event-ID is older than the retained window.
     public static func gap(requested: UInt64, firstAvailable: UInt64) -> [UInt8] {
         var out: [UInt8] = []

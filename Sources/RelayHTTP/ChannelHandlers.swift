@@ -12,11 +12,17 @@ extension RelayServer {
         if let partId, partId.isEmpty || partId.count > 256 {
             return respondAppendError(exchange, .badRequest("X-Part-Id must be 1-256 characters"))
         }
+        let dataJSON: [UInt8]
+        do {
+            dataJSON = try RecordData.json(forBody: bytes)
+        } catch {
+            return respondAppendError(exchange, asAPIError(error))
+        }
         let operation: (SessionNames) -> Operation = io == .input ? { .appendIn($0) } : { .appendOut($0) }
         let env = principal.environment
         let doAppend = { [weak self] in
             guard let self else { return }
-            self.channels.append(in: env, session: name, io: io, dataJSON: RecordData.json(forBody: bytes), partId: partId) { result in
+            self.channels.append(in: env, session: name, io: io, dataJSON: dataJSON, partId: partId) { result in
                 switch result {
                 case .failure(let error): self.respondAppendError(exchange, error)
                 case .success(let appended):
@@ -114,6 +120,7 @@ extension RelayServer {
                 endWhenCaughtUp: record.status(nowMs: Clock.nowMilliseconds()) != .active,
                 loop: hub.loop, idleTimeout: hub.idleTimeout(seconds: timeout), idleSeconds: Double(timeout), hub: hub)
             subscriber.catchingUp = true
+            if let expiresAt = principal.expiresAt { subscriber.end(atEpochSeconds: expiresAt) }
             hub.add(subscriber)
             feed.whenReady {
                 self.startStream(subscriber, lastEventId: lastEventId)

@@ -23,6 +23,8 @@ public final class FanoutMetrics {
     public var recordsDelivered = 0
     public var slowSubscribersDropped = 0
     public var idleTimeouts = 0
+    /// Streams ended because their public token expired.
+    public var tokenExpiries = 0
     public init() {}
 }
 

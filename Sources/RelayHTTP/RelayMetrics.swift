@@ -5,12 +5,14 @@
 import Metrics
 import RelayCore
 import RelayIO
+import RelayRedis
 
 public final class RelayMetrics {
     private let appended = Counter(label: "relay_records_appended_total")
     private let delivered = Counter(label: "relay_records_delivered_total")
     private let slowDropped = Counter(label: "relay_slow_subscribers_dropped_total")
     private let idleTimeouts = Counter(label: "relay_idle_timeouts_total")
+    private let tokenExpiries = Counter(label: "relay_sse_token_expiries_total")
     private let subscribersIn = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "in")])
     private let subscribersOut = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "out")])
     private let channels = Gauge(label: "relay_channels_subscribed")
@@ -19,8 +21,14 @@ public final class RelayMetrics {
     private let connections = Gauge(label: "relay_http_connections")
     private let bufferedBodyBytes = Gauge(label: "relay_http_buffered_body_bytes")
     private var httpEvents: [String: (counter: Counter, reported: Int)] = [:]
+    private let sweepExamined = Counter(label: "relay_index_sweep_examined_total")
+    private let sweepRemoved = Counter(label: "relay_index_sweep_removed_total")
+    private let sweepPasses = Counter(label: "relay_index_sweep_passes_total")
+    private var reportedSweep = (examined: 0, removed: 0, passes: 0)
+    /// Its totals are reported with the rest at each scrape.
+    var sweeper: IndexSweeper?
     private var responses: [Int: Counter] = [:]
-    private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0)
+    private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0, expired: 0)
     private var reportedResponses: [Int: Int] = [:]
 
     public init() {}
@@ -51,13 +59,20 @@ public final class RelayMetrics {
         delivered.increment(by: Int64(hub.metrics.recordsDelivered - reported.delivered))
         slowDropped.increment(by: Int64(hub.metrics.slowSubscribersDropped - reported.slow))
         idleTimeouts.increment(by: Int64(hub.metrics.idleTimeouts - reported.idle))
+        tokenExpiries.increment(by: Int64(hub.metrics.tokenExpiries - reported.expired))
         reported = (server.recordsAppended, hub.metrics.recordsDelivered, hub.metrics.slowSubscribersDropped,
-                    hub.metrics.idleTimeouts)
+                    hub.metrics.idleTimeouts, hub.metrics.tokenExpiries)
         for (status, count) in server.responsesByStatus {
             let counter = responses[status] ?? Counter(label: "relay_http_responses_total", dimensions: [("status", String(status))])
             responses[status] = counter
             counter.increment(by: Int64(count - reportedResponses[status, default: 0]))
             reportedResponses[status] = count
+        }
+        if let sweeper {
+            sweepExamined.increment(by: Int64(sweeper.examined - reportedSweep.examined))
+            sweepRemoved.increment(by: Int64(sweeper.removed - reportedSweep.removed))
+            sweepPasses.increment(by: Int64(sweeper.passes - reportedSweep.passes))
+            reportedSweep = (sweeper.examined, sweeper.removed, sweeper.passes)
         }
         subscribersIn.record(hub.subscriberCount(io: .input))
         subscribersOut.record(hub.subscriberCount(io: .output))

@@ -11,12 +11,16 @@ public struct RelayServerConfig: Sendable {
     public var allowedOrigins: [String]
     public var requestLog: Bool
     public var tokenTTLSeconds: Int64
+    /// Seconds between index sweeper steps (see IndexSweeper); 0 turns it off.
+    public var sweepIntervalSeconds: Double
 
-    public init(environments: [RelayEnvironment], allowedOrigins: [String] = ["*"], requestLog: Bool = false, tokenTTLSeconds: Int64 = 3600) {
+    public init(environments: [RelayEnvironment], allowedOrigins: [String] = ["*"], requestLog: Bool = false, tokenTTLSeconds: Int64 = 3600,
+                sweepIntervalSeconds: Double = 0) {
         self.environments = environments
         self.allowedOrigins = allowedOrigins
         self.requestLog = requestLog
         self.tokenTTLSeconds = tokenTTLSeconds
+        self.sweepIntervalSeconds = sweepIntervalSeconds
     }
 }
 
@@ -31,6 +35,7 @@ public final class RelayServer {
     let logger: Logger
     public let metrics = ServerMetrics()
     let relayMetrics = RelayMetrics()
+    let sweeper: IndexSweeper
     /// Renders the metrics registry (the executable bootstraps Prometheus and sets this).
     public var renderMetrics: () -> [UInt8] = { [] }
     /// Requests not yet answered (the HTTP server counts them).
@@ -51,11 +56,16 @@ public final class RelayServer {
         self.hub = hub
         self.cors = CORSPolicy(allowedOrigins: config.allowedOrigins)
         self.logger = logger
+        sweeper = IndexSweeper(loop: hub.loop, redis: redis, keys: store.keys, environments: config.environments.map(\.id),
+                               intervalSeconds: config.sweepIntervalSeconds, logger: logger)
+        sweeper.start()
+        relayMetrics.sweeper = sweeper
     }
 
     /// Graceful shutdown: refuse new streams, say not-ready, end open streams cleanly.
     public func beginDrain() {
         draining = true
+        sweeper.stop()
         hub.endAll()
     }
 

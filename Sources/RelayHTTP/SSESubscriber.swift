@@ -22,6 +22,8 @@ final class SSESubscriber {
     private var backlogWasFullBatch = false
     private var pumpTimer: LoopTimer?
     private let idleTimer: LoopTimer
+    /// Ends the stream when the public token it was opened with expires.
+    private var expiryTimer: LoopTimer?
     private let idleTimeout: CommonTimeout?
     private let idleSeconds: Double
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
@@ -139,6 +141,36 @@ final class SSESubscriber {
         finish(clean: true)
     }
 
+    /// A stream lives no longer than its credential: at `expiresAt` (epoch seconds, a public
+    /// token's exp) it ends cleanly and the client reconnects with a fresh token.
+    func end(atEpochSeconds expiresAt: Int64) {
+        let timer = LoopTimer(loop: hub.loop) { [unowned self] in self.tokenExpired(at: expiresAt) }
+        expiryTimer = timer
+        armExpiry(expiresAt)
+    }
+
+    /// Armed for at most a day at a time: an `exp` far in the future must not overflow the timer.
+    private func armExpiry(_ expiresAt: Int64) {
+        let remaining = Double(expiresAt) - Double(Clock.nowMilliseconds()) / 1000
+        expiryTimer?.arm(min(max(remaining, 0), 86_400))
+    }
+
+    private func tokenExpired(at expiresAt: Int64) {
+        guard !ended else { return }
+        if Clock.nowMilliseconds() / 1000 < expiresAt { return armExpiry(expiresAt) }
+        hub.metrics.tokenExpiries += 1
+        if exchange.isStreaming {
+            enqueue(SharedFrame(SSEFrame.tokenExpired))
+            return finish(clean: true)
+        }
+        if !exchange.isAnswered {
+            // Still reading the first batch: the token ran out before the stream began.
+            exchange.respond(status: 401, headers: [("Content-Type", "application/json")],
+                             body: Array(Authenticator.expiredToken.bodyJSON.utf8))
+        }
+        leave()
+    }
+
     /// Ends the response (cleanly, or by dropping the connection) and leaves the feed.
     func finish(clean: Bool) {
         guard !ended else { return }
@@ -163,6 +195,7 @@ final class SSESubscriber {
         guard !ended else { return }
         ended = true
         idleTimer.cancel()
+        expiryTimer?.cancel()
         pumpTimer?.cancel()
         hub.remove(self)
     }

@@ -11,7 +11,7 @@ extension RelayServer {
             return respondError(exchange, denied)
         }
         let env = principal.environment
-        store.create(in: env, request) { [weak self] result in
+        store.create(in: env, request, readable: ReadableSessions(principal)) { [weak self] result in
             guard let self else { return }
             switch result {
             case .failure(let error): self.respondError(exchange, error)
@@ -92,8 +92,9 @@ extension RelayServer {
     }
 
     /// Loads the session named in the path and checks the operation against both of its
-    /// spellings (friendly id and externalId). Unknown session: 404, unless the token could not
-    /// have been allowed anyway (403), so a token learns nothing it may not see.
+    /// spellings (friendly id and externalId). A caller who may not perform it gets one and the
+    /// same 403, naming only the path's spelling, whether or not the session exists (see
+    /// `authorize(_:_:path:session:)`); an allowed caller gets 404 for an unknown session.
     func withAuthorizedSession(_ exchange: HTTPExchange, _ principal: Principal, _ name: String,
                                shape: ErrorShape = .plain,
                                _ operation: @escaping (SessionNames) -> Operation,
@@ -102,24 +103,16 @@ extension RelayServer {
             guard let self else { return }
             switch result {
             case .failure(let error):
-                if error.status == 404, let denied = authorize(principal, operation(SessionNames(path: name))) {
+                if error.status == 404, let denied = authorize(principal, operation, path: name, session: nil) {
                     return self.fail(exchange, denied, shape)
                 }
                 self.fail(exchange, error, shape)
             case .success(let record):
-                if let denied = authorize(principal, operation(record.names)) {
+                if let denied = authorize(principal, operation, path: name, session: record.names) {
                     return self.fail(exchange, denied, shape)
                 }
                 then(principal.environment, record)
             }
         }
-    }
-}
-
-extension SessionNames {
-    /// The one spelling a path gives: a friendly id (`session_...`) or an externalId.
-    init(path name: String) {
-        self = FriendlyID.isSession(name) ? SessionNames(friendlyId: name, externalId: nil)
-                                          : SessionNames(friendlyId: "", externalId: name)
     }
 }

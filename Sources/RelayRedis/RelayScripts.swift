@@ -18,4 +18,5 @@ enum RelayScripts {
     static let completeRun = LuaScript(name: "complete_run", source: lib + PackageResources.complete_run_lua)
 
     static let appendRecord = LuaScript(name: "append_record", source: lib + PackageResources.append_record_lua)
+    static let sweepIndexes = LuaScript(name: "sweep_indexes", source: lib + PackageResources.sweep_indexes_lua)
 }

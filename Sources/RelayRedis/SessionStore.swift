@@ -39,7 +39,13 @@ public final class SessionStore {
         }
     }
 
-    public func create(in env: RelayEnvironment, _ request: CreateSessionRequest,
+    /// The answer to a caller who asks for an externalId taken by a session it may not read,
+    /// open or not: no row, no token, and nothing said about that session.
+    public static let externalIdTaken = APIError.conflict("externalId is already in use")
+
+    /// Creates a session, or returns the open one with the request's externalId if `readable`
+    /// covers it (the script checks, since only it knows that session's friendly id).
+    public func create(in env: RelayEnvironment, _ request: CreateSessionRequest, readable: ReadableSessions,
                        _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
         let config = RunTemplate(triggerConfig: request.triggerConfig)
         let args: [String] = [
@@ -49,10 +55,13 @@ public final class SessionStore {
             request.metadata.map { $0.isNull ? "" : $0.serialized() } ?? "",
             request.expiresAt.map(String.init) ?? "",
             config.payloadBase, config.runOptions, config.idleTimeout ?? "", String(retentionSeconds),
+            readable.scriptArgument,
         ]
         redis.run(RelayScripts.createSession, args) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             switch reply.array?.first?.string {
+            case "taken":
+                completion(.failure(SessionStore.externalIdTaken))
             case "conflict":
                 completion(.failure(.conflict("externalId \(request.externalId ?? "") belongs to a closed or expired session")))
             case "created":
@@ -159,6 +168,16 @@ public final class SessionStore {
         case "notfound": return .failure(.notFound("Session not found"))
         case "unprocessable": return .failure(.unprocessable(unprocessable))
         default: return .failure(.internalError("unexpected reply from Redis"))
+        }
+    }
+}
+
+extension ReadableSessions {
+    /// How create_session.lua takes it: "*", or a JSON array of session spellings.
+    var scriptArgument: String {
+        switch self {
+        case .all: return "*"
+        case .named(let names): return jsonStringArray(names.sorted())
         }
     }
 }

@@ -61,6 +61,8 @@ struct RelayConfig: Codable, Equatable {
     var drainGraceSeconds: Double = 1
     /// This node's name in the X-Relay-Node response header; empty: HOST:PORT/PID.
     var nodeName: String = ""
+    /// Seconds between steps of the index sweeper (drops index entries of expired sessions); 0: off.
+    var sweepIntervalSeconds: Double = 2
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
@@ -68,6 +70,7 @@ struct RelayConfig: Codable, Equatable {
         case keepAliveTimeoutSeconds, maxConnections, maxBufferedBodyBytes
         case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds
         case workers, drainTimeoutSeconds, drainGraceSeconds, nodeName
+        case sweepIntervalSeconds
     }
 
     init() {}
@@ -100,6 +103,7 @@ struct RelayConfig: Codable, Equatable {
         drainTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .drainTimeoutSeconds) ?? d.drainTimeoutSeconds
         drainGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .drainGraceSeconds) ?? d.drainGraceSeconds
         nodeName = try c.decodeIfPresent(String.self, forKey: .nodeName) ?? d.nodeName
+        sweepIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .sweepIntervalSeconds) ?? d.sweepIntervalSeconds
     }
 
     /// Reads the YAML file; unknown keys are errors (a typo should not pass silently).
@@ -153,6 +157,7 @@ struct RelayConfig: Codable, Equatable {
         try Self.number(env, "RELAY_KEEPALIVE_TIMEOUT_SECONDS", &keepAliveTimeoutSeconds)
         try Self.number(env, "RELAY_MAX_CONNECTIONS", &maxConnections)
         try Self.number(env, "RELAY_MAX_BUFFERED_BODY_BYTES", &maxBufferedBodyBytes)
+        try Self.number(env, "RELAY_SWEEP_INTERVAL_SECONDS", &sweepIntervalSeconds)
         if let v = env["RELAY_ENVIRONMENTS"] {
             do {
                 environments = try JSONDecoder().decode([RelayEnvironment].self, from: Data(v.utf8))
@@ -198,6 +203,9 @@ struct RelayConfig: Codable, Equatable {
         if retentionSeconds < 1 { throw ConfigError(description: "retentionSeconds: must be at least 1") }
         if maxUnsentBytes < 1024 { throw ConfigError(description: "maxUnsentBytes: must be at least 1024") }
         if !(0.05...3600).contains(pingIntervalSeconds) { throw ConfigError(description: "pingIntervalSeconds: must be 0.05 to 3600") }
+        if sweepIntervalSeconds != 0 && !(0.05...3600).contains(sweepIntervalSeconds) {
+            throw ConfigError(description: "sweepIntervalSeconds: must be 0 (off) or 0.05 to 3600")
+        }
         if Double(httpTimeoutSeconds) <= pingIntervalSeconds {
             throw ConfigError(description: "httpTimeoutSeconds: must be above pingIntervalSeconds, or idle streams are cut")
         }

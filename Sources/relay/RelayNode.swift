@@ -56,7 +56,8 @@ final class RelayNode {
         let (host, port) = try config.listenAddress()
         let server = RelayServer(
             config: RelayServerConfig(environments: config.environments, allowedOrigins: config.allowedOrigins,
-                                      requestLog: config.requestLog, tokenTTLSeconds: Int64(config.tokenTTLSeconds)),
+                                      requestLog: config.requestLog, tokenTTLSeconds: Int64(config.tokenTTLSeconds),
+                                      sweepIntervalSeconds: config.sweepIntervalSeconds),
             redis: redis, store: store, channels: channels, hub: hub, logger: logger)
         let environments = config.environments
         redis.onConnected.append { store.ensureRunGroups(environments: environments) }

@@ -10,8 +10,9 @@ final class AuthenticatorTests: XCTestCase {
     let now: Int64 = 1_700_000_000
 
     private func token(env: String = "env_dev", secret: String = "tr_dev_b", scopes: [String] = ["read:sessions"],
-                       issuedAt: Int64? = nil, ttl: Int64 = 3600) -> String {
-        PublicToken.mint(environmentId: env, scopes: scopes, secret: secret, issuedAt: issuedAt ?? now, ttlSeconds: ttl)
+                       issuedAt: Int64? = nil, ttl: Int64 = 3600, notBefore: Int64? = nil) -> String {
+        PublicToken.mint(environmentId: env, scopes: scopes, secret: secret, issuedAt: issuedAt ?? now, ttlSeconds: ttl,
+                         notBefore: notBefore)
     }
 
     private func failure(_ r: Result<Principal, APIError>) -> APIError? {
@@ -33,7 +34,7 @@ final class AuthenticatorTests: XCTestCase {
 
     func testPublicTokens() {
         let t = token(scopes: ["read:sessions:chat:1"])
-        let expected = Principal.publicToken(dev, scopes: ["read:sessions:chat:1"])
+        let expected = Principal.publicToken(dev, scopes: ["read:sessions:chat:1"], expiresAt: now + 3600)
         XCTAssertEqual(try auth.authenticate(authorization: "Bearer " + t, queryToken: nil, nowSeconds: now).get(), expected)
         XCTAssertEqual(try auth.authenticate(authorization: nil, queryToken: t, nowSeconds: now).get(), expected)
         // Signed with the first key too.
@@ -83,9 +84,35 @@ final class AuthenticatorTests: XCTestCase {
         XCTAssertNoThrow(try auth.authenticate(authorization: nil, queryToken: t, nowSeconds: now - 1).get())
     }
 
+    func testPrincipalCarriesTheTokensExpiry() throws {
+        let p = try auth.authenticate(authorization: nil, queryToken: token(ttl: 90), nowSeconds: now).get()
+        XCTAssertEqual(p.expiresAt, now + 90)
+        XCTAssertNil(try auth.authenticate(authorization: "Bearer tr_dev_a", queryToken: nil, nowSeconds: now).get().expiresAt,
+                     "secret keys do not expire")
+    }
+
+    func testNotBefore() {
+        let t = token(notBefore: now + 10)
+        XCTAssertEqual(failure(auth.authenticate(authorization: nil, queryToken: t, nowSeconds: now)), Authenticator.tokenNotYetValid)
+        XCTAssertEqual(failure(auth.authenticate(authorization: nil, queryToken: t, nowSeconds: now + 9)), Authenticator.tokenNotYetValid)
+        XCTAssertNoThrow(try auth.authenticate(authorization: nil, queryToken: t, nowSeconds: now + 10).get(), "valid from nbf on")
+        XCTAssertNoThrow(try auth.authenticate(authorization: nil, queryToken: token(notBefore: now - 5), nowSeconds: now).get())
+        // Expiry is checked first: an expired token says so even if nbf is odd.
+        let expired = token(issuedAt: now - 100, ttl: 50, notBefore: now + 10)
+        XCTAssertEqual(failure(auth.authenticate(authorization: nil, queryToken: expired, nowSeconds: now)), Authenticator.expiredToken)
+    }
+
+    func testNotBeforeClaimMustBeANumber() {
+        let claims = #"{"sub":"env_dev","pub":true,"scopes":[],"iat":1,"exp":9999999999,"nbf":"soon"}"#
+        let input = Base64URL.encode(#"{"alg":"HS256","typ":"JWT"}"#.utf8) + "." + Base64URL.encode(claims.utf8)
+        XCTAssertNil(PublicToken.decodeUnverified(input + ".AAAA"))
+        XCTAssertEqual(PublicToken.decodeUnverified(token(notBefore: 123))?.notBefore, 123)
+        XCTAssertNil(PublicToken.decodeUnverified(token())?.notBefore)
+    }
+
     func testMessagesAreDistinct401s() {
         let all = [Authenticator.missingCredentials, Authenticator.malformedHeader, Authenticator.invalidCredentials,
-                   Authenticator.badSignature, Authenticator.expiredToken]
+                   Authenticator.badSignature, Authenticator.expiredToken, Authenticator.tokenNotYetValid]
         XCTAssertTrue(all.allSatisfy { $0.status == 401 })
         XCTAssertEqual(Set(all.map(\.message)).count, all.count)
     }

@@ -53,20 +53,30 @@ final class SessionRecordTests: XCTestCase {
         XCTAssertFalse(r.fields().contains { $0.0 == "closedAt" }, "nil fields are omitted")
     }
 
+    /// A corrupt row is a 500 whose message says nothing; the field is named in the logged detail.
+    private func assertCorrupt(_ fields: [String: String], naming field: String, line: UInt = #line) {
+        XCTAssertThrowsError(try SessionRecord(fields: fields), line: line) { error in
+            let e = error as? APIError
+            XCTAssertEqual(e?.status, 500, line: line)
+            XCTAssertEqual(e?.message, "Internal error", line: line)
+            XCTAssertTrue(e?.detail?.contains(field) == true, "\(String(describing: e?.detail)) lacks \(field)", line: line)
+        }
+    }
+
     func testMissingOrCorruptFields() {
         for name in ["id", "env", "type", "task", "createdAt", "updatedAt"] {
             var f = base
             f[name] = nil
-            assertAPIError(500, name) { try SessionRecord(fields: f) }
+            assertCorrupt(f, naming: name)
             f[name] = ""
-            assertAPIError(500, name) { try SessionRecord(fields: f) }
+            assertCorrupt(f, naming: name)
         }
         var f = base
         f["closedAt"] = "soon"
-        assertAPIError(500, "closedAt") { try SessionRecord(fields: f) }
+        assertCorrupt(f, naming: "closedAt")
         f = base
         f["tags"] = "{"
-        assertAPIError(500, "tags") { try SessionRecord(fields: f) }
+        assertCorrupt(f, naming: "tags")
     }
 
     func testStatus() throws {

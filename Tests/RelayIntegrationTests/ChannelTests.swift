@@ -157,6 +157,26 @@ final class ChannelTests: RelayTestCase {
         XCTAssertEqual(try second.json()["data"]?.stringValue, "not json \"quoted\"\nline two")
     }
 
+    func testJSONNestedDeeperThan512LevelsIsRefusedNotStoredAsAString() throws {
+        let session = try api.newSession()
+        let deep = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
+        let refused = try api.append(session, "in", deep)
+        XCTAssertEqual(refused.status, 400, "\(refused)")
+        let body = try refused.json()
+        XCTAssertEqual(body["ok"], false)
+        XCTAssertTrue(body["error"]?.stringValue?.contains("nested deeper than 512 levels") == true, "\(body)")
+        let limit = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+        XCTAssertEqual(try assertStatus(api.append(session, "in", limit), 200, "512 levels is within the limit")["seq"], 1)
+        let unclosed = String(repeating: "[", count: 600)
+        XCTAssertEqual(try assertStatus(api.append(session, "in", unclosed), 200, "not JSON: stored as text")["seq"], 2,
+                       "the refused record took no sequence number")
+        // The drain envelope adds three levels, more than this test's JSON parser takes: read it raw.
+        let first = String(decoding: try api.drain(session, "in", query: [("limit", "1")]).body, as: UTF8.self)
+        XCTAssertTrue(first.hasPrefix("{\"records\":[{\"data\":" + limit + ","), "stored as JSON: \(first.prefix(80))")
+        let rest = try XCTUnwrap(try api.drain(session, "in", query: [("afterEventId", "1")]).json()["records"]?.arrayValue)
+        XCTAssertEqual(rest.first?["data"]?.stringValue, unclosed)
+    }
+
     func testControlRecordsCarryTurnCompleteHeaders() throws {
         let session = try api.newSession(externalId: unique("ctl"))
         _ = try api.append(session, "in", "question")

@@ -21,6 +21,8 @@ final class CORSTests: RelayTestCase {
         let get = try api.http.request("GET", RelayAPI.sessionPath(session), headers: [("Origin", "https://app.example")])
         XCTAssertEqual(get.headers["Access-Control-Allow-Origin"], "*")
         XCTAssertTrue((get.headers["Access-Control-Expose-Headers"] ?? "").contains("X-Relay-First-Id"))
+        XCTAssertTrue((get.headers["Access-Control-Expose-Headers"] ?? "").contains("X-Request-Id"),
+                      "browsers may read the request id of a failed request")
     }
 }
 

@@ -4,11 +4,23 @@
 --       7 tags JSON array, 8 externalId or "", 9 triggerConfig JSON or "", 10 metadata JSON or "",
 --       11 expiresAt ms or "", 12 payloadBase (basePayload members without braces),
 --       13 runOptions JSON (triggerConfig without basePayload), 14 idleTimeoutInSeconds or "",
---       15 retention seconds after expiry (sessions with expiresAt get a TTL)
--- Reply: { "created" | "cached" | "conflict", HGETALL of the session... }
+--       15 retention seconds after expiry (sessions with expiresAt get a TTL),
+--       16 the sessions the caller may read: "*" (all) or a JSON array of spellings
+-- Reply: { "created" | "cached", HGETALL of the session... } | { "conflict" } | { "taken" }
+-- "taken": the externalId belongs to a session the caller may not read (open or not); the
+-- script has written nothing and triggered no run.
 local P, env, sid, run = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ext = ARGV[8]
 local now = now_ms()
+
+-- Whether the caller may read session `existing` (friendly id) whose externalId is `ext`.
+local function may_read(existing)
+  if ARGV[16] == '*' then return true end
+  for _, name in ipairs(cjson.decode(ARGV[16])) do
+    if name == existing or name == ext then return true end
+  end
+  return false
+end
 
 if ext ~= '' then
   local existing = redis.call('HGET', env_key(P, env, 'ext'), ext)
@@ -16,6 +28,7 @@ if ext ~= '' then
     existing = nil -- its data has expired: the externalId is free again
   end
   if existing then
+    if not may_read(existing) then return { 'taken' } end
     local open = is_open(P, existing, now)
     if not open then return { 'conflict' } end
     local current = redis.call('HGET', meta_key(P, existing), 'currentRunId')

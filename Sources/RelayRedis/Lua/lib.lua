@@ -8,6 +8,8 @@
 --   P{env:ENV}:idx:task:T    zset   sessions of taskIdentifier T
 --   P{env:ENV}:idx:open      zset   sessions not closed
 --   P{env:ENV}:idx:closed    zset   closed sessions
+--   P{env:ENV}:indexes       zset   names of the idx:type/tag/task zsets in use ("idx:tag:T"), score 0
+--   P{env:ENV}:sweep         hash   the index sweeper's position (sweep_indexes.lua)
 --   P{env:ENV}:runs          stream run requests (consumer group "relay-workers")
 --   Prun:{RUN}               hash   sessionId, env, status, triggeredAt, completedAt (30 days)
 
@@ -71,9 +73,13 @@ local function trigger_run(P, env, sid, run, now)
   redis.call('EXPIRE', run_key(P, run), RUN_RECORD_SECONDS)
 end
 
+-- Registered in P{env:ENV}:indexes, so the sweeper can find every index once the session
+-- rows that named them have expired.
 local function index_add(P, env, member, kind, values)
   for _, v in ipairs(values) do
-    redis.call('ZADD', env_key(P, env, 'idx:' .. kind .. ':' .. v), 0, member)
+    local name = 'idx:' .. kind .. ':' .. v
+    redis.call('ZADD', env_key(P, env, name), 0, member)
+    redis.call('ZADD', env_key(P, env, 'indexes'), 0, name)
   end
 end
 

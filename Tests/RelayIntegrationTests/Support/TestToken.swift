@@ -9,9 +9,9 @@ enum TestToken {
     static let header = #"{"alg":"HS256","typ":"JWT"}"#
 
     /// A token with claims `sub`, `pub: true`, `scopes`, `iat`, `exp` (default iat + 1 h),
-    /// plus `extraClaims` (which may also override those).
+    /// `nbf` when given, plus `extraClaims` (which may also override those).
     static func mint(envId: String, scopes: [String], secret: String, iat: Date = Date(), exp: Date? = nil,
-                     extraClaims: [String: JSON] = [:]) throws -> String {
+                     nbf: Date? = nil, extraClaims: [String: JSON] = [:]) throws -> String {
         let issuedAt = Int(iat.timeIntervalSince1970)
         let expiresAt = exp.map { Int($0.timeIntervalSince1970) } ?? issuedAt + 3600
         var claims: [String: JSON] = [
@@ -21,6 +21,7 @@ enum TestToken {
             "iat": .number(Double(issuedAt)),
             "exp": .number(Double(expiresAt)),
         ]
+        if let nbf { claims["nbf"] = .number(Double(Int(nbf.timeIntervalSince1970))) }
         for (name, value) in extraClaims { claims[name] = value }
         return try sign(headerJSON: header, payloadJSON: JSON.object(claims).serialized, secret: secret)
     }

@@ -1,0 +1,74 @@
+// IndexSweeper: every few seconds, one bounded step (sweep_indexes.lua) per environment of
+// the walk that drops index entries (ext hash, idx:* zsets) of sessions whose row expired.
+// The walk's position lives in Redis, so every node advances the same walk: more nodes sweep
+// faster, never twice as much per entry. A step examines at most `budget` entries (plus one per
+// index visited), a few hundred EXISTS: well under a millisecond of Redis time.
+import Logging
+import RelayIO
+
+public final class IndexSweeper {
+    public static let defaultBudget = 500
+
+    /// Totals since start (the metrics report deltas).
+    public private(set) var examined = 0
+    public private(set) var removed = 0
+    public private(set) var passes = 0
+
+    private let loop: EventLoop
+    private let redis: RedisClient
+    private let keys: RedisKeys
+    private let environments: [String]
+    private let intervalSeconds: Double
+    private let budget: Int
+    private let logger: Logger
+    private var timer: LoopTimer?
+    /// Steps still awaiting replies: a slow Redis never gets a second step from this node.
+    private var pending = 0
+    private var failing = false
+
+    public init(loop: EventLoop, redis: RedisClient, keys: RedisKeys, environments: [String],
+                intervalSeconds: Double, budget: Int = IndexSweeper.defaultBudget, logger: Logger) {
+        self.loop = loop
+        self.redis = redis
+        self.keys = keys
+        self.environments = environments
+        self.intervalSeconds = intervalSeconds
+        self.budget = budget
+        self.logger = logger
+    }
+
+    /// Starts the timer; an interval of 0 or less leaves the sweeper off.
+    public func start() {
+        guard intervalSeconds > 0, timer == nil else { return }
+        timer = loop.every(intervalSeconds) { [weak self] in self?.step() }
+    }
+
+    public func stop() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func step() {
+        guard pending == 0, redis.isConnected else { return }
+        pending = environments.count
+        for env in environments {
+            redis.run(RelayScripts.sweepIndexes, [keys.prefix, env, String(budget)]) { [weak self] reply in
+                guard let self else { return }
+                self.pending -= 1
+                guard let items = reply.array, items.count == 3,
+                      let examined = items[0].int, let removed = items[1].int, let finished = items[2].int else {
+                    // Logged when it starts failing, not on every tick.
+                    if !self.failing {
+                        self.logger.warning("index sweep failed", metadata: ["environment": "\(env)", "reply": "\(reply)"])
+                    }
+                    self.failing = true
+                    return
+                }
+                self.failing = false
+                self.examined += Int(examined)
+                self.removed += Int(removed)
+                self.passes += Int(finished)
+            }
+        }
+    }
+}
