@@ -89,6 +89,7 @@ let package = Package(
         ),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
+        .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayIO"]),
         .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),
     ],
     swiftLanguageModes: [.v5]

@@ -82,25 +82,32 @@ public final class RedisConnection {
         return true
     }
 
+    /// Set by `abort(timedOut:)`: pending commands then fail as timed out, not as lost.
+    private var abortedForTimeout = false
+
     /// Sends a command. `completion` runs exactly once: with the reply, or with
-    /// `.error("connection lost")` when the connection goes away first.
+    /// `.failure(.connectionLost)` (`.timedOut`) when the connection goes away first.
     public func send(_ args: [[UInt8]], _ completion: @escaping Completion) {
-        guard let context else { completion(.error("ERR not connected")); return }
+        guard let context else { completion(.failure(.notConnected)); return }
         let box = Unmanaged.passRetained(CompletionBox(completion)).toOpaque()
         let status = RedisConnection.withArgv(args) { argc, argv, lengths in
-            redisAsyncCommandArgv(context, { _, reply, privdata in
+            redisAsyncCommandArgv(context, { ac, reply, privdata in
                 guard let privdata else { return }
                 let box = Unmanaged<CompletionBox>.fromOpaque(privdata).takeRetainedValue()
                 if let reply {
                     box.completion(RedisReply(reply.assumingMemoryBound(to: redisReply.self)))
                 } else {
-                    box.completion(.error("connection lost"))
+                    // Teardown: the context (and its data, this connection) is still valid here.
+                    let timedOut = ac?.pointee.data.map {
+                        Unmanaged<RedisConnection>.fromOpaque($0).takeUnretainedValue().abortedForTimeout
+                    } ?? false
+                    box.completion(.failure(timedOut ? .timedOut : .connectionLost))
                 }
             }, box, argc, argv, lengths)
         }
         if status != REDIS_OK {
             Unmanaged<CompletionBox>.fromOpaque(box).release()
-            completion(.error("ERR command not sent"))
+            completion(.failure(.notSent))
         }
     }
 
@@ -119,9 +126,10 @@ public final class RedisConnection {
     }
 
     /// Drops the connection at once (Redis stopped answering): every pending command completes
-    /// with `.error("connection lost")`, then onDisconnect runs.
-    public func abort() {
+    /// with `.failure(.timedOut)` (or `.connectionLost`), then onDisconnect runs.
+    public func abort(timedOut: Bool = false) {
         guard let context, isConnected else { return }
+        abortedForTimeout = timedOut
         redisAsyncFree(context)
     }
 

@@ -1,9 +1,25 @@
 // RedisReply: a Redis reply copied out of hiredis into a Swift value.
 internal import CHiredis
 
+/// Why a command got no reply from Redis: the client's own failures, kept apart from Redis'
+/// error replies so that each kind is mapped once (see RelayRedis/RedisErrors.swift).
+public enum RedisFailure: String, Equatable, Sendable {
+    /// No connection (down, or between reconnects).
+    case notConnected = "not connected"
+    /// hiredis refused to queue the command.
+    case notSent = "command not sent"
+    /// The connection dropped before the reply came.
+    case connectionLost = "connection lost"
+    /// Redis did not answer within the command deadline; the connection was dropped.
+    case timedOut = "timed out"
+}
+
 public enum RedisReply: Equatable, Sendable {
     case status(String)
+    /// An error reply from Redis, with Redis' own text.
     case error(String)
+    /// No reply: the client could not send the command or lost the connection.
+    case failure(RedisFailure)
     case integer(Int64)
     case bulk([UInt8])
     case null
@@ -55,9 +71,13 @@ public enum RedisReply: Equatable, Sendable {
         return nil
     }
 
+    /// The text of an error reply or of a client failure; nil for any other reply.
     public var errorMessage: String? {
-        if case .error(let e) = self { return e }
-        return nil
+        switch self {
+        case .error(let e): return e
+        case .failure(let f): return f.rawValue
+        default: return nil
+        }
     }
 
     public var isNull: Bool { self == .null }

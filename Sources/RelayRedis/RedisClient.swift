@@ -60,13 +60,13 @@ public final class RedisClient {
         let waited = Double(monotonicNanoseconds() - inFlight[inFlightHead]) / 1e9
         guard waited > commandTimeoutSeconds else { return }
         logger.warning("redis not answering; dropping the connection", metadata: ["redis": "\(endpoint)", "waited": "\(waited)"])
-        connection.abort()
+        connection.abort(timedOut: true)
     }
 
-    /// Sends a command; a down connection answers `.error("DOWN ...")` at once.
+    /// Sends a command; a down connection answers `.failure(.notConnected)` at once.
     public func send(_ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
         guard let connection = link.live else {
-            completion(.error("DOWN redis unavailable"))
+            completion(.failure(.notConnected))
             return
         }
         let started = monotonicNanoseconds()

@@ -5,10 +5,17 @@ import RelayCore
 import RelayIO
 
 extension RedisReply {
-    /// The API error this reply stands for, or nil when it is not an error reply.
-    var apiError: APIError? {
-        guard let message = errorMessage else { return nil }
-        return RedisErrors.apiError(forReply: message)
+    /// The API error this reply stands for, or nil when it is not an error.
+    var apiError: APIError? { redisError.map(RedisErrors.apiError) }
+
+    /// What went wrong, by kind, or nil when the reply is not an error.
+    var redisError: RedisError? {
+        switch self {
+        case .failure(.timedOut): return .timedOut
+        case .failure: return .unavailable
+        case .error(let message): return RedisError(reply: message)
+        default: return nil
+        }
     }
 
     /// A flat [field, value, ...] array as a dictionary.
@@ -24,21 +31,45 @@ extension RedisReply {
     }
 }
 
+/// The kinds of Redis trouble, each answered one way.
+public enum RedisError: Equatable, Sendable {
+    /// No connection, or it dropped before the reply: try again (503).
+    case unavailable
+    /// Redis did not answer within the command deadline: try again (503).
+    case timedOut
+    /// Redis says "not now" (LOADING, OOM, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY): 503.
+    case transient(String)
+    /// A relay script failed inside Redis: a bug or corrupt data (500).
+    case script(String)
+    /// Any other error reply (500).
+    case server(String)
+
+    init(reply message: String) {
+        let code = message.prefix { $0 != " " }
+        if RedisErrors.transientCodes.contains(code) {
+            self = .transient(message)
+        } else if message.contains("user_script") || message.contains("script:") {
+            self = .script(message)
+        } else {
+            self = .server(message)
+        }
+    }
+}
+
 public enum RedisErrors {
     public static let unavailable = "Redis is unavailable, try again"
     /// Error codes meaning "not now": the same request may succeed shortly.
     static let transientCodes: Set<Substring> = ["LOADING", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"]
 
-    public static func apiError(forReply message: String) -> APIError {
-        // The client's own "not connected" answers: nothing to hide, and the drop is logged
-        // once by the link, not once per request.
-        if message.hasPrefix("DOWN") || message == "connection lost" {
-            return .serviceUnavailable(unavailable)
+    /// The one place each kind becomes an API error. Redis' text is only ever the `detail`.
+    public static func apiError(_ error: RedisError) -> APIError {
+        switch error {
+        // The client's own failures: nothing to hide, and a drop is logged once by the link.
+        case .unavailable: return .serviceUnavailable(unavailable)
+        case .timedOut: return .serviceUnavailable(unavailable, detail: "Redis did not answer within the command deadline")
+        case .transient(let message): return .serviceUnavailable(unavailable, detail: "Redis error: \(message)")
+        case .script(let message): return .internalError("Redis script error: \(message)")
+        case .server(let message): return .internalError("Redis error: \(message)")
         }
-        let code = message.prefix { $0 != " " }
-        if transientCodes.contains(code) {
-            return .serviceUnavailable(unavailable, detail: "Redis error: \(message)")
-        }
-        return .internalError("Redis error: \(message)")
     }
 }
