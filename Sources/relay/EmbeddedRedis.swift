@@ -2,6 +2,7 @@
 // It listens on a private unix socket in the data directory (no TCP port), keeps an
 // append-only file there, is restarted if it dies, and is stopped when the relay exits.
 import Foundation
+import Logging
 
 final class EmbeddedRedis {
     let dataDir: URL
@@ -16,8 +17,36 @@ final class EmbeddedRedis {
         self.binary = binary
     }
 
-    /// Starts redis-server and waits (bounded) until its socket accepts connections.
+    /// What a supervision tick found.
+    enum Supervision: Equatable {
+        case running
+        case restarted
+        /// It died again soon after a restart (or could not be started): the reason, for the log.
+        case failing(String)
+    }
+
+    private var launchedAt = Date.distantPast
+    /// Whether the running process was a restart (not the first start).
+    private var isRestart = false
+
+    /// Starts redis-server and waits (bounded) until its socket accepts connections. Only at
+    /// startup, before the event loop runs: a restart from the loop never waits (see
+    /// `superviseTick`), the Redis link simply reconnects once the socket is there.
     func start() throws {
+        let process = try launch()
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socketPath) {
+            guard process.isRunning else {
+                throw ConfigError(description: "embedded redis-server exited at start; see \(dataDir.path)/redis.log")
+            }
+            guard Date() < deadline else { throw ConfigError(description: "embedded redis-server did not start within 10 s") }
+            usleep(20_000)
+        }
+    }
+
+    /// Launches redis-server and returns at once.
+    @discardableResult
+    private func launch() throws -> Process {
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: socketPath)
         let process = Process()
@@ -31,22 +60,37 @@ final class EmbeddedRedis {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socketPath) {
-            guard process.isRunning else {
-                throw ConfigError(description: "embedded redis-server exited at start; see \(dataDir.path)/redis.log")
-            }
-            guard Date() < deadline else { throw ConfigError(description: "embedded redis-server did not start within 10 s") }
-            usleep(20_000)
-        }
+        launchedAt = Date()
+        return process
     }
 
-    /// Called periodically: restarts redis-server if it died. Returns true if it restarted it.
-    func superviseTick() -> Bool {
-        guard let process, !process.isRunning else { return false }
+    /// Called once a second on the loop: relaunches redis-server if it died, without waiting
+    /// for it. A restarted process that dies within seconds is reported as failing.
+    func superviseTick() -> Supervision {
+        guard let process, !process.isRunning else { return .running }
+        let lived = Date().timeIntervalSince(launchedAt)
+        let diedAfterRestart = isRestart
         restarts += 1
-        do { try start() } catch { return false }
-        return true
+        isRestart = true
+        do {
+            try launch()
+        } catch {
+            return .failing("cannot launch \(binary): \(error)")
+        }
+        if diedAfterRestart && lived < 5 {
+            return .failing("it exited \(String(format: "%.1f", lived)) s after its previous start (status \(process.terminationStatus)); see \(dataDir.path)/redis.log")
+        }
+        return .restarted
+    }
+
+    /// One supervision tick, logged.
+    func supervise(logger: Logger) {
+        switch superviseTick() {
+        case .running: break
+        case .restarted: logger.warning("embedded redis-server died; restarted it")
+        case .failing(let reason):
+            logger.error("embedded redis-server keeps failing; restarting it", metadata: ["reason": "\(reason)"])
+        }
     }
 
     func stop() {

@@ -137,6 +137,7 @@ struct RelayConfig: Codable, Equatable {
         if let v = env["RELAY_REDIS_URL"] { redisURL = v }
         if let v = env["RELAY_KEY_PREFIX"] { keyPrefix = v }
         if let v = env["RELAY_DATA_DIR"] { dataDir = v }
+        if let v = env["RELAY_REDIS_SERVER"] { redisServer = v }
         if let v = env["RELAY_LOG_LEVEL"] { logLevel = v }
         if let v = env["RELAY_REQUEST_LOG"] { requestLog = ["1", "true", "yes"].contains(v.lowercased()) }
         if let v = env["RELAY_ALLOWED_ORIGINS"] {

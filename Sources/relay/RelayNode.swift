@@ -88,7 +88,7 @@ final class RelayNode {
         var supervisor: LoopTimer?
         if let embedded {
             supervisor = loop.every(1.0) { [logger] in
-                if embedded.superviseTick() { logger.warning("embedded redis-server died; restarted it") }
+                embedded.supervise(logger: logger)
             }
         }
         // Graceful drain: stop accepting, say not-ready, end streams cleanly (clients resume on

@@ -58,9 +58,7 @@ final class WorkerSupervisor {
         fflush(stdout)
 
         let watch = loop.every(0.25) { [self] in
-            if let embedded, !stopping, embedded.superviseTick() {
-                logger.warning("embedded redis-server died; restarted it")
-            }
+            if let embedded, !stopping { embedded.supervise(logger: logger) }
             for index in workers.indices {
                 guard let process = workers[index], !process.isRunning else { continue }
                 if stopping { workers[index] = nil; continue }

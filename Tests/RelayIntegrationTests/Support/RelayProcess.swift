@@ -32,7 +32,8 @@ final class RelayProcess {
     }
 
     var arguments: [String] {
-        ["serve", "--listen", "127.0.0.1:\(port)", "--redis", redisURL] + extraArguments
+        // No Redis URL: the relay's embedded redis-server.
+        ["serve", "--listen", "127.0.0.1:\(port)"] + (redisURL.isEmpty ? [] : ["--redis", redisURL]) + extraArguments
     }
 
     /// Launches the relay and waits until /healthz answers 200. On failure the error quotes
