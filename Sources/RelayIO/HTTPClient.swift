@@ -62,7 +62,7 @@ public final class HTTPClient {
             box.complete(request)
         }, arg) else {
             Unmanaged<RequestBox>.fromOpaque(arg).release()
-            box.completion(HTTPClientResponse(status: 0, headers: [], body: []))
+            box.complete(nil)
             return nil
         }
         if box.onChunk != nil {
@@ -98,7 +98,7 @@ public final class HTTPClient {
         if evhttp_make_request(connection, request, command, path) != 0 {
             // libevent freed the request and will not call back.
             Unmanaged<RequestBox>.fromOpaque(arg).release()
-            box.completion(HTTPClientResponse(status: 0, headers: [], body: []))
+            box.complete(nil)
             return nil
         }
         return request
@@ -122,15 +122,19 @@ public final class HTTPClientStream {
         guard let request, !box.done else { return }
         self.request = nil
         box.done = true
+        box.release()
         evhttp_cancel_request(request)
         Unmanaged.passUnretained(box).release()
     }
 }
 
+/// The callbacks of one request. They are dropped once the request is over (completed or
+/// cancelled): callers' closures often capture the object that holds the request's stream,
+/// and keeping them would keep that object, its client and its connection alive for good.
 final class RequestBox {
-    let onHeaders: ((Int) -> Void)?
-    let onChunk: (([UInt8]) -> Void)?
-    let completion: (HTTPClientResponse) -> Void
+    private(set) var onHeaders: ((Int) -> Void)?
+    private(set) var onChunk: (([UInt8]) -> Void)?
+    private var completion: ((HTTPClientResponse) -> Void)?
     var onFinish: (() -> Void)?
     var done = false
     private var sawHeaders = false
@@ -153,11 +157,20 @@ final class RequestBox {
         if !bytes.isEmpty { onChunk?(bytes) }
     }
 
+    /// Drops every callback (the request is over).
+    func release() {
+        onHeaders = nil
+        onChunk = nil
+        completion = nil
+        onFinish = nil
+    }
+
     func complete(_ request: OpaquePointer?) {
         guard !done else { return }
         done = true
         onFinish?()
-        guard let request else { return completion(HTTPClientResponse(status: 0, headers: [], body: [])) }
+        defer { release() }
+        guard let request else { return completion?(HTTPClientResponse(status: 0, headers: [], body: [])) ?? () }
         let status = Int(evhttp_request_get_response_code(request))
         var headers: [(String, String)] = []
         if let input = evhttp_request_get_input_headers(request) {
@@ -172,7 +185,7 @@ final class RequestBox {
             if !body.isEmpty { onChunk?(body) }
             if !sawHeaders && status > 0 { onHeaders?(status) }
         }
-        completion(HTTPClientResponse(status: status, headers: headers, body: onChunk == nil ? body : []))
+        completion?(HTTPClientResponse(status: status, headers: headers, body: onChunk == nil ? body : []))
     }
 
     private func drain(_ buffer: OpaquePointer) -> [UInt8] {

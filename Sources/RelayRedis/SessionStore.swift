@@ -27,12 +27,15 @@ public final class SessionStore {
     }
 
     /// Creates the run consumer group of each environment (at "0" so nothing is missed).
-    public func ensureRunGroups(environments: [RelayEnvironment], _ done: @escaping () -> Void = {}) {
+    /// BUSYGROUP (it exists) is the usual answer after the first start; any other error is
+    /// passed to `failed` with the environment it concerns.
+    public func ensureRunGroups(environments: [RelayEnvironment], failed: @escaping (String, RedisError) -> Void = { _, _ in },
+                                _ done: @escaping () -> Void = {}) {
         var pending = environments.count
         if pending == 0 { done() }
         for env in environments {
-            redis.send(["XGROUP", "CREATE", keys.runs(environment: env.id), RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { _ in
-                // BUSYGROUP (it exists) is the usual answer after the first start.
+            redis.send(["XGROUP", "CREATE", keys.runs(environment: env.id), RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { reply in
+                if let error = reply.redisError, !(reply.errorMessage ?? "").hasPrefix("BUSYGROUP") { failed(env.id, error) }
                 pending -= 1
                 if pending == 0 { done() }
             }

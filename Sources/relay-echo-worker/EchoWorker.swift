@@ -41,14 +41,20 @@ final class EchoWorker {
     var stream: String { RedisKeys(prefix: config.keyPrefix).runs(environment: config.environmentId) }
 
     func start() {
-        dispatch.onConnected.append { [weak self] in
-            guard let self else { return }
-            self.dispatch.send(["XGROUP", "CREATE", self.stream, RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { _ in
-                self.readRuns()
-            }
-        }
+        dispatch.onConnected.append { [weak self] in self?.createGroupThenRead() }
         dispatch.start()
         redis.start()
+    }
+
+    /// Creates the consumer group if needed (BUSYGROUP: it exists), then reads.
+    private func createGroupThenRead() {
+        dispatch.send(["XGROUP", "CREATE", stream, RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { [weak self] reply in
+            guard let self else { return }
+            if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") {
+                self.logger.error("cannot create the run consumer group", metadata: ["error": "\(message)"])
+            }
+            self.readRuns()
+        }
     }
 
     /// XREADGROUP in a loop: first our own pending entries (after a restart), then new ones.
@@ -59,8 +65,15 @@ final class EchoWorker {
                        "BLOCK", "1000", "STREAMS", stream, pendingFirst ? "0" : ">"]) { [weak self] reply in
             guard let self else { return }
             self.reading = false
-            if reply.errorMessage != nil {
+            if case .failure = reply {
                 // Redis is away: the connected hook starts reading again.
+                return
+            }
+            if let message = reply.errorMessage {
+                // Redis answered with an error (the group was deleted, the key replaced...):
+                // say so, recreate the group and try again shortly instead of stopping for good.
+                self.logger.error("reading runs failed; retrying in 1 s", metadata: ["error": "\(message)"])
+                self.loop.after(1) { [weak self] in self?.createGroupThenRead() }
                 return
             }
             let entries = reply.array?.first?.array?.dropFirst().first?.array ?? []

@@ -60,7 +60,12 @@ final class RelayNode {
                                       sweepIntervalSeconds: config.sweepIntervalSeconds),
             redis: redis, store: store, channels: channels, hub: hub, logger: logger)
         let environments = config.environments
-        redis.onConnected.append { store.ensureRunGroups(environments: environments) }
+        redis.onConnected.append { [logger] in
+            store.ensureRunGroups(environments: environments, failed: { env, error in
+                logger.error("cannot create the run consumer group; runs of this environment are not dispatched",
+                             metadata: ["environment": "\(env)", "error": "\(error)"])
+            })
+        }
 
         let http = HTTPServer(loop: loop, limits: config.httpLimits(openFileLimit: fileLimit))
         http.onHead = { server.admit($0) }

@@ -58,4 +58,42 @@ final class EchoWorkerTests: RelayTestCase {
         XCTAssertEqual(continuation.fields["continuation"], "true")
         XCTAssertEqual(continuation.fields["previousRunId"], firstRun)
     }
+
+    /// Each finished run used to leak its follower, its HTTP client and that client's
+    /// connection (the request callbacks held the follower). Now they are freed when the run
+    /// completes: the worker's open descriptors return to where they were.
+    func testFinishedRunsReleaseTheirConnections() throws {
+        try startWorker()
+        let pid = try XCTUnwrap(worker?.pid)
+        func openFiles() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count }
+        try waitUntil(timeout: 10, "the worker to connect") { try openFiles() >= 5 }
+        let baseline = try openFiles()
+        let sessions = try (0..<40).map { _ in
+            try api.newSession(externalId: unique("leak"), extra: ["triggerConfig": .object(["idleTimeoutInSeconds": 1])])
+        }
+        try waitUntil(timeout: 30, "the worker to complete all 40 runs") {
+            try sessions.allSatisfy { try api.retrieveSession($0).json()["currentRunId"]?.isNull == true }
+        }
+        // The relay keeps idle keep-alive connections 15 s: freed clients close theirs now.
+        try waitUntil(timeout: 5, "the worker's descriptors to return to \(baseline) (now \((try? openFiles()) ?? -1))") {
+            try openFiles() <= baseline + 2
+        }
+    }
+
+    /// An error reply to the worker's blocking read (here: its consumer group was deleted) used
+    /// to stop it for good. It now logs, recreates the group and goes on serving runs.
+    func testTheWorkerRecoversWhenItsConsumerGroupIsDeleted() throws {
+        try startWorker()
+        let first = try api.newSession(externalId: unique("before"), extra: ["triggerConfig": .object(["idleTimeoutInSeconds": 1])])
+        try waitUntil(timeout: 15, "the worker to serve a run") {
+            try api.retrieveSession(first).json()["currentRunId"]?.isNull == true
+        }
+        XCTAssertEqual(try redis.client().checked("XGROUP", "DESTROY", "relay:{env:env_dev}:runs", "relay-workers").integer, 1)
+        let session = try api.newSession(externalId: unique("after"), extra: ["triggerConfig": .object(["idleTimeoutInSeconds": 1])])
+        XCTAssertEqual(try api.append(session, "in", "still there?").status, 200)
+        try waitUntil(timeout: 20, "the worker to echo after its group was recreated") {
+            let records = try api.drain(session, "out").json()["records"]?.arrayValue ?? []
+            return records.contains { $0["data"]?["text"]?.stringValue == "echo: still there?" }
+        }
+    }
 }

@@ -100,3 +100,20 @@ final class RunsTests: RelayTestCase {
         XCTAssertEqual(try dispatchedRuns(forSession: id).count, 2)
     }
 }
+
+/// A run consumer group that cannot be created is an error in the log, not silence.
+final class RunGroupErrorTests: RelayTestCase {
+    func testAFailedGroupCreationIsLogged() throws {
+        let client = try redis.client()
+        let key = "relay:{env:\(TestEnvironments.prodId)}:runs"
+        _ = try client.checked("DEL", key)
+        _ = try client.checked("SET", key, "not a stream")
+        // Make the relay reconnect: it creates the groups again on every connect.
+        _ = try client.command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        try waitUntil(timeout: 10, "the relay to log the failed group creation") {
+            relay.logTail().contains("cannot create the run consumer group")
+        }
+        XCTAssertTrue(relay.logTail().contains(TestEnvironments.prodId), relay.logTail())
+        _ = try client.checked("DEL", key)
+    }
+}
