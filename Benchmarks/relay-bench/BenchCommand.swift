@@ -47,9 +47,9 @@ func runLoop(seconds: Double, setup: (EventLoop, @escaping () -> Void) -> Void, 
     raiseOpenFileLimit()
     let loop = EventLoop()
     setup(loop) {
-        let started = monotonicSeconds()
+        let started = Clock.monotonicSeconds()
         var progress: LoopTimer?
-        progress = loop.every(1.0) { tick(monotonicSeconds() - started) }
+        progress = loop.every(1.0) { tick(Clock.monotonicSeconds() - started) }
         loop.after(seconds) {
             progress?.cancel()
             finish()
@@ -61,11 +61,11 @@ func runLoop(seconds: Double, setup: (EventLoop, @escaping () -> Void) -> Void, 
 
 func setupChannels(_ loop: EventLoop, _ target: BenchTarget, _ options: CommonOptions, then: @escaping () -> Void) {
     if options.noSetup { return then() }
-    let started = monotonicSeconds()
+    let started = Clock.monotonicSeconds()
     ChannelSetup.run(loop: loop, target: target, channels: options.channels) { failures in
         if failures > 0 { print("setup: \(failures) session creates failed") }
         if target.kind == .relay {
-            print("setup: \(options.channels) sessions in \(String(format: "%.1f", monotonicSeconds() - started)) s")
+            print("setup: \(options.channels) sessions in \(String(format: "%.1f", Clock.monotonicSeconds() - started)) s")
         }
         fflush(stdout)
         then()
@@ -157,12 +157,12 @@ struct Subscribe: ParsableCommand {
             try process.run()
             children.append(process)
         }
-        let started = monotonicSeconds()
+        let started = Clock.monotonicSeconds()
         var lastEvents: UInt64 = 0
         while children.contains(where: \.isRunning) {
             Thread.sleep(forTimeInterval: 1)  // a progress printer, not a synchronisation
             let (open, events, errors) = collector.progress()
-            print("[\(Int((monotonicSeconds() - started).rounded()))s] connections \(open)  events/s \(events - lastEvents)  events \(events)  errors \(errors)  (\(processes) processes)")
+            print("[\(Int((Clock.monotonicSeconds() - started).rounded()))s] connections \(open)  events/s \(events - lastEvents)  events \(events)  errors \(errors)  (\(processes) processes)")
             lastEvents = events
             fflush(stdout)
         }

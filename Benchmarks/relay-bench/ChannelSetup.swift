@@ -65,14 +65,14 @@ enum ChannelSetup {
 /// Appends `records` stamped records to every channel (for drain runs), 16 at a time.
 enum Preloader {
     static func run(loop: EventLoop, target: BenchTarget, channels: Int, records: Int, done: @escaping () -> Void) {
-        let started = monotonicSeconds()
+        let started = Clock.monotonicSeconds()
         let total = channels * records
         RequestPool(loop: loop, node: target.nodes[0], lanes: 16, count: total, headers: target.authorization) { index in
             (target.appendPath(target.channel(index % channels)),
-             Array(#"{"n":\#(index / channels + 1),"t":\#(nowMicroseconds())}"#.utf8))
+             Array(#"{"n":\#(index / channels + 1),"t":\#(Clock.nowMicroseconds())}"#.utf8))
         }.run { failures in
             if total > 0 {
-                print("preload: \(total) records in \(String(format: "%.1f", monotonicSeconds() - started)) s, \(failures) failed")
+                print("preload: \(total) records in \(String(format: "%.1f", Clock.monotonicSeconds() - started)) s, \(failures) failed")
             }
             done()
         }

@@ -27,27 +27,27 @@ final class DrainEngine {
     }
 
     func start() {
-        startedAt = monotonicSeconds()
+        startedAt = Clock.monotonicSeconds()
         timer = loop.every(0.005) { [weak self] in self?.tick() }
     }
 
     func stop() { timer?.cancel() }
 
     private func tick() {
-        let due = Int((monotonicSeconds() - startedAt) * ratePerSecond)
+        let due = Int((Clock.monotonicSeconds() - startedAt) * ratePerSecond)
         while scheduled < due {
             guard let free = clients.firstIndex(where: { !$0.busy }) else { return }
             scheduled += 1
             clients[free].busy = true
             let channel = target.channel(next % channels)
             next += 1
-            let started = nowMicroseconds()
+            let started = Clock.nowMicroseconds()
             clients[free].client.request(.get, target.drainPath(channel, limit: limit), headers: target.authorization) { [weak self] response in
                 guard let self else { return }
                 self.clients[free].busy = false
                 if response.status == 200 {
                     self.report.events += 1
-                    self.report.record(latencyMicroseconds: nowMicroseconds() - started)
+                    self.report.record(latencyMicroseconds: Clock.nowMicroseconds() - started)
                     self.records += response.body.count > 0 ? DrainEngine.count(#""seqNum":"#, in: response.body) : 0
                 } else {
                     self.report.errors += 1

@@ -51,14 +51,14 @@ final class PublishEngine {
             lanes.append(Lane(client: HTTPClient(loop: loop, host: node.host, port: node.port)))
         }
         idle = lanes
-        startedAt = monotonicSeconds()
+        startedAt = Clock.monotonicSeconds()
         timer = loop.every(0.002) { [weak self] in self?.tick() }
     }
 
     func stop() { timer?.cancel() }
 
     private func tick() {
-        let due = Int((monotonicSeconds() - startedAt) * settings.ratePerSecond)
+        let due = Int((Clock.monotonicSeconds() - startedAt) * settings.ratePerSecond)
         while scheduled < due {
             let channel = nextChannel
             nextChannel = (nextChannel + 1) % settings.channels
@@ -84,7 +84,7 @@ final class PublishEngine {
         if waitingHead > 4096 { waiting.removeFirst(waitingHead); waitingHead = 0 }
         sequence[channel] += 1
         let n = sequence[channel]
-        let started = nowMicroseconds()
+        let started = Clock.nowMicroseconds()
         var body = #"{"n":\#(n),"t":\#(started)"#
         if !padding.isEmpty { body += #","p":"\#(padding)""# }
         body += "}"
@@ -97,7 +97,7 @@ final class PublishEngine {
             if response.status == 200 || response.status == 201 || response.status == 202 {
                 self.sent += 1
                 self.report.events += 1
-                self.report.record(latencyMicroseconds: nowMicroseconds() - started)
+                self.report.record(latencyMicroseconds: Clock.nowMicroseconds() - started)
             } else {
                 self.report.errors += 1
             }

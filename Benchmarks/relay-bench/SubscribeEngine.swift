@@ -39,13 +39,13 @@ final class SubscribeEngine {
     }
 
     func start() {
-        rampStart = monotonicSeconds()
+        rampStart = Clock.monotonicSeconds()
         rampTimer = loop.every(0.01) { [weak self] in self?.ramp() }
         ramp()
     }
 
     private func ramp() {
-        let due = min(settings.indices.count, Int((monotonicSeconds() - rampStart) * settings.rampPerSecond) + 1)
+        let due = min(settings.indices.count, Int((Clock.monotonicSeconds() - rampStart) * settings.rampPerSecond) + 1)
         while opened < due {
             openConnection(settings.indices[opened])
             opened += 1
@@ -77,7 +77,7 @@ final class SubscribeEngine {
             },
             onChunk: { [weak self, unowned subscription] bytes in
                 guard let self else { return }
-                let now = nowMicroseconds()
+                let now = Clock.nowMicroseconds()
                 subscription.scanner.feed(bytes) { stamp in
                     self.report.events += 1
                     self.report.record(latencyMicroseconds: now > stamp.t ? now - stamp.t : 0)

@@ -177,7 +177,7 @@ public final class HTTPServer {
             }
         }
         resumeTimer?.arm(limits.acceptBackoffSeconds)
-        let now = monotonicNow()
+        let now = Clock.monotonicSeconds()
         if now - lastAcceptReport >= 1 {
             let reason = code == EMFILE || code == ENFILE ? "too many open files" : "errno \(code)"
             onWarning("accept() failed (\(reason)) \(acceptErrorsSinceReport) time(s) in the last second; pausing accepts for \(limits.acceptBackoffSeconds) s")
@@ -190,7 +190,7 @@ public final class HTTPServer {
 
     /// One warning a second at most per message.
     private func warn(_ message: String, _ total: inout Int) {
-        let now = monotonicNow()
+        let now = Clock.monotonicSeconds()
         if now - (warned[message] ?? -1) >= 1 {
             warned[message] = now
             onWarning("\(message) (\(total) in total)")
@@ -221,8 +221,3 @@ public final class HTTPServer {
     func count(_ keyPath: WritableKeyPath<HTTPServerCounters, Int>) { counters[keyPath: keyPath] += 1 }
 }
 
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

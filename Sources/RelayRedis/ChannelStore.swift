@@ -100,7 +100,7 @@ public final class ChannelStore {
             if let error = reply.apiError { return completion(.failure(error)) }
             let fields = reply.array ?? []
             let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
-            let expired = fields.count > 1 && (fields[1].int.map { $0 <= Int64(nowMilliseconds()) } ?? false)
+            let expired = fields.count > 1 && (fields[1].int.map { $0 <= Int64(Clock.nowMilliseconds()) } ?? false)
             let last = fields.count > 2 ? UInt64(fields[2].int ?? 0) : 0
             completion(.success(closed || expired ? last : nil))
         }
@@ -137,8 +137,3 @@ public final class ChannelStore {
     }
 }
 
-func nowMilliseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}

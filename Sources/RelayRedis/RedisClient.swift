@@ -57,7 +57,7 @@ public final class RedisClient {
 
     private func checkDeadline() {
         guard inFlightHead < inFlight.count, let connection = link.live else { return }
-        let waited = Double(monotonicNanoseconds() - inFlight[inFlightHead]) / 1e9
+        let waited = Double(Clock.monotonicNanoseconds() - inFlight[inFlightHead]) / 1e9
         guard waited > commandTimeoutSeconds else { return }
         logger.warning("redis not answering; dropping the connection", metadata: ["redis": "\(endpoint)", "waited": "\(waited)"])
         connection.abort(timedOut: true)
@@ -69,10 +69,10 @@ public final class RedisClient {
             completion(.failure(.notConnected))
             return
         }
-        let started = monotonicNanoseconds()
+        let started = Clock.monotonicNanoseconds()
         inFlight.append(started)
         connection.send(args) { [weak self, latency] reply in
-            latency.recordNanoseconds(monotonicNanoseconds() - started)
+            latency.recordNanoseconds(Clock.monotonicNanoseconds() - started)
             self?.replied(ok: reply.errorMessage == nil)
             completion(reply)
         }
@@ -127,8 +127,3 @@ public final class RedisClient {
     }
 }
 
-func monotonicNanoseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}

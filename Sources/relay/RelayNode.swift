@@ -108,9 +108,9 @@ final class RelayNode {
             http.closeAfterEveryResponse = true
             server.beginDrain()
             supervisor?.cancel()
-            let started = monotonicSeconds()
+            let started = Clock.monotonicSeconds()
             drainTimer = loop.every(0.02) {
-                let elapsed = monotonicSeconds() - started
+                let elapsed = Clock.monotonicSeconds() - started
                 guard (http.outstanding == 0 && elapsed >= drainGrace) || elapsed >= drainTimeout else { return }
                 logger.info("drained", metadata: ["unfinished": "\(http.outstanding)"])
                 drainTimer?.cancel()
@@ -138,11 +138,6 @@ func bootstrapLogging(level: String) {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 extension EmbeddedRedis {
     /// Starts the embedded redis-server for `relay serve` without a Redis URL, and gives the

@@ -126,13 +126,7 @@ final class DeploymentTests: RelayTestCase {
         let (_, _) = try cluster()
         let node = api
         func scrape() throws -> [String: Double] {
-            let text = try http.request("GET", "/metrics").text
-            var values: [String: Double] = [:]
-            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-                let parts = line.split(separator: " ")
-                if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
-            }
-            return values
+            parseMetrics(try http.request("GET", "/metrics").text)
         }
         let before = try scrape()
         let session = try node.newSession()

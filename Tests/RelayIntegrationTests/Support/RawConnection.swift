@@ -82,15 +82,19 @@ extension RawConnection {
     }
 }
 
+/// Prometheus text as name{labels} -> value.
+func parseMetrics(_ text: String) -> [String: Double] {
+    var values: [String: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        let parts = line.split(separator: " ")
+        if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+    }
+    return values
+}
+
 extension RelayTestCase {
     /// The relay's /metrics as name{labels} -> value.
     func scrapeMetrics() throws -> [String: Double] {
-        let text = try http.request("GET", "/metrics").text
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
-        }
-        return values
+        parseMetrics(try http.request("GET", "/metrics").text)
     }
 }
