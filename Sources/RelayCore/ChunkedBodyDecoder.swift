@@ -49,7 +49,7 @@ public struct ChunkedBodyDecoder: Sendable {
             case .done:
                 return i - input.startIndex
             case .size(let digits, let value):
-                if let hex = Self.hexValue(byte) {
+                if let hex = PercentDecoding.hexValue(byte) {
                     guard digits < 15 else { throw .malformed("Chunk size too long") }
                     state = .size(digits: digits + 1, value: value << 4 | Int(hex))
                 } else {
@@ -125,15 +125,6 @@ public struct ChunkedBodyDecoder: Sendable {
         case UInt8(ascii: ";"): state = .extensions(lineBytes: 1)
         case 0x20, 0x09: state = .sizeWhitespace
         default: throw .malformed("Chunk size must be hexadecimal digits")
-        }
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
         }
     }
 }

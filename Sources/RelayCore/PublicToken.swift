@@ -26,8 +26,6 @@ public struct TokenClaims: Sendable, Equatable {
 }
 
 public enum PublicToken {
-    /// The lifetime of tokens the relay hands out.
-    public static let defaultTTLSeconds: Int64 = 3600
     private static let encodedHeader = Base64URL.encode(#"{"alg":"HS256","typ":"JWT"}"#.utf8)
 
     /// `notBefore` (nbf) is for tests and other issuers; the relay's own tokens have none.

@@ -28,23 +28,6 @@ public enum RecordEncoding {
         return out
     }
 
-    /// The record JSON from a raw body: `data` is null for a control record (headers given and
-    /// an empty body), the body itself when `bodyIsJSON`, otherwise the body as a JSON string.
-    public static func json(id: UInt64, body: [UInt8], bodyIsJSON: Bool, headers: [(String, String)]?,
-                            includeSeqNum: Bool) -> [UInt8] {
-        var data: [UInt8]?
-        if headers == nil || !body.isEmpty {
-            if bodyIsJSON {
-                data = body
-            } else {
-                var quoted: [UInt8] = []
-                appendJSONString(of: body, to: &quoted)
-                data = quoted
-            }
-        }
-        return json(id: id, dataJSON: data, headersJSON: headers.map(headersJSON), includeSeqNum: includeSeqNum)
-    }
-
     /// `[["name","value"],...]`
     public static func headersJSON(_ headers: [(String, String)]) -> [UInt8] {
         var out: [UInt8] = [0x5B]

@@ -64,30 +64,9 @@ public enum Route: Equatable, Sendable {
         }
     }
 
-    /// Percent-decodes a path segment; nil for invalid UTF-8.
+    /// Percent-decodes a path segment ('+' stays '+'); nil for invalid UTF-8.
     static func percentDecode(_ segment: Substring) -> String? {
         guard segment.contains("%") else { return String(segment) }
-        var bytes: [UInt8] = []
-        var utf8 = Array(segment.utf8)[...]
-        while let byte = utf8.first {
-            utf8 = utf8.dropFirst()
-            if byte == UInt8(ascii: "%"), utf8.count >= 2,
-               let hi = hexValue(utf8[utf8.startIndex]), let lo = hexValue(utf8[utf8.startIndex + 1]) {
-                bytes.append(hi << 4 | lo)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
+        return String(validating: PercentDecoding.decode(segment.utf8, plusIsSpace: false), as: UTF8.self)
     }
 }

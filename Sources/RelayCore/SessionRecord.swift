@@ -95,25 +95,6 @@ public struct SessionRecord: Sendable, Equatable {
         expiresAt = try time("expiresAt")
     }
 
-    /// The Redis hash fields, inverse of init(fields:); nil values are omitted.
-    public func fields() -> [(String, String)] {
-        var out: [(String, String)] = [
-            ("id", id), ("env", environmentId), ("type", type), ("task", taskIdentifier),
-            ("tags", JSONValue.array(tags.map(JSONValue.string)).serialized()),
-            ("createdAt", String(createdAt)), ("updatedAt", String(updatedAt)),
-        ]
-        func add(_ name: String, _ v: String?) { if let v { out.append((name, v)) } }
-        add("externalId", externalId)
-        add("triggerConfig", triggerConfigJSON)
-        add("currentRunId", currentRunId)
-        add("lastRunId", lastRunId)
-        add("metadata", metadataJSON)
-        add("closedAt", closedAt.map { String($0) })
-        add("closedReason", closedReason)
-        add("expiresAt", expiresAt.map { String($0) })
-        return out
-    }
-
     /// CLOSED if closedAt is set, else EXPIRED if expiresAt <= now, else ACTIVE.
     public func status(nowMs: Int64) -> SessionStatus {
         if closedAt != nil { return .closed }

@@ -81,4 +81,15 @@ public enum RedisReply: Equatable, Sendable {
     }
 
     public var isNull: Bool { self == .null }
+
+    /// Calls `body` with each (field, value) of a flat [field, value, ...] array (HGETALL,
+    /// stream entries); a trailing odd element is ignored.
+    public func forEachField(_ body: (RedisReply, RedisReply) -> Void) {
+        guard let items = array else { return }
+        var i = 0
+        while i + 1 < items.count {
+            body(items[i], items[i + 1])
+            i += 2
+        }
+    }
 }

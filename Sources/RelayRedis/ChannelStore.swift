@@ -96,7 +96,7 @@ public final class ChannelStore {
 
     /// The channel's last sequence number if the session is closed or expired, nil if open.
     public func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void) {
-        redis.send(["HMGET", "\(keys.prefix){s:\(session)}:meta", "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
+        redis.send(["HMGET", keys.sessionMeta(session), "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             let fields = reply.array ?? []
             let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
@@ -120,16 +120,12 @@ public final class ChannelStore {
         records.reserveCapacity(entries.count)
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string,
-                  let dash = id.firstIndex(of: "-"), let seq = UInt64(id[id.index(after: dash)...]),
-                  let fields = parts[1].array else { continue }
+                  let dash = id.firstIndex(of: "-"), let seq = UInt64(id[id.index(after: dash)...]) else { continue }
             var record = StoredRecord(seq: seq)
-            var i = 0
-            while i + 1 < fields.count {
-                if case .bulk(let name) = fields[i], case .bulk(let value) = fields[i + 1] {
-                    if name == [UInt8(ascii: "d")] { record.data = value }
-                    if name == [UInt8(ascii: "h")] { record.headers = value }
-                }
-                i += 2
+            parts[1].forEachField { name, value in
+                guard case .bulk(let name) = name, case .bulk(let value) = value else { return }
+                if name == [UInt8(ascii: "d")] { record.data = value }
+                if name == [UInt8(ascii: "h")] { record.headers = value }
             }
             records.append(record)
         }

@@ -18,16 +18,17 @@ extension RedisReply {
         }
     }
 
-    /// A flat [field, value, ...] array as a dictionary.
-    func fieldDictionary(from start: Int = 0) -> [String: String] {
-        guard let items = array else { return [:] }
-        var fields: [String: String] = [:]
-        var i = start
-        while i + 1 < items.count {
-            if let key = items[i].string, let value = items[i + 1].string { fields[key] = value }
-            i += 2
+    /// A flat [field, value, ...] array as a dictionary, from element `start` on.
+    public func fieldDictionary(from start: Int = 0) -> [String: String] {
+        guard start > 0 else {
+            var fields: [String: String] = [:]
+            forEachField { key, value in
+                if let key = key.string, let value = value.string { fields[key] = value }
+            }
+            return fields
         }
-        return fields
+        guard let items = array, items.count > start else { return [:] }
+        return RedisReply.array(Array(items[start...])).fieldDictionary()
     }
 }
 

@@ -10,6 +10,9 @@ public struct RedisKeys: Sendable {
     public func runs(environment: String) -> String { "\(prefix){env:\(environment)}:runs" }
     public static let runConsumerGroup = "relay-workers"
 
+    /// A session's row (hash); the scripts spell it `meta_key` in lib.lua.
+    public func sessionMeta(_ session: String) -> String { "\(prefix){s:\(session)}:meta" }
+
     /// A channel's stream; its live pub/sub channel has the same name.
     public func channel(session: String, io: ChannelIO) -> String { "\(prefix){s:\(session)}:\(io.rawValue)" }
 }

@@ -83,14 +83,8 @@ final class EchoWorker {
     }
 
     private func accept(_ entry: RedisReply) {
-        guard let parts = entry.array, parts.count == 2, let entryId = parts[0].string,
-              let fieldList = parts[1].array else { return }
-        var fields: [String: String] = [:]
-        var i = 0
-        while i + 1 < fieldList.count {
-            if let k = fieldList[i].string, let v = fieldList[i + 1].string { fields[k] = v }
-            i += 2
-        }
+        guard let parts = entry.array, parts.count == 2, let entryId = parts[0].string else { return }
+        let fields = parts[1].fieldDictionary()
         guard let runId = fields["runId"], let sessionId = fields["sessionId"] else { return }
         var idle = config.defaultIdleTimeout
         if let payload = fields["payload"], let json = try? JSONParser.parse(payload),

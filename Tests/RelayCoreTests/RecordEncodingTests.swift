@@ -6,31 +6,31 @@ import XCTest
 final class RecordEncodingTests: XCTestCase {
     func testJSONBodyIsEmbedded() {
         let body = bytes(#"{"type":"text","text":"echo: hello"}"#)
-        XCTAssertEqual(text(RecordEncoding.json(id: 42, body: body, bodyIsJSON: true, headers: nil, includeSeqNum: false)),
+        XCTAssertEqual(text(record(id: 42, body: body, bodyIsJSON: true, headers: nil, includeSeqNum: false)),
                        #"{"data":{"type":"text","text":"echo: hello"},"id":42}"#)
-        XCTAssertEqual(text(RecordEncoding.json(id: 7, body: body, bodyIsJSON: true, headers: nil, includeSeqNum: true)),
+        XCTAssertEqual(text(record(id: 7, body: body, bodyIsJSON: true, headers: nil, includeSeqNum: true)),
                        #"{"data":{"type":"text","text":"echo: hello"},"id":7,"seqNum":7}"#)
     }
 
     func testNonJSONBodyIsEscapedString() throws {
         let raw = bytes("he said \"hi\"\\\n\ttab\u{1}é😀")
-        let out = RecordEncoding.json(id: 1, body: raw, bodyIsJSON: false, headers: nil, includeSeqNum: false)
+        let out = record(id: 1, body: raw, bodyIsJSON: false, headers: nil, includeSeqNum: false)
         XCTAssertEqual(text(out), #"{"data":"he said \"hi\"\\\n\ttab\u0001é😀","id":1}"#)
         XCTAssertFalse(out.contains(0x0A))
         XCTAssertEqual(try JSONParser.parse(out)["data"]?.stringValue, "he said \"hi\"\\\n\ttab\u{1}é😀")
     }
 
     func testInvalidUTF8BodyStillProducesValidJSON() throws {
-        let out = RecordEncoding.json(id: 3, body: [0x61, 0xFF, 0xC3, 0x62, 0xE2, 0x82], bodyIsJSON: false, headers: nil, includeSeqNum: false)
+        let out = record(id: 3, body: [0x61, 0xFF, 0xC3, 0x62, 0xE2, 0x82], bodyIsJSON: false, headers: nil, includeSeqNum: false)
         XCTAssertTrue(JSONParser.isValid(out))
         XCTAssertEqual(try JSONParser.parse(out)["data"]?.stringValue, "a\u{FFFD}\u{FFFD}b\u{FFFD}\u{FFFD}")
     }
 
     func testControlRecord() {
         let headers = [("trigger-control", "turn-complete"), ("last-event-id", "5"), ("q", "a\"b")]
-        XCTAssertEqual(text(RecordEncoding.json(id: 5, body: [], bodyIsJSON: false, headers: headers, includeSeqNum: false)),
+        XCTAssertEqual(text(record(id: 5, body: [], bodyIsJSON: false, headers: headers, includeSeqNum: false)),
                        #"{"data":null,"id":5,"headers":[["trigger-control","turn-complete"],["last-event-id","5"],["q","a\"b"]]}"#)
-        XCTAssertEqual(text(RecordEncoding.json(id: 5, body: [], bodyIsJSON: false, headers: [("a", "b")], includeSeqNum: true)),
+        XCTAssertEqual(text(record(id: 5, body: [], bodyIsJSON: false, headers: [("a", "b")], includeSeqNum: true)),
                        #"{"data":null,"id":5,"seqNum":5,"headers":[["a","b"]]}"#)
     }
 
@@ -51,7 +51,7 @@ final class RecordEncodingTests: XCTestCase {
     func testSSEFramingSurvivesNewlinesInJSONBody() {
         let body = bytes("{\n  \"a\": 1,\r\n  \"b\": [\r2]\n}")
         XCTAssertTrue(JSONParser.isValid(body))
-        let record = RecordEncoding.json(id: 1, body: body, bodyIsJSON: true, headers: nil, includeSeqNum: false)
+        let record = record(id: 1, body: body, bodyIsJSON: true, headers: nil, includeSeqNum: false)
         let frame = text(SSEFrame.record(id: 1, recordJSON: record, isControl: false))
         XCTAssertEqual(frame, "id: 1\ndata: {\"data\":{\ndata:   \"a\": 1,\ndata:   \"b\": [\ndata: 2]\ndata: },\"id\":1}\n\n")
         // A client joins data lines with "\n": the result is the record, still valid JSON.
@@ -69,7 +69,25 @@ final class RecordEncodingTests: XCTestCase {
     func testLargeIds() {
         XCTAssertEqual(text(SSEFrame.record(id: UInt64.max, recordJSON: bytes("1"), isControl: false)),
                        "id: 18446744073709551615\ndata: 1\n\n")
-        XCTAssertEqual(text(RecordEncoding.json(id: 0, body: bytes("1"), bodyIsJSON: true, headers: nil, includeSeqNum: false)),
+        XCTAssertEqual(text(record(id: 0, body: bytes("1"), bodyIsJSON: true, headers: nil, includeSeqNum: false)),
                        #"{"data":1,"id":0}"#)
+    }
+
+    /// A record as the relay assembles it from a raw body (RecordData decides JSON or not at
+    /// append; a control record has headers and no data).
+    private func record(id: UInt64, body: [UInt8], bodyIsJSON: Bool, headers: [(String, String)]?,
+                        includeSeqNum: Bool) -> [UInt8] {
+        var data: [UInt8]?
+        if headers == nil || !body.isEmpty {
+            if bodyIsJSON {
+                data = body
+            } else {
+                var quoted: [UInt8] = []
+                RecordEncoding.appendJSONString(of: body, to: &quoted)
+                data = quoted
+            }
+        }
+        return RecordEncoding.json(id: id, dataJSON: data, headersJSON: headers.map(RecordEncoding.headersJSON),
+                                   includeSeqNum: includeSeqNum)
     }
 }

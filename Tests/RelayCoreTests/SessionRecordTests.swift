@@ -39,20 +39,6 @@ final class SessionRecordTests: XCTestCase {
         XCTAssertEqual(r.names, SessionNames(friendlyId: "session_abc", externalId: "chat_1"))
     }
 
-    func testFieldsRoundTrip() throws {
-        var f = base
-        f["externalId"] = "x"
-        f["metadata"] = "null"
-        f["expiresAt"] = "5"
-        f["closedReason"] = "r"
-        let r = try SessionRecord(fields: f)
-        let back = Dictionary(uniqueKeysWithValues: r.fields())
-        XCTAssertEqual(back, f)
-        XCTAssertEqual(try SessionRecord(fields: back), r)
-        XCTAssertEqual(r.fields().first?.0, "id")
-        XCTAssertFalse(r.fields().contains { $0.0 == "closedAt" }, "nil fields are omitted")
-    }
-
     /// A corrupt row is a 500 whose message says nothing; the field is named in the logged detail.
     private func assertCorrupt(_ fields: [String: String], naming field: String, line: UInt = #line) {
         XCTAssertThrowsError(try SessionRecord(fields: fields), line: line) { error in
