@@ -2,16 +2,30 @@
 // See Interop.md for the threading and ownership rules of this module.
 internal import CLibevent
 internal import CRelayShims
+import Glibc
 
 public final class EventLoop {
     let base: OpaquePointer
+    #if DEBUG
+    /// The thread that owns the loop: the one that created it, and runs it.
+    private let owner = pthread_self()
+    #endif
 
     public init() {
         guard let base = event_base_new() else { fatalError("event_base_new failed") }
         self.base = base
     }
 
+    /// Every object built on the base holds the loop, so this runs after all of them are gone.
     deinit { event_base_free(base) }
+
+    /// Debug builds stop at a loop-bound call made from another thread (Interop.md rule 1).
+    @inline(__always)
+    func assertOnLoopThread(_ function: StaticString = #function) {
+        #if DEBUG
+        precondition(pthread_equal(owner, pthread_self()) != 0, "\(function) called off the event loop's thread")
+        #endif
+    }
 
     /// Runs until `stop()` or until no events remain.
     public func run() { event_base_dispatch(base) }
@@ -66,12 +80,14 @@ extension timeval {
 /// A timer on the loop. The loop never retains it: whoever armed it keeps it alive, except a
 /// one-shot timer from `EventLoop.after`, which holds itself until it fires or is cancelled.
 public final class LoopTimer {
+    private let loop: EventLoop
     private var event: OpaquePointer?
     private let fire: () -> Void
     private let repeating: Bool
     fileprivate var selfRetain: LoopTimer?
 
     init(loop: EventLoop, repeating: Bool, _ fire: @escaping () -> Void) {
+        self.loop = loop
         self.fire = fire
         self.repeating = repeating
         let flags: Int16 = repeating ? Int16(EV_PERSIST) : 0
@@ -95,12 +111,14 @@ public final class LoopTimer {
     }
 
     public func arm(_ seconds: Double) {
+        loop.assertOnLoopThread()
         var tv = timeval(seconds)
         event_add(event, &tv)
     }
 
     /// (Re)arms with a common timeout: O(1) instead of a heap insertion.
     public func arm(common: CommonTimeout) {
+        loop.assertOnLoopThread()
         event_add(event, common.pointer)
     }
 
@@ -114,10 +132,12 @@ public final class LoopTimer {
 
 /// Watches one signal on the loop (SIGTERM, SIGINT, SIGHUP...). Keep it alive while needed.
 public final class SignalWatcher {
+    private let loop: EventLoop
     private var event: OpaquePointer?
     private let handler: () -> Void
 
     public init(loop: EventLoop, signal: Int32, _ handler: @escaping () -> Void) {
+        self.loop = loop
         self.handler = handler
         event = event_new(loop.base, signal, Int16(EV_SIGNAL | EV_PERSIST), { _, _, arg in
             Unmanaged<SignalWatcher>.fromOpaque(arg!).takeUnretainedValue().handler()
@@ -137,11 +157,13 @@ public final class SignalWatcher {
 /// `schedule()` calls in one loop iteration run `work` once, later in that same iteration.
 /// Used to write everything the iteration produced for a connection in one system call.
 public final class LoopTask {
+    private let loop: EventLoop
     private var event: OpaquePointer?
     private let work: () -> Void
     private var scheduled = false
 
     public init(loop: EventLoop, _ work: @escaping () -> Void) {
+        self.loop = loop
         self.work = work
         event = event_new(loop.base, -1, 0, { _, _, arg in
             let task = Unmanaged<LoopTask>.fromOpaque(arg!).takeUnretainedValue()
@@ -158,6 +180,7 @@ public final class LoopTask {
     }
 
     public func schedule() {
+        loop.assertOnLoopThread()
         guard !scheduled else { return }
         scheduled = true
         event_active(event, Int32(EV_TIMEOUT), 0)

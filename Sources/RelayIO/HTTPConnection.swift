@@ -39,7 +39,9 @@ final class HTTPConnection {
     /// Bytes a lingering connection may still send before it is cut off.
     static let lingerDiscardLimit = 1 << 20
 
-    unowned let server: HTTPServer
+    /// Strong: the server's table holds the connection until `close()`, which removes it, so
+    /// the cycle ends with the connection; the server (and its loop) outlive every connection.
+    let server: HTTPServer
     private let bev: OpaquePointer
     let fd: Int32
     private(set) var phase = Phase.awaitingHead(started: false)

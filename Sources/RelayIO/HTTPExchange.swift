@@ -36,8 +36,9 @@ public final class HTTPExchange {
     /// when the connection closes (it frees both).
     private var streamOutput: OpaquePointer?
     private var streamSocket: Int32 = -1
-    /// Unowned (the server outlives its exchanges): no weak-reference side table on a hot object.
-    private unowned let server: HTTPServer
+    /// Strong: an exchange keeps its server (and so the loop) alive; the server holds no
+    /// exchange, so there is no cycle.
+    private let server: HTTPServer
 
     init(head: HTTPRequestHead, connection: HTTPConnection) {
         self.head = head
@@ -66,6 +67,7 @@ public final class HTTPExchange {
 
     /// Sends a complete response.
     public func respond(status: Int, headers: [(String, String)], body: [UInt8]) {
+        server.loop.assertOnLoopThread()
         guard !answered, !streaming else { return }
         let connection = self.connection
         finished()
@@ -123,7 +125,9 @@ public final class HTTPExchange {
         for frame in frames {
             let (start, length) = region(frame)
             if sent >= length { sent -= length; continue }
-            frame.addReference(to: output, offset: start + sent, length: length - sent)
+            // A refused reference would lose bytes mid-stream: report the connection as
+            // hopelessly behind, so that its subscriber is dropped (it resumes with its id).
+            guard frame.addReference(to: output, offset: start + sent, length: length - sent) else { return Int.max }
             queued += length - sent
             sent = 0
         }

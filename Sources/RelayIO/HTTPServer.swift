@@ -111,8 +111,8 @@ public final class HTTPServer {
         lingerTimeout = loop.commonTimeout(2)
     }
 
+    /// Connections hold the server, so it is only freed once every connection has closed.
     deinit {
-        for connection in Array(connections.values) { connection.close() }
         for handle in listeners { evconnlistener_free(handle) }
     }
 

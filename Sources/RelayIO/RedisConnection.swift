@@ -88,6 +88,7 @@ public final class RedisConnection {
     /// Sends a command. `completion` runs exactly once: with the reply, or with
     /// `.failure(.connectionLost)` (`.timedOut`) when the connection goes away first.
     public func send(_ args: [[UInt8]], _ completion: @escaping Completion) {
+        loop.assertOnLoopThread()
         guard let context else { completion(.failure(.notConnected)); return }
         let box = Unmanaged.passRetained(CompletionBox(completion)).toOpaque()
         let status = RedisConnection.withArgv(args) { argc, argv, lengths in

@@ -34,11 +34,15 @@ public final class SharedFrame {
 
     var bytes: UnsafeRawPointer { UnsafeRawPointer(storage.baseAddress!) }
 
-    func addReference(to buffer: OpaquePointer?, offset: Int, length: Int) {
+    /// Queues `length` bytes from `offset` by reference; false if libevent refused (then no
+    /// retain is left behind and the bytes are not queued).
+    func addReference(to buffer: OpaquePointer?, offset: Int, length: Int) -> Bool {
         let retained = Unmanaged.passRetained(self).toOpaque()
-        evbuffer_add_reference(buffer, storage.baseAddress! + offset, length, { _, _, arg in
+        let added = evbuffer_add_reference(buffer, storage.baseAddress! + offset, length, { _, _, arg in
             guard let arg else { return }
             Unmanaged<SharedFrame>.fromOpaque(arg).release()
         }, retained)
+        if added != 0 { Unmanaged<SharedFrame>.fromOpaque(retained).release() }
+        return added == 0
     }
 }

@@ -14,7 +14,7 @@ public final class PubSubClient {
     public var endpoint: RedisEndpoint { link.endpoint }
     public var isConnected: Bool { link.live != nil }
 
-    /// Runs after every (re)connect, and after every drop.
+    /// Runs after every successful (re)connect (a drop runs `onDisconnected`).
     public var onConnected: [() -> Void] {
         get { link.onConnected }
         set { link.onConnected = newValue }
