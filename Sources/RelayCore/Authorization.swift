@@ -1,5 +1,5 @@
 // Authorization.swift — who is calling (Principal), what they ask for (Operation) and
-// the table of SPEC section 1 deciding whether a public token's scopes allow it.
+// the table of docs/API.md, Scopes, deciding whether a public token's scopes allow it.
 // Environment scoping (a principal only sees its own environment) is the caller's job.
 
 public enum Principal: Sendable, Equatable {
@@ -61,7 +61,7 @@ public enum Operation: Sendable, Equatable {
 
 /// nil when `principal` may perform `operation`, else a 403 naming the needed scope (with the
 /// session's token key; answers to callers go through `authorize(_:_:path:session:)`).
-/// Secret keys may do everything; public tokens per SPEC section 1.
+/// Secret keys may do everything; public tokens per docs/API.md, Scopes.
 public func authorize(_ principal: Principal, _ operation: Operation) -> APIError? {
     guard case .publicToken(_, let scopeTexts, _) = principal else { return nil }
     let scopes = scopeTexts.compactMap(Scope.parse)

@@ -1,4 +1,4 @@
-// ChannelRequests.swift — request parameters of the channel endpoints (SPEC section 3):
+// ChannelRequests.swift — request parameters of the channel endpoints (docs/API.md, Channels):
 // which channel, SSE timeout and resume point, drain paging, and the control-record body.
 
 public enum ChannelIO: String, Sendable {

@@ -1,5 +1,5 @@
 // ListQuery.swift — the query of GET /api/v1/sessions: page size, cursor and filters
-// (SPEC section 2). Errors are 400s naming the parameter; unknown parameters are ignored.
+// (docs/API.md, Sessions). Errors are 400s naming the parameter; unknown parameters are ignored.
 
 public struct ListQuery: Sendable, Equatable {
     public enum Cursor: Sendable, Equatable {

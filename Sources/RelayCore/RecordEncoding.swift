@@ -1,4 +1,4 @@
-// RecordEncoding.swift — the record JSON of SPEC section 3, built directly as bytes (hot path:
+// RecordEncoding.swift — the record JSON of docs/API.md, Channels, built directly as bytes (hot path:
 // once per appended record, then shared by every subscriber).
 //
 //   {"data":<body or body as a JSON string>,"id":N}

@@ -1,5 +1,5 @@
 // SessionRecord.swift — a session as stored in Redis (a hash of string fields) and its
-// row JSON (SPEC section 2).
+// row JSON (docs/API.md, Sessions).
 //
 // Field names, shared with the Lua scripts: id, env, type, task, tags (JSON array text),
 // createdAt, updatedAt (ms since epoch, decimal), externalId, triggerConfig (JSON text),

@@ -1,5 +1,5 @@
 // SessionRequests.swift — validated bodies of the session API: create, update, close
-// (SPEC section 2). Each `parse` throws APIError.badRequest naming the offending field.
+// (docs/API.md, Sessions). Each `parse` throws APIError.badRequest naming the offending field.
 
 public struct CreateSessionRequest: Sendable, Equatable {
     public var type: String

@@ -1,4 +1,4 @@
-// CORS: which browser origins may call the relay (SPEC section 5), and the preflight answer.
+// CORS: which browser origins may call the relay (docs/API.md, CORS), and the preflight answer.
 public struct CORSPolicy: Sendable {
     /// Allowed origins; "*" allows any. Empty: no CORS headers at all.
     public var allowedOrigins: [String]

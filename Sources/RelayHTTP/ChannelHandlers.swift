@@ -1,4 +1,4 @@
-// ChannelHandlers: append, control records, drain and SSE subscribe (SPEC section 3).
+// ChannelHandlers: append, control records, drain and SSE subscribe (docs/API.md, Channels).
 import RelayCore
 import RelayIO
 import RelayRedis

@@ -1,4 +1,4 @@
-// RunHandlers: POST /api/v1/runs/{run}/complete (SPEC section 4).
+// RunHandlers: POST /api/v1/runs/{run}/complete (docs/API.md, Runs).
 import RelayCore
 import RelayIO
 

@@ -1,4 +1,4 @@
-// SessionHandlers: create, retrieve, list, update and close (SPEC section 2).
+// SessionHandlers: create, retrieve, list, update and close (docs/API.md, Sessions).
 import RelayCore
 import RelayIO
 import RelayRedis

@@ -1,4 +1,4 @@
-// ChannelStore: records in Redis streams (SPEC section 3). Appends are one script call each;
+// ChannelStore: records in Redis streams (docs/API.md, Channels). Appends are one script call each;
 // reads (drain, catch-up, gap fill) are plain XRANGE on the stream.
 import Glibc
 import RelayCore
@@ -106,7 +106,7 @@ public final class ChannelStore {
         }
     }
 
-    /// The drain of SPEC section 3: up to `limit` records after `after`, and whether more follow.
+    /// The drain of docs/API.md, Channels: up to `limit` records after `after`, and whether more follow.
     public func drain(session: String, io: ChannelIO, after: UInt64, limit: Int,
                       _ completion: @escaping (Result<(records: [StoredRecord], hasMore: Bool), APIError>) -> Void) {
         range(session: session, io: io, after: after, count: limit + 1) { result in

@@ -1,4 +1,4 @@
-// SessionStore: sessions and runs in Redis (SPEC sections 2 and 4). Every operation is one
+// SessionStore: sessions and runs in Redis (docs/API.md, Sessions and Runs). Every operation is one
 // script call, so each is atomic and one round trip; callers get a Result on the loop thread.
 import RelayCore
 import RelayIO

@@ -1,4 +1,4 @@
-// The example worker of SPEC section 4: an echo agent. It reads run requests from the
+// The example worker of docs/API.md, Runs: an echo agent. It reads run requests from the
 // environment's dispatch stream with the consumer group, follows each run's session `.in`
 // over SSE, answers every record with {"type":"text","text":"echo: <text>"} on `.out` and a
 // turn-complete control record, and completes the run after idleTimeoutInSeconds of silence.

@@ -1,4 +1,4 @@
-// AuthorizationTests.swift — scope grammar and SPEC section 1's operation table.
+// AuthorizationTests.swift — scope grammar and the operation table of docs/API.md, Scopes.
 
 import XCTest
 @testable import RelayCore

@@ -1,4 +1,4 @@
-// AuthTests.swift: credentials, scopes and environment isolation (SPEC section 1) on the
+// AuthTests.swift: credentials, scopes and environment isolation (docs/API.md, Scopes) on the
 // sessions API.
 
 import XCTest

@@ -1,4 +1,4 @@
-// ChannelTests.swift: SPEC section 3 against two relay nodes sharing one Redis:
+// ChannelTests.swift: docs/API.md, Channels against two relay nodes sharing one Redis:
 // append on A, read on B; resume across nodes; idle timeout; pings; body limits; dedup;
 // control records; drain; closed sessions; gaps; channel authorization.
 

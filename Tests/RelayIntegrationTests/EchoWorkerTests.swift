@@ -1,4 +1,4 @@
-// EchoWorkerTests.swift: the example worker end to end (SPEC section 4): a run request from
+// EchoWorkerTests.swift: the example worker end to end (docs/API.md, Runs): a run request from
 // the dispatch stream, .in records echoed on .out with a turn-complete each, the run completed
 // after idleTimeoutInSeconds of silence, and the next .in append starting a continuation run.
 

@@ -1,4 +1,4 @@
-// FaultTests.swift: SPEC section 5's faults on channels: a Redis restart mid-stream, a slow
+// FaultTests.swift: the faults on channels: a Redis restart mid-stream, a slow
 // subscriber on a shared channel.
 
 import XCTest

@@ -1,4 +1,4 @@
-// HTTPErrorsTests.swift: routing errors (SPEC preamble): unknown routes 404, wrong methods
+// HTTPErrorsTests.swift: routing errors (docs/API.md, Conventions): unknown routes 404, wrong methods
 // 405 with `Allow`, JSON error bodies.
 
 import XCTest

@@ -1,4 +1,4 @@
-// ListSessionsTests.swift: GET /api/v1/sessions (SPEC section 2): order, cursors, page
+// ListSessionsTests.swift: GET /api/v1/sessions (docs/API.md, Sessions): order, cursors, page
 // sizes and filters. Every test lists only rows of a type it made up, so the tests of the
 // class do not see each other's sessions.
 

@@ -1,4 +1,4 @@
-// OperationsTests.swift: CORS (SPEC section 5) and `relay serve --workers N` (a supervisor
+// OperationsTests.swift: CORS (docs/API.md, CORS) and `relay serve --workers N` (a supervisor
 // restarts a worker that dies; the workers share the port).
 
 import XCTest

@@ -1,4 +1,4 @@
-// RunsTests.swift: run dispatch and completion (SPEC section 4).
+// RunsTests.swift: run dispatch and completion (docs/API.md, Runs).
 
 import XCTest
 import Foundation

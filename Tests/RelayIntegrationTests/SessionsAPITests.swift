@@ -1,4 +1,4 @@
-// SessionsAPITests.swift: create, retrieve, update and close (SPEC section 2) with a secret
+// SessionsAPITests.swift: create, retrieve, update and close (docs/API.md, Sessions) with a secret
 // key, including every status code of those endpoints and the first run's dispatch.
 
 import XCTest

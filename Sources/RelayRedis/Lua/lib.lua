@@ -89,7 +89,7 @@ local function index_remove(P, env, member, kind, values)
   end
 end
 
--- Channels (SPEC section 3):
+-- Channels (docs/API.md, Channels):
 --   P{s:SID}:in / P{s:SID}:out       stream  records; entry id 0-SEQ; field d (data JSON) or h (headers JSON, control)
 --   P{s:SID}:part:IO:PARTID          string  first seq of an X-Part-Id append (expires after the dedup window)
 --   meta fields seq:in / seq:out     the channel's last sequence number

@@ -40,7 +40,7 @@ func assertStatus(_ response: HTTPResponse, _ status: Int, _ context: String = "
     return try response.json()
 }
 
-/// Asserts the shape every session row has (SPEC section 2), whatever its state.
+/// Asserts the shape every session row has (docs/API.md, Sessions), whatever its state.
 func assertSessionRow(_ row: JSON, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertTrue(isFriendlySessionId(row["id"]?.stringValue), "id: \(row)", file: file, line: line)
     XCTAssertNotNil(row["type"]?.stringValue, "type: \(row)", file: file, line: line)

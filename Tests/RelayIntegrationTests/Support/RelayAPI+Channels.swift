@@ -1,4 +1,4 @@
-// RelayAPI+Channels.swift: the channel endpoints of SPEC section 3 as plain calls.
+// RelayAPI+Channels.swift: the channel endpoints of docs/API.md, Channels as plain calls.
 
 import Foundation
 

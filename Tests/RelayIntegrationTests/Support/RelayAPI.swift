@@ -1,4 +1,4 @@
-// RelayAPI.swift: the relay's HTTP API (SPEC sections 2 and 4) as plain calls.
+// RelayAPI.swift: the relay's HTTP API (docs/API.md, Sessions and Runs) as plain calls.
 //
 // Returns raw `HTTPResponse`s: status checks belong to the tests. `bearer` is sent as
 // `Authorization: Bearer <bearer>` on every call (nil: no Authorization header).
