@@ -28,16 +28,20 @@ let package = Package(
             dependencies: ["CLibevent", "CHiredis"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // The wire formats the HTTP server reads (request heads, chunked bodies, percent
+        // escapes): pure Swift with no imports at all, so that RelayIO can use it without
+        // pulling Foundation's modules in next to libevent's (their fd_set disagree).
+        .target(name: "RelayWire"),
         // Pure logic: no C, no I/O.
         .target(
             name: "RelayCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["RelayWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // The thin unsafe layer: libevent loop, evhttp server, async hiredis connection.
         // All UnsafePointer, Unmanaged and C callbacks live here (see RelayIO/Interop.md).
         .target(
             name: "RelayIO",
-            dependencies: ["RelayCore", "CRelayShims", "CHiredis", "CLibevent"],
+            dependencies: ["RelayWire", "CRelayShims", "CHiredis", "CLibevent"],
             exclude: ["Interop.md"]
         ),
         // The only place Redis commands are spelled.
@@ -88,7 +92,7 @@ let package = Package(
             path: "Benchmarks/relay-bench"
         ),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
-        .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
+        .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayWire"]),
         .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayIO"]),
         .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),
     ],

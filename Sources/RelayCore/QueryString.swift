@@ -1,6 +1,7 @@
 // QueryString.swift — splits a raw URL query (without '?') into decoded (name, value)
 // pairs: split on '&', name/value at the first '=', '+' is a space, %XX is decoded and
 // an invalid escape is kept literally. Empty pieces are skipped.
+import RelayWire
 
 public enum QueryString {
     public static func parse(_ raw: String) -> [(String, String)] {

@@ -1,5 +1,6 @@
 // Route: a request path parsed once into a typed route, so handlers switch over values.
 // Path segments are percent-decoded (an externalId may contain reserved characters).
+import RelayWire
 
 public enum Route: Equatable, Sendable {
     case healthz, readyz, metrics, demo

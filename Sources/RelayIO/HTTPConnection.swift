@@ -15,7 +15,7 @@
 // connection go, so no callback can reach a freed connection. See Interop.md.
 internal import CLibevent
 internal import CRelayShims
-import RelayCore
+import RelayWire
 
 final class HTTPConnection {
     enum Phase: Equatable {

@@ -3,7 +3,7 @@
 // See Interop.md for the threading and ownership rules of this module.
 internal import CLibevent
 internal import CRelayShims
-import RelayCore
+import RelayWire
 
 public enum HTTPMethod: String, Sendable {
     case get = "GET", post = "POST", head = "HEAD", put = "PUT", delete = "DELETE"

@@ -1,7 +1,7 @@
 // HTTPRequestHeadTests: the strict request-head parser (RFC 9112), one refusal per ambiguity
 // a smuggling or header-injection attack relies on.
 import XCTest
-@testable import RelayCore
+@testable import RelayWire
 
 final class HTTPRequestHeadTests: XCTestCase {
     private func parse(_ text: String) throws -> HTTPRequestHead {
