@@ -17,8 +17,9 @@ import RelayRedis
 final class SSESubscriber {
     enum State {
         /// Registered with its feed, waiting for the feed's subscription, then for the first
-        /// read of the log. No response has been sent yet.
-        case starting(StreamOpening)
+        /// read of the log. No response has been sent yet. (Indirect: the opening is boxed, so
+        /// the state of every long-lived subscriber is not as large as it.)
+        indirect case starting(StreamOpening)
         /// Reading the log; live records are not taken meanwhile (the log has them).
         case catchingUp(CatchUp)
         /// Takes each record from the feed as it is published.

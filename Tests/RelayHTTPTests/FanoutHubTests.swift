@@ -433,6 +433,14 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(hub.feedCount, 0)
     }
 
+    /// A subscriber lives for minutes and there may be 100,000: the request's opening is boxed
+    /// and dropped once the stream starts, so the state stays small.
+    func testStateStaysSmall() {
+        XCTAssertLessThanOrEqual(MemoryLayout<SSESubscriber.State>.size, 40)
+        let client = liveClient(upTo: 1)
+        guard case .live = subscriber(client)?.state else { return XCTFail("not live") }
+    }
+
     func testEndAllEndsEveryStream() {
         let a = liveClient(upTo: 1)
         let b = open()
