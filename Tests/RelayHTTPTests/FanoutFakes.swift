@@ -55,7 +55,8 @@ final class FakeLog: ChannelLog {
         return found.map(\.seq)
     }
 
-    func failNext() {
+    func failNext(file: StaticString = #filePath, line: UInt = #line) {
+        guard !pending.isEmpty else { return XCTFail("no read pending", file: file, line: line) }
         pending.removeFirst().completion(.failure(.internalError("redis unreachable")))
     }
 

@@ -37,11 +37,12 @@ final class FanoutHubTests: XCTestCase {
             maxUnsentBytes: maxUnsentBytes, pingIntervalSeconds: 15, lingerSeconds: lingerSeconds))
     }
 
-    func open(lastEventId: UInt64? = nil, endWhenCaughtUp: Bool = false, draining: Bool = false) -> Client {
+    func open(session: String = "s1", lastEventId: UInt64? = nil, endWhenCaughtUp: Bool = false, draining: Bool = false,
+              idleSeconds: Int = 60, expiresAt: Int64? = nil) -> Client {
         let client = Client()
         hub.open(client.output, StreamOpening(
-            session: "s1", io: .output, lastEventId: lastEventId, endWhenCaughtUp: endWhenCaughtUp,
-            idleSeconds: 60, expiresAt: nil, headers: [("X-Relay-Node", "test")],
+            session: session, io: .output, lastEventId: lastEventId, endWhenCaughtUp: endWhenCaughtUp,
+            idleSeconds: idleSeconds, expiresAt: expiresAt, headers: [("X-Relay-Node", "test")],
             refusal: { draining ? .serviceUnavailable("draining") : nil },
             refuse: { [unowned client] in client.refusals.append($0) },
             started: { [unowned client] in client.started += 1 }))
@@ -431,6 +432,77 @@ final class FanoutHubTests: XCTestCase {
         spin(0.1)
         XCTAssertEqual(pubsub.unsubscribes, [channel])
         XCTAssertEqual(hub.feedCount, 0)
+    }
+
+    /// A record on one channel touches only that channel's subscribers.
+    func testRecordsReachOnlyTheirChannel() {
+        let a = liveClient(upTo: 1)
+        let otherChannel = log.channelName(session: "s2", io: .output)
+        log.append(otherChannel, 1...1)
+        let b = open(session: "s2")
+        pubsub.confirm(otherChannel)
+        log.answerNext()
+        flush()
+        let writesA = a.output.writeCalls
+        log.append(otherChannel, 2...2)
+        pubsub.publish(otherChannel, 2)
+        flush()
+        XCTAssertEqual(b.output.ids, [1, 2])
+        XCTAssertEqual(a.output.writeCalls, writesA)
+        XCTAssertEqual(a.output.ids, [1])
+        XCTAssertEqual(hub.feedCount, 2)
+    }
+
+    // MARK: Timers
+
+    func testTokenExpiredBeforeTheStreamStartedIsAnswered401() {
+        let client = open(expiresAt: Int64(Clock.nowMilliseconds() / 1000) - 1)
+        spin(0.05)
+        XCTAssertEqual(client.output.status, 401)
+        XCTAssertEqual(hub.metrics.tokenExpiries, 1)
+        XCTAssertEqual(hub.subscriberCount, 0)
+        pubsub.confirm(channel)
+        XCTAssertTrue(log.pending.isEmpty, "no read for a stream that is over")
+    }
+
+    func testTokenExpiryEndsALiveStreamWithANotice() {
+        log.append(channel, 1...1)
+        let client = open(expiresAt: Int64(Clock.nowMilliseconds() / 1000) + 1)
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(state(client), "live")
+        spin(2.1)
+        XCTAssertTrue(client.output.text.hasSuffix(": token expired\n\n"))
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    func testIdleStreamEndsAfterItsTimeout() {
+        log.append(channel, 1...1)
+        let client = open(idleSeconds: 1)
+        pubsub.confirm(channel)
+        log.answerNext()
+        spin(1.3)
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(hub.metrics.idleTimeouts, 1)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    /// The client leaves during a paused catch-up: the subscriber is gone and writes no more.
+    func testClientLeavingDuringCatchUpStopsIt() {
+        makeHub(maxUnsentBytes: 400)
+        log.append(channel, 1...20)
+        let client = open()
+        client.output.socketTakes = 0
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(state(client), "writing")
+        let written = client.output.frames.count
+        client.output.clientLeaves()
+        XCTAssertEqual(hub.subscriberCount, 0)
+        client.output.unsentBytes = 0
+        spin(0.1)
+        XCTAssertEqual(client.output.frames.count, written)
     }
 
     /// A subscriber lives for minutes and there may be 100,000: the request's opening is boxed
