@@ -94,6 +94,8 @@ let package = Package(
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayWire"]),
         .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayIO"]),
+        // The fan-out (hub, feeds, subscribers) against in-memory fakes of Redis and the sockets.
+        .testTarget(name: "RelayHTTPTests", dependencies: ["RelayHTTP", "RelayCore", "RelayIO", "RelayRedis"]),
         .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),
     ],
     swiftLanguageModes: [.v5]

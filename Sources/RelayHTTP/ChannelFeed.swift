@@ -1,13 +1,14 @@
 // ChannelFeed: one channel that has subscribers on this node. It holds the node's single
 // Redis subscription for the channel, puts live records in sequence order (filling gaps from
 // the stream with XRANGE), frames each record once and offers the same bytes to every live
-// subscriber.
+// subscriber. It owns its subscription state and its subscriber list; the subscribers' own
+// life cycle is theirs (SSESubscriber): the feed only reports records and closes to them.
 import RelayCore
 import RelayIO
 import RelayRedis
 
 final class ChannelFeed {
-    enum State { case idle, subscribing, subscribed, unsubscribing }
+    enum Subscription { case idle, subscribing, subscribed, unsubscribing }
 
     /// A live message from pub/sub: "SEQ d|c|x\n<record JSON>".
     struct LiveMessage {
@@ -34,19 +35,19 @@ final class ChannelFeed {
     let name: String
     let session: String
     let io: ChannelIO
-    var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
-    var state = State.idle
+    private(set) var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
+    private(set) var subscription = Subscription.idle
     /// Highest sequence number framed by this feed (valid when `lastSeqKnown`).
-    var lastSeq: UInt64 = 0
-    var lastSeqKnown = false
+    private(set) var lastSeq: UInt64 = 0
+    private(set) var lastSeqKnown = false
     /// Set when the session was closed: the channel's final sequence number.
-    var closedSeq: UInt64?
+    private(set) var closedSeq: UInt64?
     private var generation = 0
     private var everSubscribed = false
     private var readyWaiters: [() -> Void] = []
     private var filling = false
     private var pending: [LiveMessage] = []
-    var lingerTimer: LoopTimer?
+    private var lingerTimer: LoopTimer?
     unowned let hub: FanoutHub
 
     init(name: String, session: String, io: ChannelIO, hub: FanoutHub) {
@@ -56,10 +57,44 @@ final class ChannelFeed {
         self.hub = hub
     }
 
+    // MARK: Subscribers
+
+    func attach(_ subscriber: SSESubscriber) {
+        subscribers[ObjectIdentifier(subscriber)] = subscriber
+        lingerTimer?.cancel()
+        lingerTimer = nil
+    }
+
+    func detach(_ subscriber: SSESubscriber) {
+        subscribers[ObjectIdentifier(subscriber)] = nil
+        scheduleLinger()
+    }
+
+    /// Drops the Redis subscription a little after the last local subscriber left.
+    private func scheduleLinger() {
+        guard subscribers.isEmpty, lingerTimer == nil else { return }
+        lingerTimer = hub.loop.after(hub.settings.lingerSeconds) { [weak self] in
+            guard let self else { return }
+            self.lingerTimer = nil
+            guard self.subscribers.isEmpty else { return }
+            switch self.subscription {
+            case .subscribed:
+                self.subscription = .unsubscribing
+                self.hub.pubsub.unsubscribe(self.name)
+            case .idle:
+                self.hub.forget(self)
+            case .subscribing, .unsubscribing:
+                break
+            }
+        }
+    }
+
+    // MARK: Subscription
+
     /// Runs `then` once the subscription is confirmed (at once if it is, or if Redis pub/sub
     /// is down: the reconnect backfills).
     func whenReady(_ then: @escaping () -> Void) {
-        switch state {
+        switch subscription {
         case .subscribed: then()
         case .subscribing, .unsubscribing: readyWaiters.append(then)
         case .idle:
@@ -68,9 +103,20 @@ final class ChannelFeed {
         }
     }
 
-    func subscribe() {
-        guard state == .idle else { return }
-        state = .subscribing
+    /// Pub/sub is back: subscribe again if anyone is listening.
+    func pubSubReconnected() {
+        if !subscribers.isEmpty { subscribe() }
+    }
+
+    /// The pub/sub connection dropped: the subscription is gone until the reconnect.
+    func pubSubDisconnected() {
+        generation += 1
+        subscription = .idle
+    }
+
+    private func subscribe() {
+        guard subscription == .idle else { return }
+        subscription = .subscribing
         generation += 1
         let current = generation
         hub.pubsub.subscribe(name) { [weak self] event in
@@ -84,25 +130,25 @@ final class ChannelFeed {
         case .subscribed:
             let wasResubscribe = everSubscribed
             everSubscribed = true
-            state = .subscribed
+            subscription = .subscribed
             let waiters = readyWaiters
             readyWaiters = []
             waiters.forEach { $0() }
             if wasResubscribe { backfillAfterReconnect() }
             checkClosed()
-            if subscribers.isEmpty { hub.scheduleLinger(self) }
+            if subscribers.isEmpty { scheduleLinger() }
         case .message(let payload):
             guard let message = LiveMessage(payload) else { return }
             receive(message)
         case .unsubscribed:
-            state = .idle
+            subscription = .idle
             if subscribers.isEmpty && readyWaiters.isEmpty {
                 hub.forget(self)
             } else {
                 subscribe()
             }
         case .connectionLost:
-            state = .idle
+            subscription = .idle
             // Streams started now go live unsubscribed: the next subscription must backfill.
             everSubscribed = everSubscribed || !readyWaiters.isEmpty
             let waiters = readyWaiters
@@ -116,11 +162,13 @@ final class ChannelFeed {
     /// replayed by pub/sub: after each subscription, ask the session row.
     private func checkClosed() {
         guard closedSeq == nil else { return }
-        hub.channels.closedState(session: session, io: io) { [weak self] result in
+        hub.log.closedState(session: session, io: io) { [weak self] result in
             guard let self, self.closedSeq == nil, case .success(let lastSeq?) = result else { return }
             self.receive(LiveMessage(seq: lastSeq, kind: UInt8(ascii: "x"), json: []))
         }
     }
+
+    // MARK: Records
 
     /// Live messages arrive in publish order, but some may be missing (a reconnect): a jump
     /// in sequence numbers is filled from the stream before anything after it is delivered.
@@ -135,36 +183,29 @@ final class ChannelFeed {
         deliver(seq: message.seq, json: message.json, isControl: message.kind == UInt8(ascii: "c"))
     }
 
+    /// Frames the record once and offers the same frame to every live subscriber.
     private func deliver(seq: UInt64, json: ArraySlice<UInt8>, isControl: Bool) {
         if lastSeqKnown && seq <= lastSeq { return }
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
         let frame = SharedFrame(SSEFrame.record(id: seq, recordJSON: json, isControl: isControl))
-        for subscriber in subscribers.values where subscriber.live {
-            if !subscriber.offer(seq: seq, frame: frame) {
-                subscriber.live = false
-                hub.catchUp(subscriber)
-            }
+        for subscriber in subscribers.values where subscriber.isLive {
+            subscriber.offer(seq: seq, frame: frame)
         }
     }
 
     private func closed(at seq: UInt64) {
         closedSeq = seq
-        for subscriber in subscribers.values where subscriber.live {
-            if subscriber.delivered >= seq {
-                subscriber.finish(clean: true)
-            } else {
-                subscriber.live = false
-                hub.catchUp(subscriber)
-            }
+        for subscriber in subscribers.values where subscriber.isLive {
+            subscriber.channelClosed(at: seq)
         }
     }
 
     /// Reads the records after `lastSeq` from the stream, then replays what arrived meanwhile.
     private func fill() {
         filling = true
-        hub.channels.range(session: session, io: io, after: lastSeq, count: FanoutHub.batchSize) { [weak self] result in
+        hub.log.range(session: session, io: io, after: lastSeq, count: FanoutHub.batchSize) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let records):
@@ -187,16 +228,9 @@ final class ChannelFeed {
         if lastSeqKnown {
             if !filling { fill() }
         } else {
-            for subscriber in subscribers.values where subscriber.live {
-                subscriber.live = false
-                hub.catchUp(subscriber)
+            for subscriber in subscribers.values where subscriber.isLive {
+                subscriber.catchUpFromLog()
             }
         }
-    }
-
-    /// The pub/sub connection dropped: the subscription is gone until the reconnect.
-    func connectionLost() {
-        generation += 1
-        state = .idle
     }
 }

@@ -111,58 +111,19 @@ extension RelayServer {
         }
         if draining { return respondError(exchange, .serviceUnavailable("This node is draining; reconnect")) }
         guard let principal = principal(exchange) else { return }
+        // Validated and authorized: the hub does the rest (the stream starts once the channel
+        // is subscribed and the first batch of the log is read).
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
-            let hub = self.hub
-            let feed = hub.feed(session: record.id, io: io)
-            let subscriber = SSESubscriber(
-                exchange: exchange, feed: feed, delivered: lastEventId ?? 0,
+            self.hub.open(exchange, StreamOpening(
+                session: record.id, io: io, lastEventId: lastEventId,
                 endWhenCaughtUp: record.status(nowMs: Clock.nowMilliseconds()) != .active,
-                loop: hub.loop, idleTimeout: hub.idleTimeout(seconds: timeout), idleSeconds: Double(timeout), hub: hub)
-            subscriber.catchingUp = true
-            if let expiresAt = principal.expiresAt { subscriber.end(atEpochSeconds: expiresAt) }
-            hub.add(subscriber)
-            feed.whenReady {
-                self.startStream(subscriber, lastEventId: lastEventId)
-            }
-        }
-    }
-
-    /// Subscribed: read the first batch, send the headers (with the gap notice if the resume
-    /// point was trimmed away), then continue the catch-up until the subscriber is live.
-    private func startStream(_ subscriber: SSESubscriber, lastEventId: UInt64?) {
-        let exchange = subscriber.exchange
-        let feed = subscriber.feed
-        channels.range(session: feed.session, io: feed.io, after: subscriber.delivered, count: FanoutHub.batchSize) { [weak self] result in
-            guard let self, !subscriber.ended else { return }
-            switch result {
-            case .failure(let error):
-                subscriber.catchingUp = false
-                subscriber.leave()
-                self.respondError(exchange, error)
-            case .success(let records):
-                if self.draining {
-                    subscriber.catchingUp = false
-                    subscriber.leave()
-                    return self.respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
-                }
-                var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
-                               ("X-Accel-Buffering", "no")] + self.commonHeaders(exchange)
-                var gap: (UInt64, UInt64)?
-                if let requested = lastEventId, let first = records.first?.seq, first > requested + 1 {
-                    gap = (requested, first)
-                    headers.append(("X-Relay-First-Id", String(first)))
-                    subscriber.delivered = first - 1
-                }
-                self.metrics.responded(status: 200)
-                // Strong: the exchange drops this closure when the stream ends, which breaks the cycle.
-                exchange.startStream(status: 200, headers: headers) { subscriber.leave() }
-                if let (requested, first) = gap {
-                    subscriber.writeComment(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
-                    subscriber.flush()
-                }
-                subscriber.catchUp(with: records, fullBatch: records.count == FanoutHub.batchSize)
-            }
+                idleSeconds: timeout, expiresAt: principal.expiresAt, headers: self.commonHeaders(exchange),
+                refusal: { [weak self] in
+                    self?.draining == true ? .serviceUnavailable("This node is draining; reconnect") : nil
+                },
+                refuse: { [weak self] error in self?.respondError(exchange, error) },
+                started: { [weak self] in self?.metrics.responded(status: 200) }))
         }
     }
 }

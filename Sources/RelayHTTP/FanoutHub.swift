@@ -1,6 +1,10 @@
 // FanoutHub: this node's channels with local subscribers. One Redis subscription per channel
 // (not per client), dropped a little after the last local subscriber leaves; catch-up of new
 // and lagging subscribers from the stream; pings; the end of every stream at shutdown.
+// Ownership: the hub holds its feeds and subscribers; a feed holds its subscription state and
+// its subscriber list; a subscriber holds its own life cycle (SSESubscriber.State). The hub
+// reaches Redis only through the ChannelLog and PubSubChannels protocols, and subscribers
+// write through SubscriberOutput, so all of it runs in unit tests without processes.
 import RelayCore
 import RelayIO
 import RelayRedis
@@ -28,50 +32,82 @@ public final class FanoutMetrics {
     public init() {}
 }
 
+/// What the HTTP handler hands to the hub with an authorized subscribe request.
+struct StreamOpening {
+    var session: String
+    var io: ChannelIO
+    /// Last-Event-ID: the stream resumes after it (nil: from the start of the log).
+    var lastEventId: UInt64?
+    /// The session was closed or expired when the request came: end once the log is read.
+    var endWhenCaughtUp: Bool
+    /// The stream ends after this long without a record.
+    var idleSeconds: Int
+    /// The exp of the public token the stream was opened with.
+    var expiresAt: Int64?
+    /// Response headers besides the SSE ones (CORS, node name).
+    var headers: [(String, String)]
+    /// Asked when the first batch arrives: an error answers the request instead (draining).
+    var refusal: () -> APIError?
+    /// Answers the request with an error (the first read failed, or `refusal`); the stream is over.
+    var refuse: (APIError) -> Void
+    /// The stream's response is starting (200).
+    var started: () -> Void
+}
+
+/// Subscribers with frames queued in this loop iteration, written together at its end, so
+/// records that arrive together leave together (one system call per subscriber). A class of
+/// its own, never weakly referenced, that every subscriber holds strongly: reaching it on the
+/// fan-out path costs no weak-reference side table.
+final class FlushQueue {
+    private var dirty: [SSESubscriber] = []
+    private var task: LoopTask?
+
+    init(loop: EventLoop) {
+        task = LoopTask(loop: loop) { [unowned self] in self.flush() }
+    }
+
+    func add(_ subscriber: SSESubscriber) {
+        dirty.append(subscriber)
+        task?.schedule()
+    }
+
+    func flush() {
+        let batch = dirty
+        dirty.removeAll(keepingCapacity: true)
+        for subscriber in batch { subscriber.flush() }
+    }
+}
+
 public final class FanoutHub {
     static let batchSize = 500
 
     let loop: EventLoop
-    let pubsub: PubSubClient
-    let channels: ChannelStore
+    let pubsub: PubSubChannels
+    let log: ChannelLog
     let settings: FanoutSettings
     public let metrics = FanoutMetrics()
+    let flushQueue: FlushQueue
     private var feeds: [String: ChannelFeed] = [:]
     private var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
     private var commonTimeouts: [Int: CommonTimeout] = [:]
     private var pingTimer: LoopTimer?
     private let pingFrame = SharedFrame(SSEFrame.ping)
-    /// Subscribers with frames queued in this loop iteration.
-    private var dirty: [SSESubscriber] = []
-    private var flushTask: LoopTask?
 
-    public init(loop: EventLoop, pubsub: PubSubClient, channels: ChannelStore, settings: FanoutSettings) {
+    public init(loop: EventLoop, pubsub: PubSubChannels, channels: ChannelLog, settings: FanoutSettings) {
         self.loop = loop
         self.pubsub = pubsub
-        self.channels = channels
+        self.log = channels
         self.settings = settings
+        flushQueue = FlushQueue(loop: loop)
         pubsub.onDisconnected.append { [weak self] in
-            self?.feeds.values.forEach { $0.connectionLost() }
+            self?.feeds.values.forEach { $0.pubSubDisconnected() }
         }
         pubsub.onConnected.append { [weak self] in
-            guard let self else { return }
-            for feed in self.feeds.values where !feed.subscribers.isEmpty { feed.subscribe() }
+            self?.feeds.values.forEach { $0.pubSubReconnected() }
         }
         // Pings go out in 16 slices over the interval, not to every subscriber at once: a burst
         // of 10,000 writes would hold back the records behind it.
         pingTimer = loop.every(settings.pingIntervalSeconds / Double(FanoutHub.pingSlices)) { [weak self] in self?.ping() }
-        flushTask = LoopTask(loop: loop) { [weak self] in self?.flushDirty() }
-    }
-
-    func markDirty(_ subscriber: SSESubscriber) {
-        dirty.append(subscriber)
-        flushTask?.schedule()
-    }
-
-    private func flushDirty() {
-        let batch = dirty
-        dirty.removeAll(keepingCapacity: true)
-        for subscriber in batch { subscriber.flush() }
     }
 
     private var inputSubscribers = 0
@@ -82,8 +118,18 @@ public final class FanoutHub {
         io == .input ? inputSubscribers : subscribers.count - inputSubscribers
     }
 
+    /// Takes an authorized subscribe request: the stream starts once its channel is subscribed
+    /// and the first batch of the log is read (or the request is refused through `opening`).
+    func open(_ output: SubscriberOutput, _ opening: StreamOpening) {
+        let feed = feed(session: opening.session, io: opening.io)
+        let subscriber = SSESubscriber(output: output, opening: opening, feed: feed, hub: self)
+        if let expiresAt = opening.expiresAt { subscriber.end(atEpochSeconds: expiresAt) }
+        add(subscriber)
+        subscriber.start()
+    }
+
     func feed(session: String, io: ChannelIO) -> ChannelFeed {
-        let name = channels.keys.channel(session: session, io: io)
+        let name = log.channelName(session: session, io: io)
         if let feed = feeds[name] { return feed }
         let feed = ChannelFeed(name: name, session: session, io: io, hub: self)
         feeds[name] = feed
@@ -102,78 +148,24 @@ public final class FanoutHub {
         return timeout
     }
 
-    func add(_ subscriber: SSESubscriber) {
+    private func add(_ subscriber: SSESubscriber) {
         let id = ObjectIdentifier(subscriber)
         guard subscribers.updateValue(subscriber, forKey: id) == nil else { return }
         if subscriber.feed.io == .input { inputSubscribers += 1 }
-        subscriber.feed.subscribers[id] = subscriber
-        subscriber.feed.lingerTimer?.cancel()
-        subscriber.feed.lingerTimer = nil
+        subscriber.feed.attach(subscriber)
     }
 
+    /// Called by a subscriber as it ends.
     func remove(_ subscriber: SSESubscriber) {
         let id = ObjectIdentifier(subscriber)
         guard subscribers.removeValue(forKey: id) != nil else { return }
         if subscriber.feed.io == .input { inputSubscribers -= 1 }
-        let feed = subscriber.feed
-        feed.subscribers[id] = nil
-        scheduleLinger(feed)
+        subscriber.feed.detach(subscriber)
     }
 
-    /// Drops the feed's Redis subscription a little after its last local subscriber left.
-    func scheduleLinger(_ feed: ChannelFeed) {
-        guard feed.subscribers.isEmpty, feed.lingerTimer == nil else { return }
-        feed.lingerTimer = loop.after(settings.lingerSeconds) { [weak self, weak feed] in
-            guard let self, let feed else { return }
-            feed.lingerTimer = nil
-            guard feed.subscribers.isEmpty else { return }
-            switch feed.state {
-            case .subscribed:
-                feed.state = .unsubscribing
-                self.pubsub.unsubscribe(feed.name)
-            case .idle:
-                self.forget(feed)
-            case .subscribing, .unsubscribing:
-                break
-            }
-        }
-    }
-
+    /// Called by a feed once it has no subscribers and no subscription.
     func forget(_ feed: ChannelFeed) {
         if feeds[feed.name] === feed && feed.subscribers.isEmpty { feeds[feed.name] = nil }
-    }
-
-    /// Reads the log for a subscriber that is not live (new, or behind) until it has everything
-    /// the feed has seen, then makes it live. Ends the stream there if the session is closed.
-    func catchUp(_ subscriber: SSESubscriber) {
-        guard !subscriber.ended, !subscriber.catchingUp else { return }
-        subscriber.catchingUp = true
-        channels.range(session: subscriber.feed.session, io: subscriber.feed.io, after: subscriber.delivered,
-                       count: FanoutHub.batchSize) { [weak self] result in
-            guard let self, !subscriber.ended else { return }
-            switch result {
-            case .failure:
-                // Redis is unreachable: try again shortly; the stream stays open.
-                subscriber.catchingUp = false
-                self.loop.after(0.25) { [weak self] in self?.catchUp(subscriber) }
-            case .success(let records):
-                subscriber.catchUp(with: records, fullBatch: records.count == FanoutHub.batchSize)
-            }
-        }
-    }
-
-    func afterCatchUpBatch(_ subscriber: SSESubscriber, full: Bool) {
-        let feed = subscriber.feed
-        if full || (feed.lastSeqKnown && feed.lastSeq > subscriber.delivered) {
-            return catchUp(subscriber)
-        }
-        if let closed = feed.closedSeq, subscriber.delivered >= closed {
-            return subscriber.finish(clean: true)
-        }
-        if subscriber.endWhenCaughtUp {
-            return subscriber.finish(clean: true)
-        }
-        subscriber.live = true
     }
 
     static let pingSlices = 16

@@ -1,25 +1,73 @@
-// SSESubscriber: one open SSE response. It is either catching up (reading the log from Redis)
-// or live (taking frames from its channel's feed). `delivered` is the last sequence number
-// written, so nothing is written twice and a gap sends it back to catching up.
+// SSESubscriber: one open SSE response, and the one owner of its life cycle. The state is
+// private to this type and every transition is one of its methods: the hub, the feed and the
+// HTTP handlers only report events to it (the feed is ready, a record was published, the
+// channel closed, the pub/sub position was lost, the client left, a timer fired).
+//
+//   starting ──first batch──▶ catchingUp(reading ⇄ writing, retrying) ──caught up──▶ live
+//                                   ▲                                                 │
+//                                   └──── gap, close ahead of `delivered`, position lost
+//   any state ──finish / leave──▶ ended
+//
+// `delivered` is the last sequence number written, so nothing is written twice and a gap sends
+// the subscriber back to catching up.
 import RelayCore
 import RelayIO
 import RelayRedis
 
 final class SSESubscriber {
-    let exchange: HTTPExchange
-    let feed: ChannelFeed
+    enum State {
+        /// Registered with its feed, waiting for the feed's subscription, then for the first
+        /// read of the log. No response has been sent yet. (Indirect: the opening is boxed, so
+        /// the state of every long-lived subscriber is not as large as it.)
+        indirect case starting(StreamOpening)
+        /// Reading the log; live records are not taken meanwhile (the log has them).
+        case catchingUp(CatchUp)
+        /// Takes each record from the feed as it is published.
+        case live
+        /// The response is finished (or was never started) and the hub has let go of it.
+        case ended
+    }
+
+    enum CatchUp {
+        /// A read of the records after `delivered` is in flight.
+        case reading
+        /// Writing a batch (framed for this subscriber alone); writing pauses while more than
+        /// half the unsent-output cap is queued, so a long catch-up never trips the cap.
+        case writing(backlog: ArraySlice<StoredRecord>, fullBatch: Bool)
+        /// The read failed (Redis unreachable): read again shortly; the stream stays open.
+        case retrying
+    }
+
+    private(set) var state: State {
+        didSet {
+            switch state {
+            case .live: isLive = true; isEnded = false
+            case .ended: isLive = false; isEnded = true
+            case .starting, .catchingUp: isLive = false; isEnded = false
+            }
+        }
+    }
+    /// Mirrors of `state` (set only by its didSet) for the fan-out path, which checks them per record.
+    private(set) var isLive = false
+    private(set) var isEnded = false
     /// Last sequence number written to this client.
-    var delivered: UInt64
-    var live = false
-    var catchingUp = false
+    private(set) var delivered: UInt64
+
+    let output: SubscriberOutput
+    let feed: ChannelFeed
     /// The session was closed or expired when the stream began: end once the log is read.
-    var endWhenCaughtUp: Bool
-    private(set) var ended = false
+    private let endWhenCaughtUp: Bool
     /// Which of the hub's ping slices this stream is pinged in.
     let pingSlot: Int
-    /// Catch-up records not yet written (writing pauses while the client's output is backed up).
-    private var backlog: ArraySlice<StoredRecord> = []
-    private var backlogWasFullBatch = false
+    /// The hub outlives its subscribers. Used only off the fan-out path (reads, timers, leaving):
+    /// what the fan-out path needs is held directly (`flushQueue`, `metrics`, `maxUnsentBytes`)
+    /// through strong references to objects that are never weakly referenced, so retaining them
+    /// needs no weak-reference side table.
+    unowned let hub: FanoutHub
+    private let flushQueue: FlushQueue
+    private let metrics: FanoutMetrics
+    private let maxUnsentBytes: Int
+
     private var pumpTimer: LoopTimer?
     private let idleTimer: LoopTimer
     /// Ends the stream when the public token it was opened with expires.
@@ -29,89 +77,180 @@ final class SSESubscriber {
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
     private var lastRecordAt: Double
-    /// The hub outlives its subscribers; unowned keeps this object free of weak-reference side
-    /// tables, so retaining it on the fan-out path stays cheap.
-    unowned(unsafe) let hub: FanoutHub   // the hub lives as long as the process
+    /// Frames taken this loop iteration, written together by `flush()` (one system call).
+    private var outbox: [SharedFrame] = []
 
-    init(exchange: HTTPExchange, feed: ChannelFeed, delivered: UInt64, endWhenCaughtUp: Bool,
-         loop: EventLoop, idleTimeout: CommonTimeout?, idleSeconds: Double, hub: FanoutHub) {
-        self.exchange = exchange
+    init(output: SubscriberOutput, opening: StreamOpening, feed: ChannelFeed, hub: FanoutHub) {
+        self.output = output
         self.feed = feed
-        self.delivered = delivered
-        self.endWhenCaughtUp = endWhenCaughtUp
-        self.idleTimeout = idleTimeout
-        self.idleSeconds = idleSeconds
-        self.lastRecordAt = Clock.monotonicCoarse()
         self.hub = hub
-        self.pingSlot = hub.assignPingSlot()
+        state = .starting(opening)
+        delivered = opening.lastEventId ?? 0
+        endWhenCaughtUp = opening.endWhenCaughtUp
+        flushQueue = hub.flushQueue
+        metrics = hub.metrics
+        maxUnsentBytes = hub.settings.maxUnsentBytes
+        idleTimeout = hub.idleTimeout(seconds: opening.idleSeconds)
+        idleSeconds = Double(opening.idleSeconds)
+        lastRecordAt = Clock.monotonicCoarse()
+        pingSlot = hub.assignPingSlot()
         var onIdle: () -> Void = {}
-        idleTimer = LoopTimer(loop: loop) { onIdle() }
+        idleTimer = LoopTimer(loop: hub.loop) { onIdle() }
         onIdle = { [unowned self] in self.idleTimedOut() }
         if let idleTimeout { idleTimer.arm(common: idleTimeout) } else { idleTimer.arm(idleSeconds + 0.01) }
     }
 
-    /// Frames taken this loop iteration, written together by `flush()` (one system call).
-    private var outbox: [SharedFrame] = []
+    // MARK: Starting
 
-    /// Takes one record's frame if it is the next one; returns false if a gap was found.
-    @discardableResult
-    func offer(seq: UInt64, frame: SharedFrame) -> Bool {
-        if seq <= delivered { return true }
-        guard seq == delivered + 1 else { return false }
-        enqueue(frame)
-        delivered = seq
-        recordWritten()
-        return true
+    /// Begins once the feed's subscription is confirmed: the first read decides whether the
+    /// stream starts (and where, if the resume point was trimmed away).
+    func start() {
+        feed.whenReady { [self] in readFirstBatch() }
     }
 
-    /// Queues a frame; the hub flushes every subscriber with queued frames at the end of the
-    /// loop iteration, so records that arrive together leave together.
-    func enqueue(_ frame: SharedFrame) {
-        guard !ended else { return }
-        if outbox.isEmpty { hub.markDirty(self) }
-        outbox.append(frame)
+    private func readFirstBatch() {
+        guard case .starting = state else { return }
+        hub.log.range(session: feed.session, io: feed.io, after: delivered, count: FanoutHub.batchSize) { [self] result in
+            guard case .starting(let opening) = state else { return }
+            switch result {
+            case .failure(let error):
+                leave()
+                opening.refuse(error)
+            case .success(let records):
+                if let refusal = opening.refusal() {
+                    leave()
+                    return opening.refuse(refusal)
+                }
+                startResponse(opening, firstBatch: records)
+            }
+        }
     }
 
-    /// Writes the queued frames now.
-    func flush() {
-        guard !outbox.isEmpty, !ended else { return }
-        let queued = exchange.write(outbox)
-        outbox.removeAll(keepingCapacity: true)
-        if queued > hub.settings.maxUnsentBytes { dropSlow() }
-    }
-
-    /// Writes catch-up records (framed for this subscriber alone). Writing pauses while more
-    /// than half the unsent-output cap is queued, so a long catch-up never trips the cap; the
-    /// feed is told when the batch is written.
-    func catchUp(with records: [StoredRecord], fullBatch: Bool) {
-        backlog = records[...]
-        backlogWasFullBatch = fullBatch
+    /// Sends the headers (with the gap notice if the resume point was trimmed away), then
+    /// writes the first batch.
+    private func startResponse(_ opening: StreamOpening, firstBatch records: [StoredRecord]) {
+        var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+                       ("X-Accel-Buffering", "no")] + opening.headers
+        var gap: (UInt64, UInt64)?
+        if let requested = opening.lastEventId, let first = records.first?.seq, first > requested + 1 {
+            gap = (requested, first)
+            headers.append(("X-Relay-First-Id", String(first)))
+            delivered = first - 1
+        }
+        opening.started()
+        // Catching up from here: a client already gone makes startStream end the stream at once.
+        state = .catchingUp(.writing(backlog: records[...], fullBatch: records.count == FanoutHub.batchSize))
+        // Strong: the output drops this closure when the stream ends, which breaks the cycle.
+        output.startStream(status: 200, headers: headers) { self.leave() }
+        if let (requested, first) = gap {
+            enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
+            flush()
+        }
         pump()
     }
 
+    // MARK: Catching up
+
+    /// Reads the records after `delivered` from the log.
+    private func readNextBatch() {
+        state = .catchingUp(.reading)
+        hub.log.range(session: feed.session, io: feed.io, after: delivered, count: FanoutHub.batchSize) { [self] result in
+            guard case .catchingUp(.reading) = state else { return }
+            switch result {
+            case .failure:
+                state = .catchingUp(.retrying)
+                hub.loop.after(0.25) { [self] in
+                    guard case .catchingUp(.retrying) = state else { return }
+                    readNextBatch()
+                }
+            case .success(let records):
+                state = .catchingUp(.writing(backlog: records[...], fullBatch: records.count == FanoutHub.batchSize))
+                pump()
+            }
+        }
+    }
+
     private func pump() {
-        guard !ended else { return }
-        while let record = backlog.first {
-            if exchange.unsentBytes > hub.settings.maxUnsentBytes / 2 {
+        while case .catchingUp(.writing(let backlog, let fullBatch)) = state {
+            guard let record = backlog.first else {
+                pumpTimer?.cancel()
+                pumpTimer = nil
+                return caughtUp(fullBatch: fullBatch)
+            }
+            if output.unsentBytes > maxUnsentBytes / 2 {
                 if pumpTimer == nil {
                     pumpTimer = hub.loop.every(0.02) { [unowned self] in self.pump() }
                 }
                 return
             }
-            backlog = backlog.dropFirst()
+            state = .catchingUp(.writing(backlog: backlog.dropFirst(), fullBatch: fullBatch))
             guard record.seq > delivered else { continue }
             enqueue(SharedFrame(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
                                                 isControl: record.isControl)))
             delivered = record.seq
             recordWritten()
             flush()
-            if ended { return }
         }
-        pumpTimer?.cancel()
-        pumpTimer = nil
-        backlog = []   // an empty slice would still hold the batch's storage
-        catchingUp = false
-        hub.afterCatchUpBatch(self, full: backlogWasFullBatch)
+    }
+
+    /// A batch is written: read on if the log (or the feed) has more, end if the channel is
+    /// closed, or go live. There is no await between the feed's `lastSeq` check and going
+    /// live, so nothing the feed framed can fall between the two.
+    private func caughtUp(fullBatch: Bool) {
+        if fullBatch || (feed.lastSeqKnown && feed.lastSeq > delivered) {
+            return readNextBatch()
+        }
+        if let closed = feed.closedSeq, delivered >= closed {
+            return finish(clean: true)
+        }
+        if endWhenCaughtUp {
+            return finish(clean: true)
+        }
+        state = .live
+    }
+
+    // MARK: Live (events from the feed)
+
+    /// A record the feed framed (offered to live subscribers only). Taken if it is the next
+    /// one; a gap sends the subscriber back to catching up.
+    func offer(seq: UInt64, frame: SharedFrame) {
+        if seq <= delivered { return }
+        guard seq == delivered + 1 else { return catchUpFromLog() }
+        enqueue(frame)
+        delivered = seq
+        recordWritten()
+    }
+
+    /// The channel was closed at `seq`: end once everything up to it is written.
+    func channelClosed(at seq: UInt64) {
+        guard isLive else { return }
+        if delivered >= seq { return finish(clean: true) }
+        readNextBatch()
+    }
+
+    /// The feed no longer knows its position (pub/sub was away and Redis could not be read):
+    /// each live subscriber reads on from its own position.
+    func catchUpFromLog() {
+        guard isLive else { return }
+        readNextBatch()
+    }
+
+    // MARK: Output
+
+    /// Queues a frame; the flush queue writes every subscriber with queued frames at the end of
+    /// the loop iteration, so records that arrive together leave together.
+    func enqueue(_ frame: SharedFrame) {
+        guard !isEnded else { return }
+        if outbox.isEmpty { flushQueue.add(self) }
+        outbox.append(frame)
+    }
+
+    /// Writes the queued frames now.
+    func flush() {
+        guard !outbox.isEmpty, !isEnded else { return }
+        let queued = output.write(outbox)
+        outbox.removeAll(keepingCapacity: true)
+        if queued > maxUnsentBytes { dropSlow() }
     }
 
     func writeComment(_ frame: SharedFrame) {
@@ -121,13 +260,15 @@ final class SSESubscriber {
     private func recordWritten() {
         // A record resets the idle timer; pings do not.
         lastRecordAt = Clock.monotonicCoarse()
-        hub.metrics.recordsDelivered += 1
+        metrics.recordsDelivered += 1
     }
+
+    // MARK: Ending
 
     /// Past the cap on unsent output: disconnect (the client resumes with Last-Event-ID).
     private func dropSlow() {
-        guard !ended else { return }
-        hub.metrics.slowSubscribersDropped += 1
+        guard !isEnded else { return }
+        metrics.slowSubscribersDropped += 1
         finish(clean: false)
     }
 
@@ -137,7 +278,7 @@ final class SSESubscriber {
             // Records came since the timer was armed: wait for the rest of the idle time.
             return idleTimer.arm(remaining + 0.01)
         }
-        hub.metrics.idleTimeouts += 1
+        metrics.idleTimeouts += 1
         finish(clean: true)
     }
 
@@ -156,44 +297,44 @@ final class SSESubscriber {
     }
 
     private func tokenExpired(at expiresAt: Int64) {
-        guard !ended else { return }
+        guard !isEnded else { return }
         if Clock.nowMilliseconds() / 1000 < expiresAt { return armExpiry(expiresAt) }
-        hub.metrics.tokenExpiries += 1
-        if exchange.isStreaming {
+        metrics.tokenExpiries += 1
+        if output.isStreaming {
             enqueue(SharedFrame(SSEFrame.tokenExpired))
             return finish(clean: true)
         }
-        if !exchange.isAnswered {
+        if !output.isAnswered {
             // Still reading the first batch: the token ran out before the stream began.
-            exchange.respond(status: 401, headers: [("Content-Type", "application/json")],
-                             body: Array(Authenticator.expiredToken.bodyJSON.utf8))
+            output.respond(status: 401, headers: [("Content-Type", "application/json")],
+                           body: Array(Authenticator.expiredToken.bodyJSON.utf8))
         }
         leave()
     }
 
     /// Ends the response (cleanly, or by dropping the connection) and leaves the feed.
     func finish(clean: Bool) {
-        guard !ended else { return }
-        if exchange.isStreaming {
+        guard !isEnded else { return }
+        if output.isStreaming {
             if clean {
-                exchange.write(outbox)
-                exchange.endStream()
+                output.write(outbox)
+                output.endStream()
             } else {
-                exchange.abort()
+                output.abort()
             }
             outbox.removeAll()
-        } else if !exchange.isAnswered {
+        } else if !output.isAnswered {
             // Timed out before the first read came back.
-            exchange.respond(status: 503, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"timed out"}"#.utf8))
+            output.respond(status: 503, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"timed out"}"#.utf8))
         }
         leave()
     }
 
-    /// Leaves the feed without touching the exchange: the client went away, or the stream
-    /// never started (its first read failed and the caller answers the request).
+    /// Leaves the feed without touching the output: the client went away, or the stream never
+    /// started (its first read failed and the opener answers the request).
     func leave() {
-        guard !ended else { return }
-        ended = true
+        guard !isEnded else { return }
+        state = .ended
         idleTimer.cancel()
         expiryTimer?.cancel()
         pumpTimer?.cancel()

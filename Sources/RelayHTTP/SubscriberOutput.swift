@@ -1,0 +1,26 @@
+// SubscriberOutput: what an SSE subscriber writes to. HTTPExchange (real sockets) is the one
+// the server uses; unit tests record the calls instead.
+import RelayIO
+
+protocol SubscriberOutput: AnyObject {
+    /// The streamed response has started and has not ended.
+    var isStreaming: Bool { get }
+    /// A response (complete or streamed) is finished; nothing more can be written.
+    var isAnswered: Bool { get }
+    /// Bytes accepted but not yet written to the socket.
+    var unsentBytes: Int { get }
+    /// Sends a complete response (used when the stream never started).
+    func respond(status: Int, headers: [(String, String)], body: [UInt8])
+    /// Starts the streamed response; `onClose` runs if the client goes away before it ends
+    /// (at once if it already has).
+    func startStream(status: Int, headers: [(String, String)], onClose: @escaping () -> Void)
+    /// Writes frames in order; returns the bytes left unsent.
+    @discardableResult
+    func write(_ frames: [SharedFrame]) -> Int
+    /// Ends the stream cleanly.
+    func endStream()
+    /// Drops the connection.
+    func abort()
+}
+
+extension HTTPExchange: SubscriberOutput {}

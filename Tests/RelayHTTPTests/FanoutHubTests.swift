@@ -1,0 +1,524 @@
+// The fan-out without processes: a FanoutHub on a real (idle) libevent loop, with the channel
+// log, pub/sub and each subscriber's socket replaced by the fakes of FanoutFakes.swift.
+import RelayCore
+@testable import RelayHTTP
+@testable import RelayIO
+@testable import RelayRedis
+import XCTest
+
+final class FanoutHubTests: XCTestCase {
+    var loop: EventLoop!
+    var log: FakeLog!
+    var pubsub: FakePubSub!
+    var hub: FanoutHub!
+    var channel: String { log.channelName(session: "s1", io: .output) }
+
+    /// One subscribe request as the HTTP handler would hand it over.
+    final class Client {
+        let output = FakeOutput()
+        var refusals: [APIError] = []
+        var started = 0
+    }
+
+    override func setUp() {
+        makeHub()
+    }
+
+    override func tearDown() {
+        hub = nil
+        loop = nil
+    }
+
+    func makeHub(maxUnsentBytes: Int = 4 << 20, lingerSeconds: Double = 2) {
+        loop = EventLoop()
+        log = FakeLog()
+        pubsub = FakePubSub()
+        hub = FanoutHub(loop: loop, pubsub: pubsub, channels: log, settings: FanoutSettings(
+            maxUnsentBytes: maxUnsentBytes, pingIntervalSeconds: 15, lingerSeconds: lingerSeconds))
+    }
+
+    func open(session: String = "s1", lastEventId: UInt64? = nil, endWhenCaughtUp: Bool = false, draining: Bool = false,
+              idleSeconds: Int = 60, expiresAt: Int64? = nil) -> Client {
+        let client = Client()
+        hub.open(client.output, StreamOpening(
+            session: session, io: .output, lastEventId: lastEventId, endWhenCaughtUp: endWhenCaughtUp,
+            idleSeconds: idleSeconds, expiresAt: expiresAt, headers: [("X-Relay-Node", "test")],
+            refusal: { draining ? .serviceUnavailable("draining") : nil },
+            refuse: { [unowned client] in client.refusals.append($0) },
+            started: { [unowned client] in client.started += 1 }))
+        return client
+    }
+
+    /// The end of the loop iteration: subscribers with queued frames write them.
+    func flush() { hub.flushQueue.flush() }
+
+    /// Runs the loop for a while (timers: linger, retries, paused catch-up).
+    func spin(_ seconds: Double) {
+        let loop = self.loop!
+        loop.after(seconds) { loop.stop() }
+        loop.run()
+    }
+
+    func subscriber(_ client: Client) -> SSESubscriber? {
+        hub.feed(session: "s1", io: .output).subscribers.values.first { $0.output === client.output }
+    }
+
+    func state(_ client: Client) -> String {
+        guard let subscriber = subscriber(client) else { return "gone" }
+        switch subscriber.state {
+        case .starting: return "starting"
+        case .catchingUp(.reading): return "reading"
+        case .catchingUp(.writing): return "writing"
+        case .catchingUp(.retrying): return "retrying"
+        case .live: return "live"
+        case .ended: return "ended"
+        }
+    }
+
+    /// A subscriber that has read records 1...n from the log and is live.
+    func liveClient(upTo n: UInt64) -> Client {
+        log.append(channel, 1...n)
+        let client = open()
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertEqual(state(client), "live")
+        XCTAssertEqual(client.output.ids, Array(1...n))
+        return client
+    }
+
+    // MARK: Starting
+
+    func testStreamStartsAfterSubscriptionWithFirstBatch() {
+        log.append(channel, 1...3)
+        let client = open()
+        XCTAssertEqual(pubsub.subscribes, [channel])
+        XCTAssertEqual(state(client), "starting")
+        XCTAssertTrue(log.pending.isEmpty, "the first read waits for the subscription")
+        pubsub.confirm(channel)
+        XCTAssertEqual(log.pendingAfters, [0])
+        XCTAssertNil(client.output.status, "no response before the first read")
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.status, 200)
+        XCTAssertEqual(client.output.header("Content-Type"), "text/event-stream")
+        XCTAssertEqual(client.output.header("X-Relay-Node"), "test")
+        XCTAssertEqual(client.started, 1)
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        XCTAssertEqual(state(client), "live")
+        XCTAssertEqual(hub.metrics.recordsDelivered, 3)
+    }
+
+    func testFirstReadFailureRefusesTheRequest() {
+        let client = open()
+        pubsub.confirm(channel)
+        log.failNext()
+        XCTAssertEqual(client.refusals.map(\.status), [500])
+        XCTAssertNil(client.output.status, "the opener answers, not the subscriber")
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    func testDrainingNodeRefusesWhenTheFirstBatchArrives() {
+        log.append(channel, 1...2)
+        let client = open(draining: true)
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(client.refusals.map(\.status), [503])
+        XCTAssertEqual(client.started, 0)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    func testResumePastTrimmedLogSendsGapNotice() {
+        log.append(channel, 8...9)
+        let client = open(lastEventId: 3)
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.header("X-Relay-First-Id"), "8")
+        XCTAssertTrue(client.output.text.hasPrefix("event: gap\ndata: {\"requested\":3,\"firstAvailable\":8}"))
+        XCTAssertEqual(client.output.ids, [8, 9])
+    }
+
+    func testClosedSessionEndsOnceTheLogIsRead() {
+        log.append(channel, 1...2)
+        let client = open(endWhenCaughtUp: true)
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(client.output.ids, [1, 2])
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    // MARK: Catch-up → live seam
+
+    /// Records published while the subscriber reads the log are neither lost nor doubled:
+    /// the feed saw them, so the subscriber reads on before it goes live.
+    func testRecordsPublishedWhileCatchingUpAreNeitherLostNorDuplicated() {
+        log.append(channel, 1...2)
+        let client = open()
+        pubsub.confirm(channel)
+        // 3 is appended and published while the first read is on its way (it misses 3).
+        log.append(channel, 3...3)
+        pubsub.publish(channel, 3)
+        XCTAssertEqual(log.answerNext(upTo: 2), [1, 2])
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2], "3 is not taken from the feed while catching up")
+        XCTAssertEqual(state(client), "reading", "the feed has seen 3: read on")
+        XCTAssertEqual(log.pendingAfters, [2])
+        // 4 arrives during the second read, which does see it.
+        log.append(channel, 4...4)
+        pubsub.publish(channel, 4)
+        XCTAssertEqual(log.answerNext(), [3, 4])
+        XCTAssertEqual(state(client), "live")
+        // A record the read already returned arrives late on pub/sub, then a new one.
+        log.append(channel, 5...5)
+        pubsub.publish(channel, 4)
+        pubsub.publish(channel, 5)
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4, 5])
+        XCTAssertEqual(hub.metrics.recordsDelivered, 5)
+    }
+
+    /// The read saw a record before its pub/sub message arrived: the message is not written again.
+    func testRecordReadBeforeItsMessageArrivesIsWrittenOnce() {
+        log.append(channel, 1...3)
+        let client = open()
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(state(client), "live")
+        pubsub.publish(channel, 3)
+        log.append(channel, 4...4)
+        pubsub.publish(channel, 4)
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4])
+    }
+
+    /// A long catch-up pauses while the client's output is backed up instead of tripping the cap.
+    func testCatchUpPausesOnBackedUpOutputInsteadOfCutting() {
+        makeHub(maxUnsentBytes: 400)
+        log.append(channel, 1...20)
+        let client = open()
+        client.output.socketTakes = 0
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(state(client), "writing")
+        let written = client.output.ids.count
+        XCTAssertLessThan(written, 20)
+        XCTAssertFalse(client.output.aborted)
+        // The socket drains; the paused catch-up resumes on its timer.
+        client.output.socketTakes = nil
+        client.output.unsentBytes = 0
+        spin(0.1)
+        XCTAssertEqual(client.output.ids, Array(1...20))
+        XCTAssertEqual(state(client), "live")
+        XCTAssertEqual(hub.metrics.slowSubscribersDropped, 0)
+    }
+
+    // MARK: Live fan-out
+
+    /// Every live subscriber gets the same frame object: each record is framed once per node.
+    func testEachRecordIsFramedOnceForAllSubscribers() {
+        let a = liveClient(upTo: 1)
+        let b = open()
+        log.answerNext()
+        flush()
+        XCTAssertEqual(state(b), "live")
+        log.append(channel, 2...3)
+        pubsub.publish(channel, 2)
+        pubsub.publish(channel, 3)
+        flush()
+        XCTAssertEqual(a.output.ids, [1, 2, 3])
+        XCTAssertEqual(b.output.ids, [1, 2, 3])
+        let lastA = a.output.frames.suffix(2), lastB = b.output.frames.suffix(2)
+        XCTAssertTrue(zip(lastA, lastB).allSatisfy { $0 === $1 })
+        XCTAssertEqual(a.output.writeCalls, 2, "records of one loop iteration leave in one write")
+        XCTAssertEqual(pubsub.subscribes, [channel], "one subscription per channel, not per client")
+    }
+
+    // MARK: Gap filling
+
+    /// A jump in sequence numbers is filled from the log before anything after it is written.
+    func testGapIsFilledFromTheLogBeforeLaterRecords() {
+        let client = liveClient(upTo: 2)
+        let other = open()
+        log.answerNext()
+        pubsub.publish(channel, 2)     // the feed learns its position
+        log.append(channel, 3...6)
+        pubsub.publish(channel, 3)
+        pubsub.publish(channel, 6)     // 4 and 5 were lost
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        XCTAssertEqual(log.pendingAfters, [3], "the feed reads the gap once, not per subscriber")
+        log.append(channel, 7...7)
+        pubsub.publish(channel, 7)     // arrives during the fill: held back
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        XCTAssertEqual(log.answerNext(upTo: 6), [4, 5, 6])
+        flush()
+        XCTAssertEqual(client.output.ids, Array(1...7))
+        XCTAssertEqual(other.output.ids, Array(1...7))
+        XCTAssertEqual(state(client), "live")
+        XCTAssertTrue(log.pending.isEmpty)
+    }
+
+    /// A subscriber that finds a gap on its own (the feed did not know its position) reads the
+    /// log from its last delivered record, then goes live again.
+    func testSubscriberBehindTheFeedCatchesUpAlone() {
+        let client = liveClient(upTo: 2)
+        log.append(channel, 3...5)
+        pubsub.publish(channel, 5)     // feed position unknown: 5 is framed and offered
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2])
+        XCTAssertEqual(state(client), "reading")
+        XCTAssertEqual(log.pendingAfters, [2])
+        XCTAssertEqual(log.answerNext(), [3, 4, 5])
+        XCTAssertEqual(state(client), "live")
+        log.append(channel, 6...6)
+        pubsub.publish(channel, 6)
+        flush()
+        XCTAssertEqual(client.output.ids, Array(1...6))
+    }
+
+    // MARK: Pub/sub reconnect
+
+    /// After the pub/sub connection comes back, the feed subscribes again and backfills from the
+    /// last record it framed: records published meanwhile arrive once, in order.
+    func testResubscribeAfterReconnectBackfillsWithoutLossOrDuplicates() {
+        let client = liveClient(upTo: 2)
+        pubsub.publish(channel, 2)
+        log.append(channel, 3...3)
+        pubsub.publish(channel, 3)
+        pubsub.drop()
+        XCTAssertFalse(pubsub.isSubscribed(channel))
+        log.append(channel, 4...5)     // published to nobody
+        pubsub.reconnect()
+        XCTAssertEqual(pubsub.subscribes, [channel, channel])
+        pubsub.confirm(channel)
+        XCTAssertEqual(log.pendingAfters, [3])
+        log.append(channel, 6...6)
+        pubsub.publish(channel, 5)     // the backfill's records, live as well
+        pubsub.publish(channel, 6)
+        XCTAssertEqual(log.answerNext(upTo: 5), [4, 5])
+        flush()
+        XCTAssertEqual(client.output.ids, Array(1...6))
+        XCTAssertEqual(state(client), "live")
+    }
+
+    /// The backfill read fails too: the feed forgets its position and each subscriber reads
+    /// from its own last delivered record.
+    func testReconnectWithFailedBackfillFallsBackToPerSubscriberCatchUp() {
+        let client = liveClient(upTo: 2)
+        pubsub.publish(channel, 2)
+        pubsub.drop()
+        log.append(channel, 3...4)
+        pubsub.reconnect()
+        pubsub.confirm(channel)
+        log.failNext()
+        log.append(channel, 5...5)
+        pubsub.publish(channel, 5)
+        XCTAssertEqual(state(client), "reading")
+        XCTAssertEqual(log.pendingAfters, [2])
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.ids, Array(1...5))
+        XCTAssertEqual(state(client), "live")
+    }
+
+    /// A stream that starts while pub/sub is down goes live unsubscribed; the first subscription
+    /// after the reconnect backfills it.
+    func testStreamStartedWhilePubSubIsDownIsBackfilledOnReconnect() {
+        pubsub.isConnected = false
+        log.append(channel, 1...1)
+        let client = open()
+        log.answerNext()
+        flush()
+        XCTAssertEqual(state(client), "live")
+        log.append(channel, 2...3)
+        pubsub.reconnect()
+        pubsub.confirm(channel)
+        // The feed never framed a record: the live subscriber reads on by itself.
+        XCTAssertEqual(log.pendingAfters, [1])
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        XCTAssertEqual(state(client), "live")
+    }
+
+    /// A catch-up read that fails is retried; the stream stays open.
+    func testFailedCatchUpReadIsRetried() {
+        let client = liveClient(upTo: 1)
+        log.append(channel, 2...3)
+        pubsub.publish(channel, 3)
+        log.failNext()
+        XCTAssertEqual(state(client), "retrying")
+        spin(0.4)
+        XCTAssertEqual(log.pendingAfters, [1])
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        XCTAssertEqual(state(client), "live")
+    }
+
+    // MARK: Slow subscribers
+
+    /// Unsent output over maxUnsentBytes disconnects the subscriber; the others carry on.
+    func testSlowSubscriberIsCutOverTheUnsentCap() {
+        makeHub(maxUnsentBytes: 300)
+        let slow = liveClient(upTo: 1)
+        let fast = open()
+        log.answerNext()
+        slow.output.socketTakes = 0
+        for seq: UInt64 in 2...12 {
+            log.append(channel, seq...seq)
+            pubsub.publish(channel, seq)
+            flush()
+        }
+        XCTAssertTrue(slow.output.aborted)
+        XCTAssertFalse(slow.output.endedCleanly)
+        XCTAssertEqual(state(slow), "gone")
+        XCTAssertEqual(hub.metrics.slowSubscribersDropped, 1)
+        XCTAssertGreaterThan(slow.output.unsentBytes, 300)
+        XCTAssertEqual(fast.output.ids, Array(1...12))
+        XCTAssertFalse(fast.output.aborted)
+        XCTAssertEqual(hub.subscriberCount, 1)
+    }
+
+    // MARK: End of stream
+
+    /// A close message ends every live stream that has written up to the final record.
+    func testCloseMessageEndsTheStream() {
+        let client = liveClient(upTo: 3)
+        pubsub.publish(channel, 3, kind: "x")
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    /// A close ahead of what the subscriber has: it reads the rest from the log, then ends.
+    func testCloseAheadOfDeliveredReadsTheRestThenEnds() {
+        let client = liveClient(upTo: 2)
+        log.append(channel, 3...4)
+        pubsub.publish(channel, 4, kind: "x")
+        XCTAssertFalse(client.output.endedCleanly)
+        XCTAssertEqual(log.answerNext(), [3, 4])
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4])
+    }
+
+    /// A subscriber still catching up when the close arrives ends once it has read to the close.
+    func testCloseWhileCatchingUpEndsAfterTheLastRecord() {
+        log.append(channel, 1...2)
+        let client = open()
+        pubsub.confirm(channel)
+        log.append(channel, 3...4)
+        pubsub.publish(channel, 3)
+        pubsub.publish(channel, 4)
+        pubsub.publish(channel, 4, kind: "x")
+        XCTAssertEqual(log.answerNext(upTo: 2), [1, 2])
+        XCTAssertFalse(client.output.endedCleanly)
+        XCTAssertEqual(state(client), "reading")
+        XCTAssertEqual(log.answerNext(), [3, 4])
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4])
+    }
+
+    /// The last subscriber left: the channel is unsubscribed after the linger and forgotten.
+    func testChannelIsUnsubscribedAfterTheLastSubscriberLeaves() {
+        makeHub(lingerSeconds: 0.02)
+        let client = liveClient(upTo: 1)
+        client.output.clientLeaves()
+        XCTAssertEqual(hub.subscriberCount, 0)
+        XCTAssertEqual(hub.feedCount, 1)
+        spin(0.1)
+        XCTAssertEqual(pubsub.unsubscribes, [channel])
+        XCTAssertEqual(hub.feedCount, 0)
+    }
+
+    /// A record on one channel touches only that channel's subscribers.
+    func testRecordsReachOnlyTheirChannel() {
+        let a = liveClient(upTo: 1)
+        let otherChannel = log.channelName(session: "s2", io: .output)
+        log.append(otherChannel, 1...1)
+        let b = open(session: "s2")
+        pubsub.confirm(otherChannel)
+        log.answerNext()
+        flush()
+        let writesA = a.output.writeCalls
+        log.append(otherChannel, 2...2)
+        pubsub.publish(otherChannel, 2)
+        flush()
+        XCTAssertEqual(b.output.ids, [1, 2])
+        XCTAssertEqual(a.output.writeCalls, writesA)
+        XCTAssertEqual(a.output.ids, [1])
+        XCTAssertEqual(hub.feedCount, 2)
+    }
+
+    // MARK: Timers
+
+    func testTokenExpiredBeforeTheStreamStartedIsAnswered401() {
+        let client = open(expiresAt: Int64(Clock.nowMilliseconds() / 1000) - 1)
+        spin(0.05)
+        XCTAssertEqual(client.output.status, 401)
+        XCTAssertEqual(hub.metrics.tokenExpiries, 1)
+        XCTAssertEqual(hub.subscriberCount, 0)
+        pubsub.confirm(channel)
+        XCTAssertTrue(log.pending.isEmpty, "no read for a stream that is over")
+    }
+
+    func testTokenExpiryEndsALiveStreamWithANotice() {
+        log.append(channel, 1...1)
+        let client = open(expiresAt: Int64(Clock.nowMilliseconds() / 1000) + 1)
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(state(client), "live")
+        spin(2.1)
+        XCTAssertTrue(client.output.text.hasSuffix(": token expired\n\n"))
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    func testIdleStreamEndsAfterItsTimeout() {
+        log.append(channel, 1...1)
+        let client = open(idleSeconds: 1)
+        pubsub.confirm(channel)
+        log.answerNext()
+        spin(1.3)
+        XCTAssertTrue(client.output.endedCleanly)
+        XCTAssertEqual(hub.metrics.idleTimeouts, 1)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    /// The client leaves during a paused catch-up: the subscriber is gone and writes no more.
+    func testClientLeavingDuringCatchUpStopsIt() {
+        makeHub(maxUnsentBytes: 400)
+        log.append(channel, 1...20)
+        let client = open()
+        client.output.socketTakes = 0
+        pubsub.confirm(channel)
+        log.answerNext()
+        XCTAssertEqual(state(client), "writing")
+        let written = client.output.frames.count
+        client.output.clientLeaves()
+        XCTAssertEqual(hub.subscriberCount, 0)
+        client.output.unsentBytes = 0
+        spin(0.1)
+        XCTAssertEqual(client.output.frames.count, written)
+    }
+
+    /// A subscriber lives for minutes and there may be 100,000: the request's opening is boxed
+    /// and dropped once the stream starts, so the state stays small.
+    func testStateStaysSmall() {
+        XCTAssertLessThanOrEqual(MemoryLayout<SSESubscriber.State>.size, 40)
+        let client = liveClient(upTo: 1)
+        guard case .live = subscriber(client)?.state else { return XCTFail("not live") }
+    }
+
+    func testEndAllEndsEveryStream() {
+        let a = liveClient(upTo: 1)
+        let b = open()
+        hub.endAll()
+        XCTAssertTrue(a.output.endedCleanly)
+        XCTAssertEqual(b.output.status, 503, "a stream not yet started is answered")
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+}
