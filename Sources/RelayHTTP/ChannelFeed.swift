@@ -180,7 +180,19 @@ final class ChannelFeed {
             fill()
             return
         }
-        deliver(seq: message.seq, json: message.json, isControl: message.kind == UInt8(ascii: "c"))
+        switch message.kind {
+        case UInt8(ascii: "D"), UInt8(ascii: "C"):
+            // The stored field: the record JSON is built here, once per node, by the same code
+            // as catch-up and drains.
+            let isControl = message.kind == UInt8(ascii: "C")
+            let field = Array(message.json)
+            let record = RecordEncoding.json(id: message.seq, dataJSON: isControl ? nil : field,
+                                             headersJSON: isControl ? field : nil, includeSeqNum: false)
+            deliver(seq: message.seq, json: record[...], isControl: isControl)
+        default:
+            // "d" / "c": a node of the previous version published the whole record JSON.
+            deliver(seq: message.seq, json: message.json, isControl: message.kind == UInt8(ascii: "c"))
+        }
     }
 
     /// Frames the record once and offers the same frame to every live subscriber.

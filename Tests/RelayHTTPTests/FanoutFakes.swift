@@ -88,10 +88,19 @@ final class FakePubSub: PubSubChannels {
     /// Redis confirms the SUBSCRIBE.
     func confirm(_ channel: String) { handlers[channel]?(.subscribed) }
 
-    /// A live message as the append script publishes it: "SEQ d|c|x\n<record JSON>".
-    func publish(_ channel: String, _ seq: UInt64, kind: Character = "d") {
-        let json = kind == "x" ? [] : record(seq).json(includeSeqNum: false)
-        handlers[channel]?(.message(Array("\(seq) \(kind)\n".utf8) + json))
+    /// A live message as the append script publishes it: "SEQ D|C|x\n<the stored field>"
+    /// (the data JSON of a record, the headers JSON of a control record, nothing for x).
+    /// "d" and "c" are the previous version's form, with the whole record JSON.
+    func publish(_ channel: String, _ seq: UInt64, kind: Character = "D") {
+        let stored = record(seq)
+        let field: [UInt8]
+        switch kind {
+        case "x": field = []
+        case "d", "c": field = stored.json(includeSeqNum: false)
+        case "C": field = stored.headers ?? []
+        default: field = stored.data ?? []
+        }
+        handlers[channel]?(.message(Array("\(seq) \(kind)\n".utf8) + field))
     }
 
     /// The connection drops: subscriptions report `.connectionLost`, then `onDisconnected` runs

@@ -87,6 +87,23 @@ final class FanoutHubTests: XCTestCase {
         return client
     }
 
+    // MARK: The record wire format
+
+    /// A live record is framed from the stored field by the same code as a catch-up read, so the
+    /// bytes are the same either way; the previous version's messages (whole record JSON) too.
+    func testLiveRecordsAreFramedLikeCatchUpRecords() {
+        let client = liveClient(upTo: 1)
+        let caughtUp = client.output.text
+        log.records[channel]?.append(record(2))
+        pubsub.publish(channel, 2, kind: "D")
+        pubsub.publish(channel, 3, kind: "d")
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3])
+        let frames = client.output.text.dropFirst(caughtUp.count)
+        XCTAssertEqual(String(frames), "id: 2\ndata: {\"data\":\"r2\",\"id\":2}\n\nid: 3\ndata: {\"data\":\"r3\",\"id\":3}\n\n")
+        XCTAssertTrue(caughtUp.hasSuffix("id: 1\ndata: {\"data\":\"r1\",\"id\":1}\n\n"), caughtUp)
+    }
+
     // MARK: Starting
 
     func testStreamStartsAfterSubscriptionWithFirstBatch() {

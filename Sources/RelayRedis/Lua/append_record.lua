@@ -29,7 +29,7 @@ end
 
 local seq = redis.call('HINCRBY', mk, 'seq:' .. io, 1)
 local key = channel_key(P, sid, io)
-local record, kind
+local stored, kind
 if ARGV[6] ~= '' then
   local headers = ARGV[6]
   if ARGV[11] == '1' or ARGV[12] == '1' then
@@ -43,15 +43,17 @@ if ARGV[6] ~= '' then
     headers = headers .. ']'
   end
   redis.call('XADD', key, 'MAXLEN', '~', ARGV[9], '0-' .. seq, 'h', headers)
-  record = '{"data":null,"id":' .. seq .. ',"headers":' .. headers .. '}'
-  kind = ' c\n'
+  stored = headers
+  kind = ' C\n'
 else
   redis.call('XADD', key, 'MAXLEN', '~', ARGV[9], '0-' .. seq, 'd', ARGV[5])
-  record = '{"data":' .. ARGV[5] .. ',"id":' .. seq .. '}'
-  kind = ' d\n'
+  stored = ARGV[5]
+  kind = ' D\n'
 end
 follow_ttl(mk, key)
 if part_key then redis.call('SET', part_key, seq, 'EX', ARGV[8]) end
 redis.call('HSET', mk, 'updatedAt', now)
-redis.call('PUBLISH', key, seq .. kind .. record)
+-- The stored field as it is: every node builds the record JSON around it in Swift
+-- (RecordEncoding), the same code that builds catch-up and drain records.
+redis.call('PUBLISH', key, seq .. kind .. stored)
 return { 'ok', seq, 0 }

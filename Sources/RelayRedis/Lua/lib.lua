@@ -94,7 +94,9 @@ end
 --   P{s:SID}:part:IO:PARTID          string  first seq of an X-Part-Id append (expires after the dedup window)
 --   meta fields seq:in / seq:out     the channel's last sequence number
 -- Live fan-out publishes on the pub/sub channel named like the stream, messages
---   "SEQ d\n<record JSON>" (data), "SEQ c\n<record JSON>" (control), "SEQ x\n" (closed; SEQ = last record)
+--   "SEQ D\n<data JSON>" (data), "SEQ C\n<headers JSON>" (control) -- the stream entry's field
+--   as stored, wrapped into the record JSON by each node -- and "SEQ x\n" (closed; SEQ = last
+--   record). Nodes before this format published "SEQ d|c\n<record JSON>"; they are still read.
 local function channel_key(P, sid, io) return P .. '{s:' .. sid .. '}:' .. io end
 
 -- Keeps a key alive exactly as long as the session row (closed or expiring sessions have a TTL).
