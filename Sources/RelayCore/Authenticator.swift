@@ -45,14 +45,17 @@ public struct Authenticator: Sendable {
     }
 
     /// The credential of "Bearer <credential>" (scheme case-insensitive), or nil.
+    /// Read as bytes: a Character-wise reading let a tab, or a space followed by a combining
+    /// mark (one grapheme), through inside the credential.
     static func bearerCredential(_ header: String) -> String? {
-        let trimmed = header.drop { $0 == " " || $0 == "\t" }
-        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }),
-              trimmed[..<space].lowercased() == "bearer" else { return nil }
-        var credential = trimmed[space...].drop { $0 == " " || $0 == "\t" }
-        while let last = credential.last, last == " " || last == "\t" { credential = credential.dropLast() }
-        guard !credential.isEmpty, !credential.contains(" ") else { return nil }
-        return String(credential)
+        func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        let trimmed = header.utf8.drop(while: isWhitespace)
+        guard let space = trimmed.firstIndex(where: isWhitespace),
+              trimmed[..<space].map({ $0 | 0x20 }).elementsEqual("bearer".utf8) else { return nil }
+        var credential = trimmed[space...].drop(while: isWhitespace)
+        while let last = credential.last, isWhitespace(last) { credential = credential.dropLast() }
+        guard !credential.isEmpty, !credential.contains(where: isWhitespace) else { return nil }
+        return String(Substring(credential))
     }
 
     private func verifyPublicToken(_ token: String, nowSeconds: Int64) -> Result<Principal, APIError> {

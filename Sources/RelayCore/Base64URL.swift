@@ -55,6 +55,9 @@ enum Base64URL {
             }
         }
         guard bits < 6 else { return nil } // one dangling character: not a valid length
+        // The unused low bits of the last character must be zero (RFC 4648 section 3.5), so that
+        // each byte string has one spelling: "QR" is not another way to write "QQ".
+        guard acc & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
         return out
     }
 }

@@ -25,11 +25,12 @@ public enum Route: Equatable, Sendable {
     }
 
     public static func parse(path: String) -> Route? {
-        let raw = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        guard path.hasPrefix("/") else { return nil }
+        // Split on the byte '/': a Character split would keep "/" plus a combining mark together.
+        let raw = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+        guard path.utf8.first == UInt8(ascii: "/") else { return nil }
         var parts: [String] = []
         for segment in raw {
-            guard let decoded = percentDecode(segment) else { return nil }
+            guard let decoded = percentDecode(Substring(segment)) else { return nil }
             parts.append(decoded)
         }
         if parts.last == "" && parts.count > 1 { parts.removeLast() }  // tolerate a trailing slash

@@ -19,11 +19,13 @@ public struct Scope: Sendable, Equatable {
     /// "admin", "action:type" or "action:type:id"; nil when malformed (a part is empty).
     public static func parse(_ s: String) -> Scope? {
         if s == "admin" { return Scope(action: "admin", type: "all", id: nil, isAdmin: true) }
-        let parts = s.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        // Split on the byte ':': a Character split would keep ":" plus a combining mark together.
+        let parts = s.utf8.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
+            .map { String(Substring($0)) }
         guard parts.count >= 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        if parts.count == 2 { return Scope(action: String(parts[0]), type: String(parts[1])) }
+        if parts.count == 2 { return Scope(action: parts[0], type: parts[1]) }
         guard !parts[2].isEmpty else { return nil }
-        return Scope(action: String(parts[0]), type: String(parts[1]), id: String(parts[2]))
+        return Scope(action: parts[0], type: parts[1], id: parts[2])
     }
 
     /// Whether this scope permits `action` on `type`. `ids` are all spellings of the target;

@@ -171,7 +171,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
     private mutating func resolveSemantics() throws {
         let hosts = fields.filter { $0.name == "host" }
         if minorVersion == 1 && hosts.isEmpty { throw HTTPHeadError(400, "HTTP/1.1 request without Host") }
-        if let host = hosts.first?.value, host.contains(where: { $0 == " " || $0 == "\t" || $0 == "/" || $0 == "@" }) {
+        if let host = hosts.first?.value, host.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x2F || $0 == 0x40 }) {
+            // Bytes, not Characters: " " or "/" followed by a combining mark is one Character.
             throw HTTPHeadError(400, "Malformed Host header")
         }
 
