@@ -1,5 +1,5 @@
 // fuzz_http — HTTPRequestHead.parse and ChunkedBodyDecoder.
-// SOURCES: HTTPRequestHead.swift ChunkedBodyDecoder.swift
+// SOURCES: HTTPRequestHead.swift ChunkedBodyDecoder.swift PercentDecoding.swift
 //
 // Input: byte 0 picks the chunked decoder's limit, byte 1 seeds the split points, the rest is
 // both a request head and a chunked stream (and, for the encode/decode round trip, a body).

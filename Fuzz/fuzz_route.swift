@@ -1,5 +1,5 @@
 // fuzz_route — Route.parse, Route.percentDecode and QueryString.
-// SOURCES: Route.swift QueryString.swift ChannelRequests.swift RequestValidation.swift APIError.swift JSONBytes.swift JSONWriter.swift JSONValue.swift JSONParser.swift JSONScanner.swift JSONParseError.swift
+// SOURCES: Route.swift QueryString.swift ChannelRequests.swift RequestValidation.swift APIError.swift JSONBytes.swift JSONWriter.swift JSONValue.swift JSONParser.swift JSONScanner.swift JSONParseError.swift PercentDecoding.swift
 //
 // The input bytes, as UTF-8 text (invalid bytes become U+FFFD), are a path and a query string.
 // Invariants (all on bytes, never on Unicode-aware String comparison):

@@ -139,7 +139,8 @@ public enum ReadableSessions: Sendable, Equatable {
     public func covers(_ names: SessionNames) -> Bool {
         switch self {
         case .all: return true
-        case .named(let set): return names.all.contains { set.contains($0) }
+        // Bytes, not characters: canonically equal names are still different sessions.
+        case .named(let set): return names.all.contains { name in set.contains { $0.utf8.elementsEqual(name.utf8) } }
         }
     }
 }

@@ -35,6 +35,7 @@ public struct Scope: Sendable, Equatable {
         guard self.action == "*" || self.action == action,
               self.type == "all" || self.type == type else { return false }
         guard let id else { return true }
-        return ids.contains(id)
+        // Bytes, not characters: "é" and "e\u{301}" are equal Strings but different sessions.
+        return ids.contains { $0.utf8.elementsEqual(id.utf8) }
     }
 }

@@ -180,7 +180,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
         if let coding = value("transfer-encoding") {
             guard minorVersion == 1 else { throw HTTPHeadError(400, "Transfer-Encoding in an HTTP/1.0 request") }
             guard length == nil else { throw HTTPHeadError(400, "Both Transfer-Encoding and Content-Length") }
-            let codings = coding.split(separator: ",").map { $0.trimmingASCIIWhitespace().lowercased() }
+            let codings = coding.split(separator: ",").map { $0.trimmingASCIIWhitespace().asciiLowercased }
             guard codings.last == "chunked" else {
                 throw codings.contains("chunked") ? HTTPHeadError(400, "chunked must be the final transfer coding")
                                                    : HTTPHeadError(501, "Unsupported transfer coding")
@@ -199,7 +199,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
         var keep = false
         for field in fields where field.name == "connection" {
             for option in field.value.split(separator: ",") {
-                switch option.trimmingASCIIWhitespace().lowercased() {
+                switch option.trimmingASCIIWhitespace().asciiLowercased {
                 case "close": close = true
                 case "keep-alive": keep = true
                 default: break
@@ -209,7 +209,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
         keepAlive = !close && (minorVersion == 1 || keep)
 
         if let expectation = value("expect") {
-            guard expectation.lowercased() == "100-continue" else {
+            guard expectation.asciiLowercased == "100-continue" else {
                 throw HTTPHeadError(417, "Unsupported expectation")
             }
             expectsContinue = minorVersion == 1
@@ -232,6 +232,23 @@ public struct HTTPRequestHead: Sendable, Equatable {
         lowercased.split(separator: "-", omittingEmptySubsequences: false)
             .map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: "-")
     }
+}
+
+extension StringProtocol {
+    /// ASCII letters lowercased and nothing else, compared as bytes: Swift's `lowercased()`
+    /// and `==` work on characters, so "chun\u{212A}ed" (Kelvin sign) would equal "chunked",
+    /// which a proxy reading bytes would not agree with.
+    var asciiLowercased: ASCIIFolded {
+        ASCIIFolded(bytes: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 })
+    }
+}
+
+/// Bytes with ASCII letters lowercased; equal to a string literal only byte for byte.
+struct ASCIIFolded: Equatable, ExpressibleByStringLiteral {
+    let bytes: [UInt8]
+    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(stringLiteral value: String) { bytes = Array(value.utf8) }
+    static func ~= (pattern: ASCIIFolded, value: ASCIIFolded) -> Bool { pattern == value }
 }
 
 extension Substring {

@@ -127,4 +127,15 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertEqual(withExternal.tokenKey, "chat:1")
         XCTAssertEqual(plain.tokenKey, "session_xyz")
     }
+
+    /// "é" and "e\u{301}" are equal Swift Strings but different session names (different
+    /// Redis keys): a token for one must not reach the other.
+    func testSessionNamesAreComparedAsBytes() throws {
+        let scope = try XCTUnwrap(Scope.parse("read:sessions:\u{E9}"))
+        XCTAssertTrue(scope.allows(action: "read", type: "sessions", ids: ["\u{E9}"]))
+        XCTAssertFalse(scope.allows(action: "read", type: "sessions", ids: ["e\u{301}"]))
+        let readable = ReadableSessions.named(["\u{E9}"])
+        XCTAssertFalse(readable.covers(SessionNames(friendlyId: "session_x", externalId: "e\u{301}")))
+        XCTAssertTrue(readable.covers(SessionNames(friendlyId: "session_x", externalId: "\u{E9}")))
+    }
 }

@@ -105,6 +105,16 @@ final class HTTPRequestHeadTests: XCTestCase {
         assertRefused("POST / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n", 417)
     }
 
+    /// Found by reading after fuzzing: tokens compared as characters let the Kelvin sign (which
+    /// Swift treats as equal to "K") spell "chunked" and "keep-alive" for the relay only.
+    func testTokensAreComparedAsBytes() throws {
+        assertRefused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chun\u{212A}ed\r\n", 501)
+        XCTAssertFalse(try parse("GET / HTTP/1.0\r\nConnection: \u{212A}eep-alive\r\n").keepAlive)
+        XCTAssertTrue(try parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: \u{212A}lose\r\n").keepAlive,
+                      "an unknown option is not close")
+        assertRefused("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continu\u{E9}\r\n", 417)
+    }
+
     func testTooManyFields() {
         let fields = (0...HTTPRequestHead.maxFieldCount).map { "X-F\($0): v\r\n" }.joined()
         assertRefused("GET / HTTP/1.1\r\nHost: a\r\n" + fields, 431)

@@ -2,7 +2,7 @@
 // followed by a combining mark (U+0301, one grapheme with it) passed the "Malformed Host" rule:
 // "Host: Authorization: \u{301}" was accepted.
 import XCTest
-@testable import RelayCore
+@testable import RelayWire
 
 final class HostCheckBeforeCombiningMarkTests: XCTestCase {
     private func status(_ host: String) -> Int? {
