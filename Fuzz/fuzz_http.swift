@@ -1,5 +1,6 @@
 // fuzz_http — HTTPRequestHead.parse and ChunkedBodyDecoder.
 // SOURCES: HTTPRequestHead.swift ChunkedBodyDecoder.swift PercentDecoding.swift
+// EXTRA: Fuzz/support/FuzzSupport.swift
 //
 // Input: byte 0 picks the chunked decoder's limit, byte 1 seeds the split points, the rest is
 // both a request head and a chunked stream (and, for the encode/decode round trip, a body).
@@ -15,25 +16,6 @@
 //    as fed whole; the decoded size never exceeds the limit; consumed <= input, and less than
 //    the input only once complete; a body encoded in random chunks (with extensions and a
 //    trailer) decodes to itself and stops exactly at its end.
-
-private func check(_ ok: @autoclosure () -> Bool, _ what: String, _ input: [UInt8]) {
-    if !ok() {
-        print("INVARIANT FAILED: \(what)\ninput (\(input.count) bytes): \(String(decoding: input.prefix(400), as: UTF8.self).debugDescription)")
-        fatalError(what)
-    }
-}
-
-private struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-}
 
 private func asciiLower(_ b: [UInt8]) -> [UInt8] { b.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 } }
 private func trimOWS(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> {

@@ -1,5 +1,6 @@
 // fuzz_json — JSONScanner / JSONParser / JSONWriter / RecordData.
 // SOURCES: JSONScanner.swift JSONParser.swift JSONValue.swift JSONBytes.swift JSONParseError.swift JSONWriter.swift RecordData.swift RecordEncoding.swift APIError.swift
+// EXTRA: Fuzz/support/FuzzSupport.swift
 //
 // Invariants, for arbitrary bytes:
 //  - parse and validity agree: parse succeeds <=> validity == .valid; isValid == (validity == .valid);
@@ -11,13 +12,6 @@
 //  - RecordData.json(forBody:): throws only for .tooDeep; its output is valid JSON without raw CR/LF;
 //    a valid body keeps its value; any other body becomes a JSON string (exactly the body's text
 //    when the body is valid UTF-8).
-
-private func check(_ ok: @autoclosure () -> Bool, _ what: String, _ input: [UInt8]) {
-    if !ok() {
-        print("INVARIANT FAILED: \(what)\ninput (\(input.count) bytes): \(String(decoding: input.prefix(400), as: UTF8.self).debugDescription)")
-        fatalError(what)
-    }
-}
 
 private func depth(_ v: JSONValue) -> Int {
     switch v {

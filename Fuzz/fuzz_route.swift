@@ -1,5 +1,6 @@
 // fuzz_route — Route.parse, Route.percentDecode and QueryString.
 // SOURCES: Route.swift QueryString.swift ChannelRequests.swift RequestValidation.swift APIError.swift JSONBytes.swift JSONWriter.swift JSONValue.swift JSONParser.swift JSONScanner.swift JSONParseError.swift PercentDecoding.swift
+// EXTRA: Fuzz/support/FuzzSupport.swift
 //
 // The input bytes, as UTF-8 text (invalid bytes become U+FFFD), are a path and a query string.
 // Invariants (all on bytes, never on Unicode-aware String comparison):
@@ -9,13 +10,6 @@
 //    the same route with byte-identical ids; a route is only returned for a path starting with '/';
 //  - QueryString.parse agrees with a byte-level reference (split on '&', first '=', '+' is a
 //    space, valid %XX decoded, anything else literal); its pairs, re-encoded, parse to themselves.
-
-private func check(_ ok: @autoclosure () -> Bool, _ what: String, _ input: String) {
-    if !ok() {
-        print("INVARIANT FAILED: \(what)\ninput: \(input.debugDescription) bytes: \(Array(input.utf8).prefix(200))")
-        fatalError(what)
-    }
-}
 
 private func hex(_ c: UInt8) -> UInt8? {
     switch c {

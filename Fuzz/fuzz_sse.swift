@@ -1,5 +1,6 @@
 // fuzz_sse — SSEParser and SSEFrame.
 // SOURCES: SSEParser.swift SSEFrame.swift JSONBytes.swift
+// EXTRA: Fuzz/support/FuzzSupport.swift
 //
 // Input: byte 0 seeds the split points and the frame options, the rest is both an arbitrary
 // event stream and a record payload.
@@ -10,25 +11,6 @@
 //    one event with that id, event "control" or none, and data = the payload with CRLF / CR
 //    turned into LF; several frames with pings in between parse back in order;
 //  - SSEFrame.gap parses back to the gap event with its two numbers.
-
-private func check(_ ok: @autoclosure () -> Bool, _ what: String, _ input: [UInt8]) {
-    if !ok() {
-        print("INVARIANT FAILED: \(what)\ninput (\(input.count) bytes): \(String(decoding: input.prefix(400), as: UTF8.self).debugDescription)")
-        fatalError(what)
-    }
-}
-
-private struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-}
 
 private func feed(_ stream: [UInt8], pieces: [Int]) -> [SSEEvent] {
     var parser = SSEParser()

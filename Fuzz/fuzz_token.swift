@@ -1,7 +1,7 @@
 // fuzz_token — Base64URL, Scope.parse / allows, the JWT claims of PublicToken and the
 // Authorization header parsing of Authenticator.
 // SOURCES: Base64URL.swift Scope.swift PublicToken.swift Authenticator.swift Authorization.swift RelayEnvironment.swift FriendlyID.swift APIError.swift JSONScanner.swift JSONParser.swift JSONValue.swift JSONBytes.swift JSONParseError.swift JSONWriter.swift
-// EXTRA: Fuzz/support/CryptoStub.swift
+// EXTRA: Fuzz/support/FuzzSupport.swift Fuzz/support/CryptoStub.swift
 //
 // PublicToken.swift is compiled without `import Crypto`, against Fuzz/support/CryptoStub.swift
 // (a keyed mixing function instead of HMAC-SHA256): this harness checks parsing, encoding and
@@ -19,13 +19,6 @@
 //  - decodeUnverified never crashes; claims it returns survive mint -> decodeUnverified; a
 //    minted token from fuzzed claims decodes to them, verifies under its secret and not under
 //    another, stops verifying when a byte of its payload changes, and authenticates.
-
-private func check(_ ok: @autoclosure () -> Bool, _ what: String, _ input: String) {
-    if !ok() {
-        print("INVARIANT FAILED: \(what)\ninput: \(input.debugDescription) bytes: \(Array(input.utf8).prefix(200))")
-        fatalError(what)
-    }
-}
 
 private func bytesEqual(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 private func bytesEqual(_ a: [String], _ b: [String]) -> Bool { a.count == b.count && zip(a, b).allSatisfy(bytesEqual) }
