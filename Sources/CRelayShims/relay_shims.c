@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <pthread.h>
 
 int relay_redis_attach(redisAsyncContext *ac, struct event_base *base) {
     return redisLibeventAttach(ac, base);
@@ -112,3 +114,15 @@ void relay_send_and_close(evutil_socket_t fd, const char *data, unsigned long le
     (void)send(fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
     close(fd);
 }
+
+static long long relay_clock_ns(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+long long relay_realtime_ns(void) { return relay_clock_ns(CLOCK_REALTIME); }
+long long relay_monotonic_ns(void) { return relay_clock_ns(CLOCK_MONOTONIC); }
+long long relay_monotonic_coarse_ns(void) { return relay_clock_ns(CLOCK_MONOTONIC_COARSE); }
+
+unsigned long relay_thread_id(void) { return (unsigned long)pthread_self(); }

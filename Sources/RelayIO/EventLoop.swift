@@ -2,13 +2,12 @@
 // See Interop.md for the threading and ownership rules of this module.
 internal import CLibevent
 internal import CRelayShims
-import Glibc
 
 public final class EventLoop {
     let base: OpaquePointer
     #if DEBUG
     /// The thread that owns the loop: the one that created it, and runs it.
-    private let owner = pthread_self()
+    private let owner = relay_thread_id()
     #endif
 
     public init() {
@@ -23,7 +22,7 @@ public final class EventLoop {
     @inline(__always)
     func assertOnLoopThread(_ function: StaticString = #function) {
         #if DEBUG
-        precondition(pthread_equal(owner, pthread_self()) != 0, "\(function) called off the event loop's thread")
+        precondition(owner == relay_thread_id(), "\(function) called off the event loop's thread")
         #endif
     }
 

@@ -52,6 +52,16 @@ int relay_errno(void);
 /// closes it: the answer to a connection refused over the cap.
 void relay_send_and_close(evutil_socket_t fd, const char *data, unsigned long length);
 
+/// Clock readings in nanoseconds: CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE.
+/// (Swift code in RelayIO must not import Glibc next to CLibevent: the two modules see
+/// fd_set differently, and a clean build fails.)
+long long relay_realtime_ns(void);
+long long relay_monotonic_ns(void);
+long long relay_monotonic_coarse_ns(void);
+
+/// An id of the calling thread (pthread_self), for the debug check of the loop's thread.
+unsigned long relay_thread_id(void);
+
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long relay_raise_nofile_limit(void);
 
