@@ -4,6 +4,10 @@ import RelayWire
 
 public enum Route: Equatable, Sendable {
     case healthz, readyz, metrics, demo
+    case clientScript                      // GET /client.js: the browser client module
+    case statusPage                        // GET /status: the live status page
+    case statusJSON                        // GET /status.json: every node's heartbeat
+    case statusStream                      // GET /status/stream: the same, live over SSE
     case sessions                          // GET list, POST create
     case session(String)                   // GET retrieve, PATCH update
     case closeSession(String)              // POST
@@ -16,7 +20,8 @@ public enum Route: Equatable, Sendable {
     /// The methods the route answers; anything else is a 405 with this list in `Allow`.
     public var allowedMethods: [String] {
         switch self {
-        case .healthz, .readyz, .metrics, .demo, .records: return ["GET", "HEAD"]
+        case .healthz, .readyz, .metrics, .demo, .records, .clientScript, .statusPage, .statusJSON: return ["GET", "HEAD"]
+        case .statusStream: return ["GET"]
         case .subscribe: return ["GET"]   // a stream has no HEAD form
         case .sessions: return ["GET", "POST"]
         case .session: return ["GET", "PATCH"]
@@ -41,8 +46,13 @@ public enum Route: Equatable, Sendable {
             case "readyz": return .readyz
             case "metrics": return .metrics
             case "demo": return .demo
+            case "client.js": return .clientScript
+            case "status": return .statusPage
+            case "status.json": return .statusJSON
             default: return nil
             }
+        case 2 where parts[0] == "status" && parts[1] == "stream":
+            return .statusStream
         case 3 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions":
             return .sessions
         case 4 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions" && !parts[3].isEmpty:

@@ -138,6 +138,10 @@ public final class RelayServer {
             exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")] + commonHeaders(exchange),
                              body: renderMetrics())
         case .demo: respondText(exchange, 200, "text/html; charset=utf-8", DemoPage.html)
+        case .clientScript: serveClientScript(exchange)
+        case .statusPage: serveStatusPage(exchange)
+        case .statusJSON: serveStatusJSON(exchange)
+        case .statusStream: serveStatusStream(exchange)
         case .sessions:
             if exchange.method == .post { createSession(exchange) } else { listSessions(exchange) }
         case .session(let name):

@@ -16,7 +16,9 @@ extension Route {
     /// do not.
     var needsCredentials: Bool {
         switch self {
-        case .healthz, .readyz, .metrics, .demo: return false
+        case .healthz, .readyz, .metrics, .demo, .clientScript, .statusPage: return false
+        // Status data has its own rule (a secret key or the status token), checked by its handler.
+        case .statusJSON, .statusStream: return false
         default: return true
         }
     }
