@@ -30,6 +30,24 @@ public enum ChannelParams {
         return n
     }
 
+    /// Where a stream starts: after a given id, from the beginning, or at the end of the channel.
+    public enum ResumePoint: Equatable, Sendable {
+        case beginning
+        case after(UInt64)
+        /// `latest`: only what is appended from now on (no history).
+        case latest
+    }
+
+    /// Last-Event-ID header, else ?lastEventId=: a non-negative integer, or `latest`.
+    public static func resumePoint(header: String?, query: String?) throws -> ResumePoint {
+        if (header ?? query) == "latest" { return .latest }
+        do {
+            return try lastEventId(header: header, query: query).map(ResumePoint.after) ?? .beginning
+        } catch {
+            throw APIError.badRequest("Last-Event-ID must be a non-negative integer or latest")
+        }
+    }
+
     /// ?afterEventId=N (default 0) and ?limit=L (1...1000, default 1000) of the drain endpoint.
     public static func drain(afterEventId: String?, limit: String?) throws -> (after: UInt64, limit: Int) {
         var after: UInt64 = 0

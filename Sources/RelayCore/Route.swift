@@ -22,7 +22,7 @@ public enum Route: Equatable, Sendable {
         switch self {
         case .healthz, .readyz, .metrics, .demo, .records, .clientScript, .statusPage, .statusJSON: return ["GET", "HEAD"]
         case .statusStream: return ["GET"]
-        case .subscribe: return ["GET"]   // a stream has no HEAD form
+        case .subscribe: return ["GET", "HEAD"]   // HEAD: the channel's last id, no stream
         case .sessions: return ["GET", "POST"]
         case .session: return ["GET", "PATCH"]
         case .closeSession, .completeRun, .append, .control: return ["POST"]

@@ -22,6 +22,11 @@ public enum SSEFrame {
         return out
     }
 
+    /// "retry: N\n\n": how long a browser waits before reconnecting (sent once, first).
+    public static func retry(milliseconds: Int) -> [UInt8] {
+        Array("retry: \(milliseconds)\n\n".utf8)
+    }
+
     /// ": ping\n\n", a comment that keeps proxies from cutting an idle stream.
     public static let ping: [UInt8] = Array(": ping\n\n".utf8)
 

@@ -6,7 +6,7 @@ public struct CORSPolicy: Sendable {
     public init(allowedOrigins: [String]) { self.allowedOrigins = allowedOrigins }
 
     static let allowedHeaders = "Authorization, Content-Type, Last-Event-ID, Timeout-Seconds, X-Part-Id"
-    static let exposedHeaders = "X-Relay-First-Id, X-Relay-Node, X-Request-Id"
+    static let exposedHeaders = "X-Relay-First-Id, X-Relay-Node, X-Request-Id, X-Last-Event-Id, X-Session-Settled"
 
     func allowedOrigin(_ origin: String?) -> String? {
         guard let origin else { return nil }

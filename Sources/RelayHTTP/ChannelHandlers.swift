@@ -99,31 +99,80 @@ extension RelayServer {
 
     func subscribe(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
         let timeout: Int
-        let lastEventId: UInt64?
+        let resume: ChannelParams.ResumePoint
         do {
             let query = QueryString.parse(exchange.query ?? "")
             timeout = try ChannelParams.timeoutSeconds(header: exchange.header("Timeout-Seconds"),
                                                        query: query.first { $0.0 == "timeoutSeconds" }?.1)
-            lastEventId = try ChannelParams.lastEventId(header: exchange.header("Last-Event-ID"),
-                                                        query: query.first { $0.0 == "lastEventId" }?.1)
+            resume = try ChannelParams.resumePoint(header: exchange.header("Last-Event-ID"),
+                                                   query: query.first { $0.0 == "lastEventId" }?.1)
         } catch {
             return respondError(exchange, asAPIError(error))
         }
-        if draining { return respondError(exchange, .serviceUnavailable("This node is draining; reconnect")) }
+        let peekSettled = io == .output && ["1", "true"].contains(exchange.header("X-Peek-Settled") ?? "")
+        if draining && exchange.method != .head {
+            return respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
+        }
         guard let principal = principal(exchange) else { return }
-        // Validated and authorized: the hub does the rest (the stream starts once the channel
-        // is subscribed and the first batch of the log is read).
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
-            self.hub.open(exchange, StreamOpening(
-                session: record.id, io: io, lastEventId: lastEventId,
-                endWhenCaughtUp: record.status(nowMs: Clock.nowMilliseconds()) != .active,
-                idleSeconds: timeout, expiresAt: principal.expiresAt, headers: self.commonHeaders(exchange),
-                refusal: { [weak self] in
-                    self?.draining == true ? .serviceUnavailable("This node is draining; reconnect") : nil
-                },
-                refuse: { [weak self] error in self?.respondError(exchange, error) },
-                started: { [weak self] in self?.metrics.responded(status: 200) }))
+            if exchange.method == .head { return self.answerLastEventId(exchange, session: record.id, io: io) }
+            // Where the stream starts, and whether the turn is over (then it ends once caught up).
+            self.streamStart(session: record.id, io: io, resume: resume, peekSettled: peekSettled) { result in
+                switch result {
+                case .failure(let error): self.respondError(exchange, error)
+                case .success(let (lastEventId, settled)):
+                    var headers = self.commonHeaders(exchange)
+                    if peekSettled { headers.append(("X-Session-Settled", settled ? "true" : "false")) }
+                    // Validated and authorized: the hub does the rest (the stream starts once the
+                    // channel is subscribed and the first batch of the log is read).
+                    self.hub.open(exchange, StreamOpening(
+                        session: record.id, io: io, lastEventId: lastEventId,
+                        endWhenCaughtUp: settled || record.status(nowMs: Clock.nowMilliseconds()) != .active,
+                        idleSeconds: timeout, expiresAt: principal.expiresAt, headers: headers,
+                        refusal: { [weak self] in
+                            self?.draining == true ? .serviceUnavailable("This node is draining; reconnect") : nil
+                        },
+                        refuse: { [weak self] error in self?.respondError(exchange, error) },
+                        started: { [weak self] in self?.metrics.responded(status: 200) }))
+                }
+            }
+        }
+    }
+
+    /// HEAD on a channel: its last id in `X-Last-Event-Id`, no body.
+    private func answerLastEventId(_ exchange: HTTPExchange, session: String, io: ChannelIO) {
+        channels.lastSeq(session: session, io: io) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error): self.respondError(exchange, error)
+            case .success(let seq):
+                self.metrics.responded(status: 200)
+                exchange.respond(status: 200, headers: [("X-Last-Event-Id", String(seq)), ("Cache-Control", "no-cache")]
+                                    + self.commonHeaders(exchange), body: [])
+            }
+        }
+    }
+
+    /// The id the stream resumes after (`latest`: the channel's last id, read now; records
+    /// appended after that read are caught up, since the hub subscribes before it reads), and,
+    /// for X-Peek-Settled, whether the channel's last record is a turn-complete control record.
+    private func streamStart(session: String, io: ChannelIO, resume: ChannelParams.ResumePoint, peekSettled: Bool,
+                             _ done: @escaping (Result<(UInt64?, Bool), APIError>) -> Void) {
+        let settledCheck: (@escaping (Result<Bool, APIError>) -> Void) -> Void = { [channels] next in
+            guard peekSettled else { return next(.success(false)) }
+            channels.lastRecord(session: session, io: io) { result in
+                next(result.map { $0?.isTurnComplete ?? false })
+            }
+        }
+        settledCheck { [channels] settled in
+            switch (settled, resume) {
+            case (.failure(let error), _): done(.failure(error))
+            case (.success(let settled), .beginning): done(.success((nil, settled)))
+            case (.success(let settled), .after(let id)): done(.success((id, settled)))
+            case (.success(let settled), .latest):
+                channels.lastSeq(session: session, io: io) { result in done(result.map { ($0, settled) }) }
+            }
         }
     }
 }

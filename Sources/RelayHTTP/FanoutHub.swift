@@ -15,11 +15,15 @@ public struct FanoutSettings: Sendable {
     public var pingIntervalSeconds: Double
     /// How long a channel stays subscribed after its last local subscriber left.
     public var lingerSeconds: Double
+    /// Sent first on every stream as `retry:` (how soon a browser reconnects); 0: not sent.
+    public var retryMilliseconds: Int
 
-    public init(maxUnsentBytes: Int = 4 << 20, pingIntervalSeconds: Double = 15, lingerSeconds: Double = 2) {
+    public init(maxUnsentBytes: Int = 4 << 20, pingIntervalSeconds: Double = 15, lingerSeconds: Double = 2,
+                retryMilliseconds: Int = 0) {
         self.maxUnsentBytes = maxUnsentBytes
         self.pingIntervalSeconds = pingIntervalSeconds
         self.lingerSeconds = lingerSeconds
+        self.retryMilliseconds = retryMilliseconds
     }
 }
 

@@ -15,6 +15,13 @@ public struct StoredRecord: Equatable, Sendable {
     public var isControl: Bool { headers != nil }
 
     /// `{"data":...,"id":N[,"seqNum":N][,"headers":[...]]}`
+    /// A control record whose `trigger-control` header is `turn-complete`: the task finished
+    /// its turn, nothing more comes until the next `.in` message.
+    public var isTurnComplete: Bool {
+        guard let headers, let text = String(validating: headers, as: UTF8.self) else { return false }
+        return text.hasPrefix(#"[["trigger-control","turn-complete"]"#)
+    }
+
     public func json(includeSeqNum: Bool) -> [UInt8] {
         RecordEncoding.json(id: seq, dataJSON: data, headersJSON: headers, includeSeqNum: includeSeqNum)
     }
@@ -103,6 +110,22 @@ public final class ChannelStore {
             let expired = fields.count > 1 && (fields[1].int.map { $0 <= Int64(Clock.nowMilliseconds()) } ?? false)
             let last = fields.count > 2 ? UInt64(fields[2].int ?? 0) : 0
             completion(.success(closed || expired ? last : nil))
+        }
+    }
+
+    /// The channel's last sequence number (0: empty), whatever the session's state.
+    public func lastSeq(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64, APIError>) -> Void) {
+        redis.send(["HGET", keys.sessionMeta(session), "seq:\(io.rawValue)"]) { reply in
+            if let error = reply.apiError { return completion(.failure(error)) }
+            completion(.success(reply.int.map { UInt64(max(0, $0)) } ?? 0))
+        }
+    }
+
+    /// The channel's last record, if any.
+    public func lastRecord(session: String, io: ChannelIO, _ completion: @escaping (Result<StoredRecord?, APIError>) -> Void) {
+        redis.send(["XREVRANGE", keys.channel(session: session, io: io), "+", "-", "COUNT", "1"]) { reply in
+            if let error = reply.apiError { return completion(.failure(error)) }
+            completion(.success(ChannelStore.records(from: reply).first))
         }
     }
 

@@ -52,6 +52,8 @@ struct RelayConfig: Codable, Equatable {
     var maxUnsentBytes: Int = 4 << 20
     /// Seconds between ": ping" comments on SSE streams.
     var pingIntervalSeconds: Double = 15
+    /// Sent once at the start of every stream as `retry:` (milliseconds); 0: not sent.
+    var sseRetryMilliseconds: Int = 1000
     /// Relay processes sharing the listen port (SO_REUSEPORT), restarted if they die.
     var workers: Int = 1
     /// On SIGTERM/SIGINT: how long to wait for in-flight requests before exiting.
@@ -68,7 +70,7 @@ struct RelayConfig: Codable, Equatable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
         case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds, headTimeoutSeconds, bodyTimeoutSeconds
         case keepAliveTimeoutSeconds, maxConnections, maxBufferedBodyBytes
-        case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds
+        case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds, sseRetryMilliseconds
         case workers, drainTimeoutSeconds, drainGraceSeconds, nodeName
         case sweepIntervalSeconds
     }
@@ -99,6 +101,7 @@ struct RelayConfig: Codable, Equatable {
         retentionSeconds = try c.decodeIfPresent(Int.self, forKey: .retentionSeconds) ?? d.retentionSeconds
         maxUnsentBytes = try c.decodeIfPresent(Int.self, forKey: .maxUnsentBytes) ?? d.maxUnsentBytes
         pingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .pingIntervalSeconds) ?? d.pingIntervalSeconds
+        sseRetryMilliseconds = try c.decodeIfPresent(Int.self, forKey: .sseRetryMilliseconds) ?? d.sseRetryMilliseconds
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
         drainTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .drainTimeoutSeconds) ?? d.drainTimeoutSeconds
         drainGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .drainGraceSeconds) ?? d.drainGraceSeconds
@@ -152,6 +155,7 @@ struct RelayConfig: Codable, Equatable {
         try Self.number(env, "RELAY_DRAIN_GRACE_SECONDS", &drainGraceSeconds)
         try Self.number(env, "RELAY_DRAIN_TIMEOUT_SECONDS", &drainTimeoutSeconds)
         try Self.number(env, "RELAY_PING_INTERVAL_SECONDS", &pingIntervalSeconds)
+        try Self.number(env, "RELAY_SSE_RETRY_MS", &sseRetryMilliseconds)
         try Self.number(env, "RELAY_HTTP_TIMEOUT_SECONDS", &httpTimeoutSeconds)
         try Self.number(env, "RELAY_HEAD_TIMEOUT_SECONDS", &headTimeoutSeconds)
         try Self.number(env, "RELAY_BODY_TIMEOUT_SECONDS", &bodyTimeoutSeconds)
@@ -210,6 +214,7 @@ struct RelayConfig: Codable, Equatable {
         if Double(httpTimeoutSeconds) <= pingIntervalSeconds {
             throw ConfigError(description: "httpTimeoutSeconds: must be above pingIntervalSeconds, or idle streams are cut")
         }
+        if !(0...600_000).contains(sseRetryMilliseconds) { throw ConfigError(description: "sseRetryMilliseconds: must be 0 to 600000") }
         if !(0.1...600).contains(headTimeoutSeconds) { throw ConfigError(description: "headTimeoutSeconds: must be 0.1 to 600") }
         if !(0.1...3600).contains(bodyTimeoutSeconds) { throw ConfigError(description: "bodyTimeoutSeconds: must be 0.1 to 3600") }
         if !(0.1...3600).contains(keepAliveTimeoutSeconds) {

@@ -52,7 +52,8 @@ final class RelayNode {
         let channels = ChannelStore(redis: redis, keys: keys, settings: ChannelSettings(
             maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds))
         let hub = FanoutHub(loop: loop, pubsub: pubsub, channels: channels, settings: FanoutSettings(
-            maxUnsentBytes: config.maxUnsentBytes, pingIntervalSeconds: config.pingIntervalSeconds))
+            maxUnsentBytes: config.maxUnsentBytes, pingIntervalSeconds: config.pingIntervalSeconds,
+            retryMilliseconds: config.sseRetryMilliseconds))
         let (host, port) = try config.listenAddress()
         let server = RelayServer(
             config: RelayServerConfig(environments: config.environments, allowedOrigins: config.allowedOrigins,

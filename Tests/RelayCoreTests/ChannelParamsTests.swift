@@ -86,3 +86,19 @@ final class ChannelParamsTests: XCTestCase {
         XCTAssertEqual(APIError.serviceUnavailable("x").status, 503)
     }
 }
+
+final class ResumePointTests: XCTestCase {
+    func testResumePoints() throws {
+        XCTAssertEqual(try ChannelParams.resumePoint(header: nil, query: nil), .beginning)
+        XCTAssertEqual(try ChannelParams.resumePoint(header: "7", query: "9"), .after(7), "the header wins")
+        XCTAssertEqual(try ChannelParams.resumePoint(header: nil, query: "latest"), .latest)
+        XCTAssertEqual(try ChannelParams.resumePoint(header: "latest", query: nil), .latest)
+        for bad in ["Latest", "-1", "1.5", "latest ", ""] {
+            XCTAssertThrowsError(try ChannelParams.resumePoint(header: bad, query: nil), bad)
+        }
+    }
+
+    func testRetryFrame() {
+        XCTAssertEqual(String(decoding: SSEFrame.retry(milliseconds: 1000), as: UTF8.self), "retry: 1000\n\n")
+    }
+}

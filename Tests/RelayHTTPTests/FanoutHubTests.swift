@@ -29,12 +29,13 @@ final class FanoutHubTests: XCTestCase {
         loop = nil
     }
 
-    func makeHub(maxUnsentBytes: Int = 4 << 20, lingerSeconds: Double = 2) {
+    func makeHub(maxUnsentBytes: Int = 4 << 20, lingerSeconds: Double = 2, retryMilliseconds: Int = 0) {
         loop = EventLoop()
         log = FakeLog()
         pubsub = FakePubSub()
         hub = FanoutHub(loop: loop, pubsub: pubsub, channels: log, settings: FanoutSettings(
-            maxUnsentBytes: maxUnsentBytes, pingIntervalSeconds: 15, lingerSeconds: lingerSeconds))
+            maxUnsentBytes: maxUnsentBytes, pingIntervalSeconds: 15, lingerSeconds: lingerSeconds,
+            retryMilliseconds: retryMilliseconds))
     }
 
     func open(session: String = "s1", lastEventId: UInt64? = nil, endWhenCaughtUp: Bool = false, draining: Bool = false,
@@ -124,6 +125,16 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(client.output.ids, [1, 2, 3])
         XCTAssertEqual(state(client), "live")
         XCTAssertEqual(hub.metrics.recordsDelivered, 3)
+    }
+
+    func testStreamsOpenWithRetryWhenConfigured() {
+        makeHub(retryMilliseconds: 1500)
+        log.append(channel, 1...1)
+        let client = open(lastEventId: 0)
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertTrue(client.output.text.hasPrefix("retry: 1500\n\nid: 1\n"), client.output.text)
     }
 
     func testFirstReadFailureRefusesTheRequest() {

@@ -20,13 +20,6 @@ final class EdgeCaseTests: RelayTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
     }
 
-    func testHeadOnAStreamIsNotAllowed() throws {
-        let session = try api.newSession()
-        let response = try api.http.request("HEAD", RelayAPI.channelPath(session, "out"))
-        XCTAssertEqual(response.status, 405)
-        XCTAssertEqual(response.headers["Allow"], "GET")
-    }
-
     func testRetriedAppendAfterCloseStillAnswersAsTheFirstOne() throws {
         let session = try api.newSession()
         XCTAssertEqual(try api.append(session, "in", "last words", partId: "final").json()["seq"]?.intValue, 1)

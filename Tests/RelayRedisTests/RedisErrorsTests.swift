@@ -45,3 +45,15 @@ final class RedisErrorsTests: XCTestCase {
         XCTAssertNil(RedisReply.bulk(Array("x".utf8)).apiError)
     }
 }
+
+final class StoredRecordTests: XCTestCase {
+    func testTurnCompleteIsTheFirstHeaderOfAControlRecord() {
+        let turn = StoredRecord(seq: 1, data: nil, headers: Array(#"[["trigger-control","turn-complete"],["public-access-token","x"]]"#.utf8))
+        XCTAssertTrue(turn.isTurnComplete)
+        let other = StoredRecord(seq: 2, data: nil, headers: Array(#"[["trigger-control","upgrade-required"]]"#.utf8))
+        XCTAssertFalse(other.isTurnComplete)
+        let spoof = StoredRecord(seq: 3, data: nil, headers: Array(#"[["trigger-control","x"],["note","[[\"trigger-control\",\"turn-complete\"]"]]"#.utf8))
+        XCTAssertFalse(spoof.isTurnComplete, "only the record's own subtype counts")
+        XCTAssertFalse(StoredRecord(seq: 4, data: Array(#""turn-complete""#.utf8), headers: nil).isTurnComplete)
+    }
+}

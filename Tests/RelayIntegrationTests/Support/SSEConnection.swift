@@ -19,6 +19,8 @@ struct SSEEvent: Equatable, CustomStringConvertible {
     var comments: [String] = []
 
     var isCommentOnly: Bool { data == nil && id == nil && event == nil && retry == nil && !comments.isEmpty }
+    /// No record, no event: comments (pings) and the stream's opening `retry:` only.
+    var carriesNoEvent: Bool { data == nil && id == nil && event == nil }
 
     /// `data` parsed as JSON.
     func json() throws -> JSON {
@@ -107,13 +109,14 @@ final class SSEConnection {
         }
     }
 
-    /// The next event that is not a comment-only block (pings are skipped).
+    /// The next event that is not a comment-only or retry-only block (pings and the opening
+    /// `retry:` are skipped).
     func nextDataEvent(timeout: TimeInterval = 10) throws -> SSEEvent? {
         let deadline = Deadline.after(timeout)
         while true {
             let remaining = Double(deadline.pollMilliseconds) / 1000
             guard let event = try nextEvent(timeout: remaining) else { return nil }
-            if !event.isCommentOnly { return event }
+            if !event.carriesNoEvent { return event }
         }
     }
 
