@@ -67,10 +67,13 @@ final class WorkersTests: RelayTestCase {
             workers = children(of: supervisor.pid)
             return workers.count == 2 && (try? client.request("GET", "/readyz"))?.status == 200
         }
-        // Both workers serve the port: requests land on more than one node.
+        // Both workers serve the port: requests land on both nodes (a worker may still be
+        // starting when the first one answers, so this waits for it, bounded).
         var nodes = Set<String>()
-        for _ in 0..<40 { if let node = try client.request("GET", "/healthz").headers["X-Relay-Node"] { nodes.insert(node) } }
-        XCTAssertEqual(nodes.count, 2, "SO_REUSEPORT spreads connections over both workers")
+        try waitUntil(timeout: 15, "SO_REUSEPORT to spread connections over both workers (seen: \(nodes))") {
+            for _ in 0..<20 { if let node = try? client.request("GET", "/healthz").headers["X-Relay-Node"] { nodes.insert(node) } }
+            return nodes.count == 2
+        }
 
         kill(workers[0], SIGKILL)
         try waitUntil(timeout: 15, "the supervisor to start a new worker") {
