@@ -80,6 +80,8 @@ final class RelayNode {
         server.renderMetrics = { [registry] in registry.emitToBuffer() }
         let bound = try http.listen(host: host, port: port, reusePort: reusePort)
         server.nodeName = config.nodeName.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(bound)/\(getpid())" : config.nodeName
+        // Heartbeat to Redis every second; /status, /status.json, /status/stream.
+        let status = server.enableStatus(StatusSettings(token: config.statusToken))
         redis.start()
         pubsub.start()
 
@@ -107,6 +109,7 @@ final class RelayNode {
             http.stopListening()
             http.closeAfterEveryResponse = true
             server.beginDrain()
+            status.beginDrain()
             supervisor?.cancel()
             let started = Clock.monotonicSeconds()
             drainTimer = loop.every(0.02) {
