@@ -89,6 +89,8 @@ public final class StatusBoard {
         heartbeatTimer = loop.every(settings.heartbeatIntervalSeconds) { [weak self] in self?.tick() }
         probeTimer = loop.every(Self.probeIntervalSeconds) { [weak self] in self?.probe() }
         pubsub.onConnected.append { [weak self] in self?.subscribeProbe() }
+        // The first heartbeat as soon as Redis answers, not a second later.
+        server?.redis.onConnected.append { [weak self] in self?.tick() }
         pubsub.onDisconnected.append { [weak self] in
             self?.probeGeneration += 1
             self?.probeSubscribed = false
@@ -285,11 +287,10 @@ public final class StatusBoard {
             guard let self, let exchange else { return }
             self.endStream(exchange, clean: true)
         }
-        exchange.write([SharedFrame(Array("retry: 2000\n\n".utf8))])
-        // The first update at once, not at the next tick.
+        // The first update at once, not at the next tick (with the reconnect delay for EventSource).
         readSnapshot { [weak self, weak exchange] body in
             guard let self, let exchange, self.streams[id] != nil else { return }
-            self.write(SharedFrame(Self.event(body)), to: exchange)
+            self.write(SharedFrame(Array("retry: 2000\n".utf8) + Self.event(body)), to: exchange)
         }
     }
 

@@ -19,8 +19,9 @@ enum StatusPage {
       h1 { font-size: 20px; margin: 0 0 .3rem; }
       #summary, #footer { color: #555; font-size: 13px; }
       #message { color: #000; font-weight: 600; margin: .5rem 0; min-height: 1.2em; }
-      table { border-collapse: collapse; margin: .8rem 0 1.2rem; font-variant-numeric: tabular-nums; }
-      th, td { padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+      #table { overflow-x: auto; margin: .8rem 0 1.2rem; }
+      table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+      th, td { padding: .25rem .45rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
       th:first-child, td:first-child { text-align: left; }
       th { font-weight: 600; color: #444; background: #f4f4f4; }
       tr.draining td { color: #888; font-style: italic; }
@@ -34,13 +35,13 @@ enum StatusPage {
     <h1>relay status</h1>
     <div id="summary">connecting…</div>
     <div id="message"></div>
-    <table id="nodes">
+    <div id="table"><table id="nodes">
       <thead><tr>
         <th>Node</th><th>State</th><th>Version</th><th>Uptime</th><th>Connections</th><th>Subscribers</th>
         <th>Channels</th><th>Appends/s</th><th>Deliveries/s</th><th>Pub/sub p99 ms</th><th>Redis PING ms</th><th>Seen</th>
       </tr></thead>
       <tbody></tbody>
-    </table>
+    </table></div>
     <div id="charts"></div>
     <p id="footer"></p>
     <script>
@@ -143,6 +144,11 @@ enum StatusPage {
       function renderCharts(now) {
         var nodes = Object.keys(history).sort();
         var coloured = 0;
+        // The x axis spans what this page has seen: one minute at first, up to five.
+        var oldest = now;
+        nodes.forEach(function (n) { if (history[n].length && history[n][0].t < oldest) oldest = history[n][0].t; });
+        var span = Math.min(WINDOW_MS, Math.max(60000, now - oldest));
+        var spanLabel = span >= 120000 ? "−" + Math.round(span / 60000) + " min" : "−" + Math.round(span / 1000) + " s";
         FIGURES.forEach(function (f) {
           var canvas = charts[f[0]];
           var ratio = window.devicePixelRatio || 1;
@@ -162,9 +168,9 @@ enum StatusPage {
             var label = max * i / 4;
             g.fillText(label >= 10 ? String(Math.round(label)) : label.toFixed(label >= 1 ? 1 : 2), 2, gy + 4);
           }
-          g.fillText("−5 min", left, h - 4);
+          g.fillText(spanLabel, left, h - 4);
           g.fillText("now", right - 22, h - 4);
-          function x(t) { return right - (now - t) / WINDOW_MS * (right - left); }
+          function x(t) { return right - (now - t) / span * (right - left); }
           function y(v) { return bottom - v / max * (bottom - top); }
           nodes.forEach(function (n, index) {
             var points = history[n].filter(function (p) { return typeof p.beat[f[0]] === "number"; });
