@@ -20,6 +20,9 @@ public enum RelayVersion {
 public struct StatusSettings: Sendable {
     /// Accepted (besides secret keys) on /status.json and /status/stream; empty: none.
     public var token: String
+    /// The name this node's heartbeat is kept under; nil: the server's `nodeName`. Names must
+    /// differ between live processes (two processes with one name overwrite each other's row).
+    public var nodeName: String?
     public var heartbeatIntervalSeconds: Double
     /// TTL of a heartbeat key: a node that stops drops off the page within this long.
     public var ttlSeconds: Int
@@ -28,9 +31,10 @@ public struct StatusSettings: Sendable {
     /// A status stream ends (cleanly) after this long; EventSource reconnects and authenticates again.
     public var streamLifetimeSeconds: Double
 
-    public init(token: String = "", heartbeatIntervalSeconds: Double = 1, ttlSeconds: Int = 5, maxStreams: Int = 100,
+    public init(token: String = "", nodeName: String? = nil, heartbeatIntervalSeconds: Double = 1, ttlSeconds: Int = 5, maxStreams: Int = 100,
                 streamLifetimeSeconds: Double = 900) {
         self.token = token
+        self.nodeName = nodeName
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
         self.ttlSeconds = ttlSeconds
         self.maxStreams = maxStreams
@@ -118,7 +122,7 @@ public final class StatusBoard {
                 self.ticking = false
                 return self.broadcast(self.snapshot(nodes: [heartbeat], error: "Redis is unavailable: this node only"))
             }
-            self.store.write(node: server.nodeName, heartbeat: heartbeat, nowMilliseconds: Clock.nowMilliseconds()) { _ in
+            self.store.write(node: self.name(server), heartbeat: heartbeat, nowMilliseconds: Clock.nowMilliseconds()) { _ in
                 guard !self.streams.isEmpty else {
                     self.ticking = false
                     return
@@ -145,7 +149,7 @@ public final class StatusBoard {
         last = (now, appended, delivered)
         let http = server.httpCounters()
         var w = JSONObjectWriter()
-        w.string("node", server.nodeName)
+        w.string("node", name(server))
         w.string("version", RelayVersion.current)
         w.int("uptimeSeconds", Int(now - startedAt))
         w.int("at", Clock.nowMilliseconds())
@@ -164,6 +168,8 @@ public final class StatusBoard {
         w.int("ttlSeconds", settings.ttlSeconds)
         return w.finishBytes()
     }
+
+    private func name(_ server: RelayServer) -> String { settings.nodeName ?? server.nodeName }
 
     /// A non-negative number with at most `places` decimals, as JSON.
     static func decimal(_ value: Double, places: Int = 2) -> String {

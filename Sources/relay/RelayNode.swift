@@ -80,8 +80,10 @@ final class RelayNode {
         server.renderMetrics = { [registry] in registry.emitToBuffer() }
         let bound = try http.listen(host: host, port: port, reusePort: reusePort)
         server.nodeName = config.nodeName.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(bound)/\(getpid())" : config.nodeName
-        // Heartbeat to Redis every second; /status, /status.json, /status/stream.
-        let status = server.enableStatus(StatusSettings(token: config.statusToken))
+        // Heartbeat to Redis every second; /status, /status.json, /status/stream. Workers
+        // (`workers: N`) sharing a configured name are told apart by their process id.
+        let statusName = reusePort && !config.nodeName.isEmpty ? "\(server.nodeName)/\(getpid())" : server.nodeName
+        let status = server.enableStatus(StatusSettings(token: config.statusToken, nodeName: statusName))
         redis.start()
         pubsub.start()
 

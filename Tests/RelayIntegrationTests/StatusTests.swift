@@ -92,6 +92,24 @@ final class StatusTests: RelayTestCase {
         try victim.restart()
     }
 
+    func testADrainingNodeSaysSoAndEndsItsStatusStreams() throws {
+        _ = try cluster()
+        let node = Self.extraNodes[0]
+        let stream = try SSEConnection.open(port: node.port, path: "/status/stream?token=\(Self.statusToken)", timeout: 5)
+        XCTAssertEqual(stream.status, 200)
+        XCTAssertNotNil(try stream.nextDataEvent(timeout: 5))
+        node.send(signal: SIGTERM)
+        try waitUntil(timeout: 5, "the draining node's status stream to end") {
+            try stream.nextDataEvent(timeout: 5) == nil
+        }
+        try waitUntil(timeout: 5, "node 1 to show status-node-2 as draining") {
+            try statusNodes()["status-node-2"]?["draining"]?.boolValue == true
+        }
+        XCTAssertEqual(node.waitForExit(timeout: 15), 0)
+        try waitUntil(timeout: Self.ttlSeconds + 2, "the drained node to drop off") { try statusNodes()["status-node-2"] == nil }
+        try node.restart()
+    }
+
     func testFiguresMoveWithAppendsAndDeliveries() throws {
         _ = try cluster()
         let before = try XCTUnwrap(try statusNodes()["status-node-1"])
