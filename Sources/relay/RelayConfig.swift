@@ -65,6 +65,9 @@ struct RelayConfig: Codable, Equatable {
     var nodeName: String = ""
     /// Seconds between steps of the index sweeper (drops index entries of expired sessions); 0: off.
     var sweepIntervalSeconds: Double = 2
+    /// A credential for the status data (/status.json, /status/stream) besides the secret keys;
+    /// empty: secret keys only. Public tokens never open it.
+    var statusToken: String = ""
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
@@ -72,7 +75,7 @@ struct RelayConfig: Codable, Equatable {
         case keepAliveTimeoutSeconds, maxConnections, maxBufferedBodyBytes
         case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds, sseRetryMilliseconds
         case workers, drainTimeoutSeconds, drainGraceSeconds, nodeName
-        case sweepIntervalSeconds
+        case sweepIntervalSeconds, statusToken
     }
 
     init() {}
@@ -107,6 +110,7 @@ struct RelayConfig: Codable, Equatable {
         drainGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .drainGraceSeconds) ?? d.drainGraceSeconds
         nodeName = try c.decodeIfPresent(String.self, forKey: .nodeName) ?? d.nodeName
         sweepIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .sweepIntervalSeconds) ?? d.sweepIntervalSeconds
+        statusToken = try c.decodeIfPresent(String.self, forKey: .statusToken) ?? d.statusToken
     }
 
     /// Reads the YAML file; unknown keys are errors (a typo should not pass silently).
@@ -152,6 +156,7 @@ struct RelayConfig: Codable, Equatable {
         try Self.number(env, "RELAY_MAX_UNSENT_BYTES", &maxUnsentBytes)
         try Self.number(env, "RELAY_WORKERS", &workers)
         if let v = env["RELAY_NODE_NAME"] { nodeName = v }
+        if let v = env["RELAY_STATUS_TOKEN"] { statusToken = v }
         try Self.number(env, "RELAY_DRAIN_GRACE_SECONDS", &drainGraceSeconds)
         try Self.number(env, "RELAY_DRAIN_TIMEOUT_SECONDS", &drainTimeoutSeconds)
         try Self.number(env, "RELAY_PING_INTERVAL_SECONDS", &pingIntervalSeconds)
@@ -197,6 +202,13 @@ struct RelayConfig: Codable, Equatable {
         }
         let keys = environments.flatMap(\.secretKeys)
         if Set(keys).count != keys.count { throw ConfigError(description: "environments: a secret key is used twice") }
+        if !statusToken.isEmpty {
+            if statusToken.count < 16 { throw ConfigError(description: "statusToken: at least 16 characters (or empty: secret keys only)") }
+            if statusToken.contains(where: { $0 == " " || $0 == "\t" || $0.isNewline }) {
+                throw ConfigError(description: "statusToken: must not contain spaces")
+            }
+            if keys.contains(statusToken) { throw ConfigError(description: "statusToken: must differ from every secret key") }
+        }
         if !(1...64).contains(workers) { throw ConfigError(description: "workers: must be 1 to 64") }
         if !(0...60).contains(drainGraceSeconds) { throw ConfigError(description: "drainGraceSeconds: must be 0 to 60") }
         if !(0...3600).contains(drainTimeoutSeconds) { throw ConfigError(description: "drainTimeoutSeconds: must be 0 to 3600") }

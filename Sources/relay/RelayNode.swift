@@ -81,6 +81,10 @@ final class RelayNode {
         server.renderMetrics = { [registry] in registry.emitToBuffer() }
         let bound = try http.listen(host: host, port: port, reusePort: reusePort)
         server.nodeName = config.nodeName.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(bound)/\(getpid())" : config.nodeName
+        // Heartbeat to Redis every second; /status, /status.json, /status/stream. Workers
+        // (`workers: N`) sharing a configured name are told apart by their process id.
+        let statusName = reusePort && !config.nodeName.isEmpty ? "\(server.nodeName)/\(getpid())" : server.nodeName
+        let status = server.enableStatus(StatusSettings(token: config.statusToken, nodeName: statusName))
         redis.start()
         pubsub.start()
 
@@ -108,6 +112,7 @@ final class RelayNode {
             http.stopListening()
             http.closeAfterEveryResponse = true
             server.beginDrain()
+            status.beginDrain()
             supervisor?.cancel()
             let started = Clock.monotonicSeconds()
             drainTimer = loop.every(0.02) {
