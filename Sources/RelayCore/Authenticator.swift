@@ -47,7 +47,7 @@ public struct Authenticator: Sendable {
     /// The credential of "Bearer <credential>" (scheme case-insensitive), or nil.
     /// Read as bytes: a Character-wise reading let a tab, or a space followed by a combining
     /// mark (one grapheme), through inside the credential.
-    static func bearerCredential(_ header: String) -> String? {
+    public static func bearerCredential(_ header: String) -> String? {
         func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
         let trimmed = header.utf8.drop(while: isWhitespace)
         guard let space = trimmed.firstIndex(where: isWhitespace),

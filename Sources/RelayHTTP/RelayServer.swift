@@ -43,6 +43,8 @@ public final class RelayServer {
     /// The HTTP server's connection and refusal counts (the executable sets this).
     public var httpCounters: () -> HTTPCountersSnapshot = { HTTPCountersSnapshot() }
     public private(set) var draining = false
+    /// This node's heartbeat and status streams, once `enableStatus` ran.
+    var statusBoard: StatusBoard?
     /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
     public var nodeName = ""
 

@@ -1,30 +1,25 @@
 // StatusHandlers: GET /status (page), /status.json and /status/stream (every node's heartbeat).
 //
 // Who may see it: /status is an HTML shell with no data and is open. The data routes need
-// either one of the environments' secret keys or the configured status token (`statusToken`,
-// RELAY_STATUS_TOKEN), as `Authorization: Bearer <credential>` or as `?token=<credential>`
-// (EventSource cannot send headers). A public (session) token never opens them, whatever its
-// scopes: they show the whole deployment, not one session. Everything else is a 401.
+// either one of the environments' secret keys, as `Authorization: Bearer <key>`, or the
+// configured status token (`statusToken`, RELAY_STATUS_TOKEN), in that header or as
+// `?token=<status token>` (EventSource cannot send headers; a secret key is never taken from a
+// URL, where proxies and browsers log it). A public (session) token never opens them, whatever
+// its scopes: they show the whole deployment, not one session. Everything else is a 401.
 import RelayCore
 import RelayIO
 
 extension RelayServer {
-    /// The status boards of the servers in this process (a process runs one server; tests may
-    /// run several). Kept here because RelayServer's stored properties are fixed elsewhere.
-    private static var statusBoards: [ObjectIdentifier: StatusBoard] = [:]
-
     /// Starts this node's heartbeat and probe and turns the status routes on. Call once, after
     /// `nodeName` is set.
     @discardableResult
     public func enableStatus(_ settings: StatusSettings) -> StatusBoard {
         if let board = statusBoard { return board }
         let board = StatusBoard(server: self, settings: settings)
-        Self.statusBoards[ObjectIdentifier(self)] = board
+        statusBoard = board
         board.start()
         return board
     }
-
-    var statusBoard: StatusBoard? { Self.statusBoards[ObjectIdentifier(self)] }
 
     func serveStatusPage(_ exchange: HTTPExchange) {
         metrics.responded(status: 200)
@@ -61,48 +56,29 @@ extension RelayServer {
     }
 
     static let statusCredentialsMissing = APIError.unauthorized(
-        "Status needs credentials: Authorization: Bearer <secret key or status token>, or ?token=")
+        "Status needs credentials: Authorization: Bearer <secret key or status token>, or ?token=<status token>")
     static let statusPublicTokenRefused = APIError.unauthorized(
         "Status needs a secret key or the status token; a public token is not accepted")
     static let statusCredentialsInvalid = APIError.unauthorized("Invalid secret key or status token")
 
     /// nil when the caller may read status data; else the 401 to answer.
     func statusAccessDenied(_ exchange: HTTPExchange, _ settings: StatusSettings) -> APIError? {
-        let credential: String
         if let header = exchange.header("Authorization") {
-            guard let bearer = Self.bearer(header) else { return Authenticator.malformedHeader }
-            credential = bearer
-        } else if let query = exchange.query,
-                  let token = QueryString.parse(query).first(where: { $0.0 == "token" })?.1, !token.isEmpty {
-            credential = token
-        } else {
+            guard let credential = Authenticator.bearerCredential(header) else { return Authenticator.malformedHeader }
+            if !settings.token.isEmpty && Self.constantTimeEqual(credential, settings.token) { return nil }
+            switch authenticator.authenticate(authorization: header, queryToken: nil, nowSeconds: Clock.nowSeconds()) {
+            case .success(let principal): return principal.isSecretKey ? nil : Self.statusPublicTokenRefused
+            case .failure: return Self.statusCredentialsInvalid
+            }
+        }
+        guard let query = exchange.query,
+              let token = QueryString.parse(query).first(where: { $0.0 == "token" })?.1, !token.isEmpty else {
             return Self.statusCredentialsMissing
         }
-        if !settings.token.isEmpty && Self.constantTimeEqual(credential, settings.token) { return nil }
-        switch authenticator.authenticate(authorization: "Bearer " + credential, queryToken: nil, nowSeconds: Clock.nowSeconds()) {
-        case .success(let principal):
-            return principal.isSecretKey ? nil : Self.statusPublicTokenRefused
-        case .failure:
-            return Self.statusCredentialsInvalid
-        }
+        // In a URL only the status token counts.
+        return !settings.token.isEmpty && Self.constantTimeEqual(token, settings.token) ? nil : Self.statusCredentialsInvalid
     }
 
-    /// The credential of "Bearer <credential>" (scheme case-insensitive; spaces or tabs around).
-    static func bearer(_ header: String) -> String? {
-        func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
-        let bytes = Array(header.utf8)
-        var start = 0
-        while start < bytes.count, isBlank(bytes[start]) { start += 1 }
-        var end = bytes.count
-        while end > start, isBlank(bytes[end - 1]) { end -= 1 }
-        guard let gap = bytes[start..<end].firstIndex(where: isBlank),
-              bytes[start..<gap].map({ $0 | 0x20 }).elementsEqual("bearer".utf8) else { return nil }
-        var from = gap
-        while from < end, isBlank(bytes[from]) { from += 1 }
-        let credential = bytes[from..<end]
-        guard !credential.isEmpty, !credential.contains(where: isBlank) else { return nil }
-        return String(decoding: credential, as: UTF8.self)
-    }
 
     /// Compares without stopping at the first difference (the time taken says only the length).
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {

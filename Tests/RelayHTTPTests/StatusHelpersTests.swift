@@ -27,17 +27,6 @@ final class StatusHelpersTests: XCTestCase {
                        "data: {\ndata: \"a\":\ndata: \ndata: 1}\n\n")
     }
 
-    func testBearerParsing() {
-        XCTAssertEqual(RelayServer.bearer("Bearer abc"), "abc")
-        XCTAssertEqual(RelayServer.bearer("  bearer \t abc  "), "abc")
-        XCTAssertEqual(RelayServer.bearer("BEARER abc"), "abc")
-        XCTAssertNil(RelayServer.bearer("Basic abc"))
-        XCTAssertNil(RelayServer.bearer("Bearer"))
-        XCTAssertNil(RelayServer.bearer("Bearer "))
-        XCTAssertNil(RelayServer.bearer("Bearer a b"))
-        XCTAssertNil(RelayServer.bearer("Bearerabc"))
-    }
-
     func testTokenComparison() {
         XCTAssertTrue(RelayServer.constantTimeEqual("status-token-0123456789", "status-token-0123456789"))
         XCTAssertFalse(RelayServer.constantTimeEqual("status-token-0123456789", "status-token-0123456780"))

@@ -169,7 +169,8 @@ final class StatusTests: RelayTestCase {
                 XCTAssertEqual(try get([], query: "?token=\(Self.statusToken)").status, 200)
                 XCTAssertEqual(try get([("Authorization", "Bearer \(TestEnvironments.devKey)")]).status, 200)
                 XCTAssertEqual(try get([("Authorization", "Bearer \(TestEnvironments.prodSecondKey)")]).status, 200)
-                XCTAssertEqual(try get([], query: "?token=\(TestEnvironments.prodKey)").status, 200)
+                XCTAssertEqual(try get([], query: "?token=\(TestEnvironments.prodKey)").status, 401,
+                               "a secret key is never taken from a URL")
             }
         }
         for credentials in [[("Authorization", "Bearer \(Self.statusToken)")], [("Authorization", "Bearer \(TestEnvironments.devKey)")]] {
