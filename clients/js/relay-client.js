@@ -28,10 +28,11 @@
 //   - onControl gets {subtype, headers: {name: value}, id} and the record {data: null, id, headers}.
 //   - A turn-complete control record's `public-access-token` replaces the token: every later
 //     request of this subscription (reconnects included) uses it. `sub.token` is the current one.
-//   - Statuses: "connecting" (the first attempt), "live" (a stream is open), "reconnecting"
-//     (the stream ended or failed: the client waits, then resumes), "ended" (for good: close(),
-//     the session was closed or expired, or the relay refused the subscription). info carries
-//     {lastEventId, attempt} and, for "ended", {reason, error}.
+//   - Statuses: "connecting" (the first attempt), "live" (a stream is open), "reconnecting" (the
+//     stream ended or failed: the client waits, then resumes), "ended" (for good: close(), the
+//     session was closed or expired, or the relay refused the subscription). info carries
+//     {lastEventId, attempt} and, for "ended", {reason, error}. No handler runs before subscribe()
+//     has returned.
 //   - Every reconnect builds a new URL with the current token and ?lastEventId= of the last record
 //     seen, so nothing is lost or repeated across idle timeouts, token expiry, node drains and
 //     crashes (EventSource's own reconnect would reuse the first URL: it is never used). Before
@@ -331,7 +332,10 @@ export function subscribe(session, options = {}) {
     connect();
   }
 
-  setStatus("connecting");
+  // The first status is reported after subscribe() returns (a microtask), so that handlers may
+  // use the subscription object; status reads "connecting" at once.
+  status = "connecting";
+  queueMicrotask(() => { if (!closed) call(options.onStatus, "connecting", { lastEventId, attempt }); });
   connect();
 
   return {
