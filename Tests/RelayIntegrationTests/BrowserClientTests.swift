@@ -7,7 +7,11 @@
 //   to reconnect once its first (short-lived) token has expired;
 // - append() retries with the same X-Part-Id across a node drain (SIGTERM mid-append, with
 //   Redis holding writes so the first attempt fails after it may have been applied): the channel
-//   holds exactly one record for it.
+//   holds exactly one record for it;
+// - an append whose answer is lost after the relay applied it is retried with the same
+//   X-Part-Id and resolves to the first seq with duplicate: true;
+// - closing the session ends the subscription ("ended", "session closed") after every record;
+// - /demo (built on the client) shows the records, the connection status and the last id.
 
 import XCTest
 import Foundation
@@ -217,5 +221,94 @@ final class BrowserClientTests: RelayTestCase {
         XCTAssertEqual(mine.count, 1, "exactly one record for the part id: \(drained)")
         XCTAssertEqual(mine.first?["id"], result["seq"], "the client got the seq of that record")
         print("append across the drain: \(result)")
+    }
+
+    func testAppendWhoseAnswerWasLostResolvesToTheFirstSeqAsADuplicate() throws {
+        let (_, balancer) = try cluster()
+        let lb = balancer.api()
+        let external = unique("lost")
+        let created = try createSession(externalId: external, with: lb)
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        // The first answer is dropped after the relay has applied the append (as if the
+        // connection broke on the way back): the client cannot know, and must retry safely.
+        let page = try BrowserPage(balancer: balancer, script: """
+            let calls = 0;
+            const lossy = async (url, init) => {
+              const response = await fetch(url, init);
+              calls += 1;
+              if (calls === 1) { await response.text(); throw new TypeError("Failed to fetch (answer lost)"); }
+              return response;
+            };
+            relay.append("\(external)", "in", { text: "once" }, { baseUrl: BASE, token: "\(token)", fetch: lossy, minDelayMs: 100 })
+              .then((result) => report("appended", result), (error) => report("append-failed", error.message));
+            """)
+        defer { page.stop() }
+        let reports = try page.waitForReports(timeout: 60, "the append to settle") {
+            $0.contains { $0.kind == "appended" || $0.kind == "append-failed" }
+        }
+        let result = try XCTUnwrap(reports.first { $0.kind == "appended" }?.value, "\(reports)")
+        XCTAssertEqual(result["attempts"]?.intValue, 2)
+        XCTAssertEqual(result["duplicate"], true, "the retry was recognised by its X-Part-Id")
+        let records = try XCTUnwrap(try lb.drain(session, "in").json()["records"]?.arrayValue)
+        XCTAssertEqual(records.filter { $0["data"]?["text"] == "once" }.count, 1, "one record: \(records)")
+        XCTAssertEqual(records.first { $0["data"]?["text"] == "once" }?["id"], result["seq"])
+    }
+
+    func testDemoPageShowsStatusAndLastId() throws {
+        let (_, balancer) = try cluster()
+        let lb = balancer.api()
+        let external = unique("demo")
+        let created = try createSession(externalId: external, with: lb)
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        XCTAssertEqual(try lb.control(session, ["subtype": "turn-complete"]).status, 200)
+        XCTAssertEqual(try lb.append(session, "out", #"{"type":"text","text":"first answer"}"#).status, 200)
+        guard let chromium = ChildProcess.findExecutable("chromium") else { throw HarnessError("chromium not found") }
+        let directory = try makeTemporaryDirectory(prefix: "relay-it-demo")
+        let output = directory.appendingPathComponent("dom.html")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let browser = Process()
+        browser.executableURL = chromium
+        browser.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(directory.path)/profile",
+                             "--virtual-time-budget=10000", "--dump-dom",
+                             "\(balancer.baseURL)/demo?session=\(external)&token=\(token)&once=1"]
+        browser.standardOutput = try FileHandle(forWritingTo: output)
+        browser.standardError = FileHandle.nullDevice
+        try browser.run()
+        defer { if browser.isRunning { browser.terminate() } }
+        try waitUntil(timeout: 60, "chromium to print the page") { !browser.isRunning }
+        let dom = try String(contentsOf: output, encoding: .utf8)
+        XCTAssertTrue(dom.contains(#"<li class="control">turn complete</li>"#), dom)
+        XCTAssertTrue(dom.contains("<li>first answer</li>"), dom)
+        XCTAssertTrue(dom.contains(#"<b id="last-id">2</b>"#), "the last id: \(dom)")
+        XCTAssertTrue(dom.contains(#"<b id="status" data-status="ended">ended</b>"#), "the status (once=1 closes): \(dom)")
+    }
+
+    func testClosingTheSessionEndsTheSubscriptionAfterEveryRecord() throws {
+        let (_, balancer) = try cluster()
+        let lb = balancer.api()
+        let external = unique("close")
+        let created = try createSession(externalId: external, with: lb)
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        let page = try BrowserPage(balancer: balancer, script: """
+            relay.subscribe("\(external)", {
+              baseUrl: BASE, token: "\(token)", minDelayMs: 100,
+              onRecord(data, record) { report("record", record.id); },
+              onStatus(status, info) { report("status", { status, reason: info.reason || null }); },
+            });
+            """)
+        defer { page.stop() }
+        try page.waitForReports(timeout: 60, "the page to go live") { $0.contains { $0.kind == "status" && $0.value["status"] == "live" } }
+        for i in 1...3 { XCTAssertEqual(try lb.append(session, "out", "r\(i)").status, 200) }
+        XCTAssertEqual(try lb.closeSession(session).status, 200)
+        let reports = try page.waitForReports(timeout: 30, "the subscription to end") {
+            $0.contains { $0.kind == "status" && $0.value["status"] == "ended" }
+        }
+        XCTAssertEqual(reports.filter { $0.kind == "record" }.compactMap(\.value.intValue).sorted(), [1, 2, 3])
+        let ended = try XCTUnwrap(reports.last { $0.kind == "status" }?.value)
+        XCTAssertEqual(ended["status"], "ended")
+        XCTAssertEqual(ended["reason"], "session closed")
     }
 }
