@@ -202,7 +202,7 @@ export function subscribe(session, options = {}) {
   const EventSourceImpl = options.EventSource || globalThis.EventSource;
   const fetchImpl = options.fetch || globalThis.fetch.bind(globalThis);
   let token = options.token ?? null;
-  let lastEventId = options.lastEventId ?? null;
+  let lastEventId = options.lastEventId == null || options.lastEventId === "" ? null : Number(options.lastEventId);
   let status = null;
   let source = null;
   let timer = null;
