@@ -55,7 +55,9 @@ let package = Package(
         .target(
             name: "RelayHTTP",
             dependencies: ["RelayCore", "RelayRedis", "RelayIO", .product(name: "Logging", package: "swift-log"),
-                           .product(name: "Metrics", package: "swift-metrics")]
+                           .product(name: "Metrics", package: "swift-metrics")],
+            // GET /client.js serves the browser client from the binary (PackageResources.relay_client_js).
+            resources: [.embedInCode("../../clients/js/relay-client.js")]
         ),
         .executableTarget(
             name: "relay",

@@ -1,8 +1,12 @@
-// DemoPage: GET /demo, a small chat page over the echo worker. It holds no secret: open it as
+// DemoPage: GET /demo, a small chat page over the echo worker, built on the browser client
+// (/client.js). It holds no secret: open it as
 // /demo?session=<externalId or id>&token=<publicAccessToken> (the create response gives both).
-// It appends to .in with the token and reads .out with EventSource and ?token=.
-// ?message=... sends one message on load; with &once=1 the page stops listening after the first
-// answer (scripted checks: a headless browser's --dump-dom waits until the network is idle).
+// It subscribes to .out with the client's subscribe() (which resumes from the last id and
+// switches to the token of each turn-complete) and sends with append() (retried with one
+// X-Part-Id). It shows the connection status and the last id seen.
+// ?message=... sends one message once the stream is live; with &once=1 the page stops listening
+// after the first answer (scripted checks: a headless browser's --dump-dom waits until the
+// network is idle).
 enum DemoPage {
     static let html = #"""
     <!doctype html>
@@ -15,55 +19,75 @@ enum DemoPage {
       #messages { list-style: none; padding: 0; }
       #messages li { padding: .3rem .5rem; margin: .2rem 0; border-radius: .3rem; background: #eef; }
       #messages li.mine { background: #efe; text-align: right; }
-      #status { color: #666; font-size: 13px; }
+      #messages li.control { background: none; color: #888; font-size: 12px; text-align: center; }
+      #bar { color: #666; font-size: 13px; display: flex; gap: 1rem; }
+      #status[data-status="live"] { color: #080; } #status[data-status="ended"] { color: #a00; }
       form { display: flex; gap: .5rem; } input { flex: 1; padding: .4rem; }
     </style>
     </head>
     <body>
     <h1>relay demo</h1>
-    <p id="status">connecting…</p>
+    <p id="bar"><span>status: <b id="status" data-status="connecting">connecting</b></span>
+      <span>last id: <b id="last-id">none</b></span> <span id="note"></span></p>
     <ul id="messages"></ul>
     <form id="send"><input id="text" autocomplete="off" placeholder="Say something"><button>Send</button></form>
-    <script>
+    <script type="module">
+    import { subscribe, append } from "/client.js";
+
     const params = new URLSearchParams(location.search);
-    const session = params.get("session"), token = params.get("token");
-    const status = document.getElementById("status"), list = document.getElementById("messages");
-    function show(text, mine) {
+    const session = params.get("session");
+    const $ = (id) => document.getElementById(id);
+    const list = $("messages");
+    function show(text, className) {
       const li = document.createElement("li");
       li.textContent = text;
-      if (mine) li.className = "mine";
+      if (className) li.className = className;
       list.appendChild(li);
     }
-    async function send(text) {
-      show(text, true);
-      const response = await fetch(`/realtime/v1/sessions/${encodeURIComponent(session)}/in/append`, {
-        method: "POST",
-        headers: { "Authorization": `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ type: "user-message", text }),
-      });
-      if (!response.ok) status.textContent = `send failed: ${response.status}`;
+    function setStatus(status, detail) {
+      $("status").textContent = status;
+      $("status").dataset.status = status;
+      $("note").textContent = detail || "";
     }
-    if (!session || !token) {
-      status.textContent = "open this page as /demo?session=<externalId>&token=<publicAccessToken>";
+
+    if (!session || !params.get("token")) {
+      setStatus("ended", "open this page as /demo?session=<externalId>&token=<publicAccessToken>");
     } else {
-      const url = `/realtime/v1/sessions/${encodeURIComponent(session)}/out?token=${encodeURIComponent(token)}&timeoutSeconds=600`;
-      const events = new EventSource(url);
-      events.onopen = () => { status.textContent = "connected"; };
-      events.onerror = () => { status.textContent = "reconnecting…"; };
-      events.onmessage = (event) => {
-        const record = JSON.parse(event.data);
-        const data = record.data;
-        show(typeof data === "string" ? data : (data && data.text) || JSON.stringify(data), false);
-        if (params.get("once")) { events.close(); status.textContent = "done"; }
-      };
-      events.addEventListener("control", () => {});
-      document.getElementById("send").addEventListener("submit", (event) => {
+      let sent = false;
+      const sub = subscribe(session, {
+        channel: "out",
+        token: params.get("token"),
+        onRecord(data, record) {
+          $("last-id").textContent = record.id;
+          show(typeof data === "string" ? data : (data && data.text) || JSON.stringify(data));
+          if (params.get("once")) sub.close();
+        },
+        onControl(control, record) {
+          $("last-id").textContent = record.id;
+          show(control.subtype === "turn-complete" ? "turn complete" : `control: ${control.subtype}`, "control");
+        },
+        onStatus(status, info) {
+          setStatus(status, status === "ended" ? info.reason : status === "reconnecting" ? `attempt ${info.attempt + 1}` : "");
+          if (status === "live" && !sent && params.get("message")) {
+            sent = true;
+            send(params.get("message"));
+          }
+        },
+      });
+      async function send(text) {
+        show(text, "mine");
+        try {
+          // The subscription's token: the latest one a turn-complete handed over.
+          await append(session, "in", { type: "user-message", text }, { token: sub.token });
+        } catch (error) {
+          $("note").textContent = `send failed: ${error.status || ""} ${error.message}`;
+        }
+      }
+      $("send").addEventListener("submit", (event) => {
         event.preventDefault();
-        const input = document.getElementById("text");
+        const input = $("text");
         if (input.value) { send(input.value); input.value = ""; }
       });
-      const first = params.get("message");
-      if (first) events.addEventListener("open", () => send(first), { once: true });
     }
     </script>
     </body>
