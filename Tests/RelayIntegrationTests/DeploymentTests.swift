@@ -35,19 +35,11 @@ final class DeploymentTests: RelayTestCase {
         for node in nodes where !node.isRunning { try node.restart() }
         if Self.balancer == nil {
             Self.balancerPort = try freeLocalPort()
-            let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            var config = try String(contentsOf: repo.appendingPathComponent("config/haproxy.cfg"), encoding: .utf8)
-            config = config.replacingOccurrences(of: "bind 127.0.0.1:8000", with: "bind 127.0.0.1:\(Self.balancerPort)")
-            for (index, node) in nodes.enumerated() {
-                config = config.replacingOccurrences(of: "127.0.0.1:808\(index + 1) check", with: "127.0.0.1:\(node.port) check")
-            }
+            let config = try Haproxy.config(port: Self.balancerPort, nodes: nodes)
             let directory = try makeTemporaryDirectory(prefix: "relay-it-haproxy")
             let file = directory.appendingPathComponent("haproxy.cfg")
             try config.write(to: file, atomically: true, encoding: .utf8)
-            guard let haproxy = ChildProcess.findExecutable("haproxy") ?? (FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy")
-                ? URL(fileURLWithPath: "/usr/sbin/haproxy") : nil) else {
-                throw HarnessError("haproxy not found (Debian: apt-get install -y haproxy; scripts/install-deps does it)")
-            }
+            let haproxy = try Haproxy.executable()
             let process = ChildProcess(name: "haproxy", executable: haproxy, arguments: ["-f", file.path, "-db"],
                                        environment: nil, logURL: directory.appendingPathComponent("haproxy.log"))
             try process.launch()

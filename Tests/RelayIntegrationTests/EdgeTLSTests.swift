@@ -34,9 +34,7 @@ final class EdgeTLSTests: RelayTestCase {
         super.tearDown()
     }
 
-    private static var repository: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    private static var repository: URL { Haproxy.repository }
 
     private var tlsBase: String { "https://127.0.0.1:\(Self.tlsPort)" }
     private var plainBase: String { "http://127.0.0.1:\(Self.plainPort)" }
@@ -79,10 +77,7 @@ final class EdgeTLSTests: RelayTestCase {
             let tlsFile = directory.appendingPathComponent("haproxy-tls.cfg")
             try config.write(to: plainFile, atomically: true, encoding: .utf8)
             try tls.write(to: tlsFile, atomically: true, encoding: .utf8)
-            guard let haproxy = ChildProcess.findExecutable("haproxy") ?? (FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy")
-                ? URL(fileURLWithPath: "/usr/sbin/haproxy") : nil) else {
-                throw HarnessError("haproxy not found (Debian: apt-get install -y haproxy; scripts/install-deps does it)")
-            }
+            let haproxy = try Haproxy.executable()
             let process = ChildProcess(name: "haproxy", executable: haproxy,
                                        arguments: ["-f", plainFile.path, "-f", tlsFile.path, "-db"],
                                        environment: nil, logURL: directory.appendingPathComponent("haproxy.log"))

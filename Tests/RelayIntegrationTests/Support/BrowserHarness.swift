@@ -17,22 +17,11 @@ final class Balancer {
 
     init(nodes: [RelayProcess]) throws {
         port = try freeLocalPort()
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        var config = try String(contentsOf: repo.appendingPathComponent("config/haproxy.cfg"), encoding: .utf8)
-        config = config.replacingOccurrences(of: "bind 127.0.0.1:8000", with: "bind 127.0.0.1:\(port)")
-        for index in 0..<3 {
-            let line = "server node\(index + 1) 127.0.0.1:808\(index + 1) check"
-            config = config.replacingOccurrences(
-                of: line, with: index < nodes.count ? "server node\(index + 1) 127.0.0.1:\(nodes[index].port) check" : "")
-        }
+        let config = try Haproxy.config(port: port, nodes: nodes)
         let directory = try makeTemporaryDirectory(prefix: "relay-it-haproxy")
         let file = directory.appendingPathComponent("haproxy.cfg")
         try config.write(to: file, atomically: true, encoding: .utf8)
-        guard let haproxy = ChildProcess.findExecutable("haproxy") ?? (FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy")
-            ? URL(fileURLWithPath: "/usr/sbin/haproxy") : nil) else {
-            throw HarnessError("haproxy not found (Debian: apt-get install -y haproxy; scripts/install-deps does it)")
-        }
+        let haproxy = try Haproxy.executable()
         process = ChildProcess(name: "haproxy", executable: haproxy, arguments: ["-f", file.path, "-db"],
                                environment: nil, logURL: directory.appendingPathComponent("haproxy.log"))
         try process.launch()
