@@ -70,6 +70,10 @@ private func canonicalPath(_ r: Route) -> String {
     case .readyz: return "/readyz"
     case .metrics: return "/metrics"
     case .demo: return "/demo"
+    case .clientScript: return "/client.js"
+    case .statusPage: return "/status"
+    case .statusJSON: return "/status.json"
+    case .statusStream: return "/status/stream"
     case .sessions: return "/api/v1/sessions"
     case .session(let s): return "/api/v1/sessions/" + percentEncode(s)
     case .closeSession(let s): return "/api/v1/sessions/" + percentEncode(s) + "/close"
