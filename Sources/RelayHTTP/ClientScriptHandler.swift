@@ -45,7 +45,10 @@ private extension Substring {
 
 extension RelayServer {
     func serveClientScript(_ exchange: HTTPExchange) {
-        let caching = [("ETag", ClientScript.etag), ("Cache-Control", ClientScript.cacheControl)]
+        // Vary: Origin, or a shared cache could hand one origin's copy (without its CORS header)
+        // to another origin for a day.
+        var caching = [("ETag", ClientScript.etag), ("Cache-Control", ClientScript.cacheControl)]
+        if !commonHeaders(exchange).contains(where: { $0.0 == "Vary" }) { caching.append(("Vary", "Origin")) }
         if let value = exchange.header("If-None-Match"), ClientScript.matches(ifNoneMatch: value) {
             metrics.responded(status: 304)
             exchange.respond(status: 304, headers: caching + commonHeaders(exchange), body: [])

@@ -1,6 +1,7 @@
 // StatusPage: GET /status, the live status page. A shell with no data in it: the page reads
 // /status.json once, then /status/stream (EventSource), with the credential from its own URL:
-// /status?token=<status token or secret key> (or #token=..., which never leaves the browser).
+// /status#token=<status token> (the fragment never leaves the browser) or /status?token=<status
+// token>. Secret keys are not accepted in URLs: use /status.json with an Authorization header.
 // Everything is inline (no external script, style or font); the charts are drawn on <canvas>
 // by the page itself and keep the last five minutes seen by this page.
 // Only the charts use colour (the rest is greyscale): scripted checks count coloured pixels.
@@ -62,8 +63,9 @@ enum StatusPage {
         ["redisPingMs", "Redis PING round trip", "ms"]
       ];
       var PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22"];
-      var history = {};      // node -> [{t, beat}]
-      var colours = {};      // node -> colour
+      // Maps without a prototype: a node may be named "__proto__" or "constructor".
+      var history = Object.create(null);      // node -> [{t, beat}]
+      var colours = Object.create(null);      // node -> colour
       var samples = 0;
       var source = null;
 
@@ -205,7 +207,7 @@ enum StatusPage {
       var headers = token ? { "Authorization": "Bearer " + token } : {};
       fetch("/status.json", { headers: headers, cache: "no-store" }).then(function (response) {
         if (response.status === 401) {
-          say("Not authorized: open this page as /status?token=<status token or secret key> (or #token=…).");
+          say("Not authorized: open this page as /status#token=<status token> (the relay's statusToken).");
           document.getElementById("summary").textContent = "no data";
           return;
         }

@@ -338,9 +338,10 @@ final class HTTPConnection {
 
     private func appendHeaders(_ headers: [(String, String)], to head: inout String) {
         for (name, value) in headers {
-            // Values come from the relay, but a CR or LF must never split a response.
-            guard !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }),
-                  !value.contains(where: { $0 == "\r" || $0 == "\n" }) else { continue }
+            // Values come from the relay, but a control byte must never split a response. Bytes,
+            // not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
+            guard !name.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F || $0 == UInt8(ascii: ":") }),
+                  !value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { continue }
             head += name + ": " + value + "\r\n"
         }
     }
@@ -493,6 +494,7 @@ func reasonPhrase(_ status: Int) -> String {
     case 200: return "OK"
     case 201: return "Created"
     case 204: return "No Content"
+    case 304: return "Not Modified"
     case 400: return "Bad Request"
     case 401: return "Unauthorized"
     case 403: return "Forbidden"

@@ -53,7 +53,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// relay reads to decide what a request does. A second copy is a 400, never "first wins".
     public static let singletonFields: Set<String> = [
         "host", "content-length", "transfer-encoding", "authorization", "x-part-id", "last-event-id",
-        "timeout-seconds", "origin", "content-type", "expect",
+        "timeout-seconds", "origin", "content-type", "expect", "if-none-match", "x-peek-settled",
     ]
 
     public static let maxFieldCount = 100

@@ -226,6 +226,9 @@ struct RelayConfig: Codable, Equatable {
         if Double(httpTimeoutSeconds) <= pingIntervalSeconds {
             throw ConfigError(description: "httpTimeoutSeconds: must be above pingIntervalSeconds, or idle streams are cut")
         }
+        if nodeName.utf8.count > 200 || nodeName.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F }) {
+            throw ConfigError(description: "nodeName: at most 200 printable characters, no spaces or control characters")
+        }
         if !(0...600_000).contains(sseRetryMilliseconds) { throw ConfigError(description: "sseRetryMilliseconds: must be 0 to 600000") }
         if !(0.1...600).contains(headTimeoutSeconds) { throw ConfigError(description: "headTimeoutSeconds: must be 0.1 to 600") }
         if !(0.1...3600).contains(bodyTimeoutSeconds) { throw ConfigError(description: "bodyTimeoutSeconds: must be 0.1 to 3600") }

@@ -188,6 +188,16 @@ final class StatusTests: RelayTestCase {
         XCTAssertNotNil(page.headers["Content-Security-Policy"])
     }
 
+    /// A node name goes into a response header and the status page: control characters (a
+    /// CR/LF split the response into an injected header) are a config error.
+    func testANodeNameWithControlCharactersIsAConfigError() throws {
+        let node = try RelayProcess(redisURL: redis.url, environment: ["RELAY_NODE_NAME": "nl\r\nX-Injected: yes"])
+        defer { node.destroy() }
+        XCTAssertThrowsError(try node.start(timeout: 10)) { error in
+            XCTAssertTrue("\(error)".contains("nodeName"), "\(error)")
+        }
+    }
+
     func testAShortStatusTokenIsAConfigError() throws {
         let node = try RelayProcess(redisURL: redis.url, environment: ["RELAY_STATUS_TOKEN": "too-short"])
         defer { node.destroy() }
@@ -266,6 +276,16 @@ final class StatusTests: RelayTestCase {
             return rows.count == 3 && rows.values.allSatisfy { ($0["subscribers"]?.intValue ?? 0) >= 1 }
         }
 
+        // A fourth row named "__proto__" (a heartbeat written as a node would): the page used
+        // plain objects as maps, and such a name stopped every update on every node's page.
+        guard case .object(var fields)? = try statusNodes()["status-node-1"] else { throw HarnessError("no heartbeat") }
+        fields["node"] = .string("__proto__")
+        let protoWriter = try redis.client()
+        _ = try protoWriter.checked("SET", "relay:{status}:node:__proto__", String(decoding: JSON.object(fields).data, as: UTF8.self), "EX", "60")
+        _ = try protoWriter.checked("ZADD", "relay:{status}:nodes", String(Int(Date().timeIntervalSince1970 * 1000)), "__proto__")
+        defer { _ = try? protoWriter.command("DEL", "relay:{status}:node:__proto__") }
+        try waitUntil(timeout: 5, "the __proto__ row in /status.json") { try statusNodes()["__proto__"] != nil }
+
         let page = "http://127.0.0.1:\(relay.port)/status?token=\(Self.statusToken)&samples=4"
         let directory = try makeTemporaryDirectory(prefix: "relay-it-status-chromium")
         func runChromium(_ mode: [String], stdout: URL?) throws {
@@ -299,7 +319,7 @@ final class StatusTests: RelayTestCase {
         let samples = dom.firstMatch(of: #/data-samples="(\d+)"/#).flatMap { Int($0.1) } ?? 0
         XCTAssertGreaterThanOrEqual(samples, 2, "the page took at least two updates:\n\(dom.prefix(3000))")
         XCTAssertGreaterThan(painted, 200, "the charts drew coloured lines:\n\(dom.prefix(3000))")
-        for name in ["status-node-1", "status-node-2", "status-node-3"] {
+        for name in ["status-node-1", "status-node-2", "status-node-3", "__proto__"] {
             XCTAssertTrue(dom.contains("<td>\(name)</td>"), "the table lists \(name)")
         }
 

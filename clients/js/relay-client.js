@@ -319,6 +319,14 @@ export function subscribe(session, options = {}) {
     if (retryableStatus(response.status)) return reconnect();
     if (!response.ok) return end(response.status === 401 ? "unauthorized" : response.status === 404 ? "not found" : "refused",
                                  errorFromResponse(response, body));
+    // The session is readable; ask the stream itself (HEAD: same parameters and checks, no
+    // body) whether it would be refused, since EventSource never shows a refusal's status.
+    const probe = await fetchImpl(joinUrl(options.baseUrl, path, { token, lastEventId, timeoutSeconds: options.timeoutSeconds ?? 600 }),
+                                  { method: "HEAD" });
+    if (closed) return;
+    if (retryableStatus(probe.status)) return reconnect();
+    if (!probe.ok) return end(probe.status === 401 ? "unauthorized" : probe.status === 404 ? "not found" : "refused",
+                              new Error(`the stream was refused with ${probe.status}`));
     if (body && (body.status === "CLOSED" || body.status === "EXPIRED")) {
       for (;;) {
         const page = await records(session, channel, { baseUrl: options.baseUrl, token, afterEventId: lastEventId ?? 0,
