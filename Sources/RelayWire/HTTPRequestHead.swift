@@ -180,7 +180,13 @@ public struct HTTPRequestHead: Sendable, Equatable {
         if let coding = value("transfer-encoding") {
             guard minorVersion == 1 else { throw HTTPHeadError(400, "Transfer-Encoding in an HTTP/1.0 request") }
             guard length == nil else { throw HTTPHeadError(400, "Both Transfer-Encoding and Content-Length") }
-            let codings = coding.split(separator: ",").map { $0.trimmingASCIIWhitespace().asciiLowercased }
+            // Empty list elements (",chunked") are legal list syntax, but a proxy may read them
+            // differently: refused, like every other ambiguity in the framing.
+            let codings = coding.split(separator: ",", omittingEmptySubsequences: false)
+                .map { $0.trimmingASCIIWhitespace().asciiLowercased }
+            guard !codings.contains(ASCIIFolded(bytes: [])) else {
+                throw HTTPHeadError(400, "Empty element in Transfer-Encoding")
+            }
             guard codings.last == "chunked" else {
                 throw codings.contains("chunked") ? HTTPHeadError(400, "chunked must be the final transfer coding")
                                                    : HTTPHeadError(501, "Unsupported transfer coding")

@@ -48,6 +48,9 @@ final class HTTPRequestHeadTests: XCTestCase {
         assertRefused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n", 400)
         assertRefused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400)
         assertRefused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n", 400)
+        // Found by fuzz_http: an empty list element in front of chunked.
+        assertRefused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n", 400, "Empty element in Transfer-Encoding")
+        assertRefused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n", 400)
     }
 
     func testHostIsRequiredOnceOnHTTP11() throws {
