@@ -1,0 +1,32 @@
+// ClusterSlot: the Redis Cluster key slot of a key (CRC16/XMODEM of the key, or of its hash tag,
+// modulo 16384), as the cluster specification defines it. Groundwork for cluster mode: every key
+// of one session carries the tag {s:<id>}, so a session's row, channels and dedup keys share a slot.
+
+public enum ClusterSlot {
+    public static let count = 16_384
+
+    /// The slot of `key`: of its hash tag (the text between the first "{" and the next "}",
+    /// if that is not empty), else of the whole key.
+    public static func of<C: Collection>(_ key: C) -> Int where C.Element == UInt8 {
+        let bytes = Array(key)
+        if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
+           let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {
+            return Int(crc16(bytes[(open + 1)..<close]) % UInt16(count))
+        }
+        return Int(crc16(bytes[...]) % UInt16(count))
+    }
+
+    public static func of(_ key: String) -> Int { of(key.utf8) }
+
+    /// CRC16/XMODEM (polynomial 0x1021, initial value 0), bit by bit: keys are short.
+    static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+        var crc: UInt16 = 0
+        for byte in bytes {
+            crc ^= UInt16(byte) << 8
+            for _ in 0..<8 {
+                crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1
+            }
+        }
+        return crc
+    }
+}
