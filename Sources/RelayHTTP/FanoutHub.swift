@@ -96,6 +96,9 @@ public final class FanoutHub {
     private var commonTimeouts: [Int: CommonTimeout] = [:]
     private var pingTimer: LoopTimer?
     private let pingFrame = SharedFrame(SSEFrame.ping)
+    /// The `retry:` every stream starts with, framed once for all of them (nil: not sent).
+    private(set) lazy var retryFrame: SharedFrame? =
+        settings.retryMilliseconds > 0 ? SharedFrame(SSEFrame.retry(milliseconds: settings.retryMilliseconds)) : nil
 
     public init(loop: EventLoop, pubsub: PubSubChannels, channels: ChannelLog, settings: FanoutSettings) {
         self.loop = loop

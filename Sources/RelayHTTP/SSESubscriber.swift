@@ -143,8 +143,7 @@ final class SSESubscriber {
         // Strong: the output drops this closure when the stream ends, which breaks the cycle.
         output.startStream(status: 200, headers: headers) { self.leave() }
         // First `retry:` (browsers reconnect that soon after a drain), then the gap notice.
-        let retry = hub.settings.retryMilliseconds
-        if retry > 0 { enqueue(SharedFrame(SSEFrame.retry(milliseconds: retry))) }
+        if let retry = hub.retryFrame { enqueue(retry) }
         if let (requested, first) = gap {
             enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
         }

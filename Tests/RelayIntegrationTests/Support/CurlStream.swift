@@ -33,30 +33,8 @@ final class CurlStream {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = out
         process.standardError = err
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            self.lock.lock()
-            defer { self.lock.unlock() }
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self.pipesAtEOF += 1
-                return
-            }
-            self.stdoutBytes.append(data)
-        }
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            self.lock.lock()
-            defer { self.lock.unlock() }
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self.pipesAtEOF += 1
-                return
-            }
-            self.stderrBytes.append(data)
-        }
+        collect(out, into: \.stdoutBytes)
+        collect(err, into: \.stderrBytes)
         process.terminationHandler = { [weak self] _ in
             guard let self else { return }
             self.lock.lock()
@@ -126,6 +104,22 @@ final class CurlStream {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+        }
+    }
+
+    /// Appends what `pipe` delivers to `bytes` until it reaches EOF (counted in pipesAtEOF).
+    private func collect(_ pipe: Pipe, into bytes: ReferenceWritableKeyPath<CurlStream, Data>) {
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                self.pipesAtEOF += 1
+                return
+            }
+            self[keyPath: bytes].append(data)
         }
     }
 }
