@@ -63,7 +63,7 @@ public final class StatusStore {
 
     /// Publishes a latency probe.
     public func publishProbe(channel: String, payload: String, _ completion: @escaping (RedisReply) -> Void) {
-        redis.send(["PUBLISH", channel, payload], completion)
+        redis.send(["SPUBLISH", channel, payload], completion)
     }
 
     /// A PING round trip on the command connection, in nanoseconds (nil if it failed).

@@ -46,7 +46,8 @@ final class RelayNode {
 
         let loop = EventLoop()
         let redis = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
-        let pubsub = PubSubClient(loop: loop, endpoint: endpoint, logger: logger)
+        // SSUBSCRIBE on the owner of each channel's slot; a single instance owns them all.
+        let pubsub = ShardedPubSub(loop: loop, owners: SingleNodeSlots(endpoint: endpoint), logger: logger)
         let keys = RedisKeys(prefix: config.keyPrefix)
         let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds)
         let channels = ChannelStore(redis: redis, keys: keys, settings: ChannelSettings(

@@ -55,5 +55,5 @@ if part_key then redis.call('SET', part_key, seq, 'EX', ARGV[8]) end
 redis.call('HSET', mk, 'updatedAt', now)
 -- The stored field as it is: every node builds the record JSON around it in Swift
 -- (RecordEncoding), the same code that builds catch-up and drain records.
-redis.call('PUBLISH', key, seq .. kind .. stored)
+redis.call('SPUBLISH', key, seq .. kind .. stored)
 return { 'ok', seq, 0 }

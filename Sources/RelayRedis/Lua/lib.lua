@@ -109,6 +109,6 @@ local function publish_closed(P, sid)
   local mk = meta_key(P, sid)
   for _, io in ipairs({ 'in', 'out' }) do
     local last = redis.call('HGET', mk, 'seq:' .. io) or '0'
-    redis.call('PUBLISH', channel_key(P, sid, io), last .. ' x\n')
+    redis.call('SPUBLISH', channel_key(P, sid, io), last .. ' x\n')
   end
 end
