@@ -121,6 +121,7 @@ public final class RespConnection {
         return true
     }
 
+    @discardableResult
     public func send(_ args: [String]) -> Bool {
         send(args.map { Array($0.utf8) })
     }
