@@ -201,6 +201,8 @@ final class PubSubShard {
             }
         case .error(let message):
             guard let (id, request) = popHead() else { return desync("an error reply nobody asked for: \(message)") }
+            if case .subscribe(let channel) = request, !Self.isAbout(channel, message) { return desync("\(message) for \(channel)") }
+            if case .unsubscribe(let channel) = request, !Self.isAbout(channel, message) { return desync("\(message) for \(channel)") }
             switch request {
             case .ping: drop("PING refused: \(message)")
             case .subscribe(let channel): onEvent(.refused(channel: channel, request: id, isSubscribe: true, error: message))
@@ -209,6 +211,14 @@ final class PubSubShard {
         default:
             desync("an unexpected reply \(reply)")
         }
+    }
+
+    /// A redirect names the slot it is about: one for another slot answers some other request
+    /// (a push was taken for a reply), so the two sides no longer line up.
+    static func isAbout(_ channel: String, _ error: String) -> Bool {
+        let parts = error.split(separator: " ")
+        guard parts.count >= 2, parts[0] == "MOVED" || parts[0] == "ASK", let slot = Int(parts[1]) else { return true }
+        return slot == ClusterSlot.of(channel)
     }
 
     /// The replies no longer line up with the requests: start over on a new connection.
