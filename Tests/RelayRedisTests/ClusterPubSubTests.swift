@@ -102,7 +102,7 @@ final class ClusterPubSubTests: XCTestCase {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-cluster-\(UUID().uuidString.prefix(8))")
             let base = try freePortRange(count: 6)
             self.directory = directory
-            let url = try run(script, ["--port", String(base), "--dir", directory.path])
+            let url = try runTool(script, ["--port", String(base), "--dir", directory.path])
             guard url.hasPrefix("redis-cluster://") else { throw TestFailure("dev-cluster printed \(url)") }
             ports = Array(base..<(base + 6))
         } catch {
@@ -111,7 +111,7 @@ final class ClusterPubSubTests: XCTestCase {
     }
 
     override class func tearDown() {
-        if let directory { _ = try? run(script, ["stop", "--dir", directory.path]) }
+        if let directory { _ = try? runTool(script, ["stop", "--dir", directory.path]) }
         super.tearDown()
     }
 
@@ -143,7 +143,7 @@ final class ClusterPubSubTests: XCTestCase {
     func shardSubscribers(_ channel: String) throws -> [Int: Int] {
         var counts: [Int: Int] = [:]
         for primary in slots.primaries {
-            let lines = try redisCLI(port(primary), "PUBSUB", "SHARDNUMSUB", channel).split(separator: "\n")
+            let lines = try redisCLI(port(primary), "PUBSUB", "SHARDNUMSUB", channel).split(whereSeparator: \.isNewline)
             counts[port(primary)] = lines.count == 2 ? Int(lines[1]) : nil
         }
         return counts
@@ -247,7 +247,17 @@ final class ClusterPubSubTests: XCTestCase {
             _ = self
         }
 
-        let pid = try redisCLI(port(victim), "INFO", "server").split(separator: "\n")
+        // A replica can take over only once it has synced (the first full sync waits for
+        // repl-diskless-sync-delay, 5 s): wait for that first.
+        let victimID = try redisCLI(port(victim), "CLUSTER", "MYID")
+        let replicaPort = try redisCLI(port(victim), "CLUSTER", "NODES").split(whereSeparator: \.isNewline)
+            .first { $0.contains("slave \(victimID)") }
+            .flatMap { $0.split(separator: " ")[1].split(separator: "@")[0].split(separator: ":").last.flatMap { Int($0) } }
+        let replica = try XCTUnwrap(replicaPort, "the victim's replica")
+        try waitUntil(30, "the replica on \(replica) in sync") {
+            (try? redisCLI(replica, "INFO", "replication"))?.contains("master_link_status:up") == true
+        }
+        let pid = try redisCLI(port(victim), "INFO", "server").split(whereSeparator: \.isNewline)
             .first { $0.hasPrefix("process_id:") }
             .flatMap { Int32($0.dropFirst("process_id:".count).trimmingCharacters(in: .whitespacesAndNewlines)) }
         XCTAssertEqual(Glibc.kill(try XCTUnwrap(pid), SIGKILL), 0)
@@ -260,14 +270,15 @@ final class ClusterPubSubTests: XCTestCase {
 
         // The replica takes over (node timeout 2 s); the router would refresh its map: here the test does.
         let survivor = RedisEndpoint.tcp(host: "127.0.0.1", port: Self.ports[0])
-        try waitUntil(30, "a replica promoted for \(victim)") {
-            guard (try? redisCLI(port(survivor), "CLUSTER", "INFO"))?.contains("cluster_state:ok") == true,
-                  let nodes = try? redisCLI(port(survivor), "CLUSTER", "NODES") else { return false }
-            return nodes.split(separator: "\n").filter { $0.contains("master") && !$0.contains("fail") }.count == 3
+        try waitUntil(30, "the replica on \(replica) promoted") {
+            guard let nodes = try? redisCLI(port(survivor), "CLUSTER", "NODES"),
+                  let line = nodes.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(victimID) }),
+                  line.contains(",fail "), !line.contains("fail?") else { return false }
+            return (try? redisCLI(port(survivor), "CLUSTER", "INFO"))?.contains("cluster_state:ok") == true
         }
         try slots.load(port: port(survivor), loop: loop)
         let promoted = slots.primary(slot: ClusterSlot.of(onVictim))
-        XCTAssertNotEqual(promoted, victim)
+        XCTAssertEqual(promoted, .tcp(host: "127.0.0.1", port: replica))
         XCTAssertTrue(loop.spin(timeout: 15) { lost.events.last == .subscribed }, "resubscribed after the failover: \(lost.events)")
         XCTAssertEqual(try shardSubscribers(onVictim)[port(promoted)], 1)
         XCTAssertEqual(try publish(onVictim, "after failover"), "1")
@@ -281,7 +292,7 @@ final class ClusterPubSubTests: XCTestCase {
         let targetID = try redisCLI(port(target), "CLUSTER", "MYID")
         _ = try redisCLI(port(target), "CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID)
         _ = try redisCLI(port(source), "CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID)
-        let keys = try redisCLI(port(source), "CLUSTER", "GETKEYSINSLOT", String(slot), "1000").split(separator: "\n").map(String.init)
+        let keys = try redisCLI(port(source), "CLUSTER", "GETKEYSINSLOT", String(slot), "1000").split(whereSeparator: \.isNewline).map(String.init)
         if !keys.isEmpty {
             _ = try redisCLI(port(source), ["MIGRATE", "127.0.0.1", String(port(target)), "", "0", "5000", "KEYS"] + keys)
         }

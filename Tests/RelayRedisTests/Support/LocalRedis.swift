@@ -73,24 +73,34 @@ func which(_ tool: String) throws -> String {
 func redisCLI(_ port: Int, _ args: String...) throws -> String { try redisCLI(port, args) }
 
 func redisCLI(_ port: Int, _ args: [String]) throws -> String {
-    try run(which("redis-cli"), ["-p", String(port)] + args)
+    try runTool(which("redis-cli"), ["-p", String(port)] + args)
 }
 
-/// Runs a tool to completion (they all end in well under a second here) and returns stdout.
+/// Runs a tool to completion (they all end in well under a second here, dev-cluster in a few)
+/// and returns its output. posix_spawn and waitpid, not Foundation's Process: the output goes
+/// through a file (servers the tool daemonizes inherit it, and a pipe would not end while they
+/// run), and Process.waitUntilExit was seen never to return after dev-cluster exited.
 @discardableResult
-func run(_ executable: String, _ args: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = args
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw TestFailure("\(executable) \(args.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
+func runTool(_ executable: String, _ args: [String]) throws -> String {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("relay-tool-\(UUID().uuidString)").path
+    defer { unlink(file) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + args).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw TestFailure("cannot start \(executable): \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+    // WIFEXITED && WEXITSTATUS == 0
+    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+        throw TestFailure("\(executable) \(args.joined(separator: " ")) ended with status \(status): \(text)")
     }
     return text.hasSuffix("\n") ? String(text.dropLast()) : text
 }
