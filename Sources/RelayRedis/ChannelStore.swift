@@ -75,7 +75,7 @@ public final class ChannelStore {
             Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
             addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
         ]
-        redis.run(RelayScripts.appendRecord, args) { reply in
+        redis.run(RelayScripts.appendRecord, keys: [], args) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             guard let items = reply.array, let status = items.first?.string else {
                 return completion(.failure(.internalError("unexpected reply from append_record")))

@@ -52,7 +52,7 @@ public final class IndexSweeper {
         guard pending == 0, redis.isConnected else { return }
         pending = environments.count
         for env in environments {
-            redis.run(RelayScripts.sweepIndexes, [keys.prefix, env, String(budget)]) { [weak self] reply in
+            redis.run(RelayScripts.sweepIndexes, keys: [], [keys.prefix, env, String(budget)]) { [weak self] reply in
                 guard let self else { return }
                 self.pending -= 1
                 guard let items = reply.array, items.count == 3,

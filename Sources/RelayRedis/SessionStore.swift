@@ -60,7 +60,7 @@ public final class SessionStore {
             config.payloadBase, config.runOptions, config.idleTimeout ?? "", String(retentionSeconds),
             readable.scriptArgument,
         ]
-        redis.run(RelayScripts.createSession, args) { reply in
+        redis.run(RelayScripts.createSession, keys: [], args) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             switch reply.array?.first?.string {
             case "taken":
@@ -82,7 +82,7 @@ public final class SessionStore {
     /// A session by friendly id or externalId; 404 when unknown in this environment.
     public func get(in env: RelayEnvironment, _ name: String,
                     _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
-        redis.run(RelayScripts.getSession, [keys.prefix, env.id, name]) { reply in
+        redis.run(RelayScripts.getSession, keys: [], [keys.prefix, env.id, name]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             let fields = reply.fieldDictionary()
             guard !fields.isEmpty else { return completion(.failure(.notFound("Session not found"))) }
@@ -102,14 +102,14 @@ public final class SessionStore {
         case .absent: args += ["0", "", "0"]
         case .set(let value): args += ["1", value ?? "", value == nil ? "1" : "0"]
         }
-        redis.run(RelayScripts.updateSession, args) { reply in
+        redis.run(RelayScripts.updateSession, keys: [], args) { reply in
             completion(SessionStore.rowResult(reply, unprocessable: "externalId cannot be changed or cleared after create"))
         }
     }
 
     public func close(in env: RelayEnvironment, _ name: String, reason: String?,
                       _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
-        redis.run(RelayScripts.closeSession, [keys.prefix, env.id, name, reason ?? "", String(retentionSeconds)]) { reply in
+        redis.run(RelayScripts.closeSession, keys: [], [keys.prefix, env.id, name, reason ?? "", String(retentionSeconds)]) { reply in
             completion(SessionStore.rowResult(reply, unprocessable: ""))
         }
     }
@@ -132,7 +132,7 @@ public final class SessionStore {
         let args = [keys.prefix, env.id, String(query.pageSize), mode, cursor,
                     query.createdFrom.map(String.init) ?? "", query.createdTo.map(String.init) ?? "",
                     filters.finish()]
-        redis.run(RelayScripts.listSessions, args) { reply in
+        redis.run(RelayScripts.listSessions, keys: [], args) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             guard let items = reply.array, let status = items.first?.string else {
                 return completion(.failure(.internalError("unexpected reply from list_sessions")))
@@ -155,7 +155,7 @@ public final class SessionStore {
     /// Marks a run completed; returns its session id.
     public func completeRun(in env: RelayEnvironment, _ runId: String,
                             _ completion: @escaping (Result<String, APIError>) -> Void) {
-        redis.run(RelayScripts.completeRun, [keys.prefix, env.id, runId]) { reply in
+        redis.run(RelayScripts.completeRun, keys: [], [keys.prefix, env.id, runId]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             guard let items = reply.array, items.first?.string == "ok", let sid = items.dropFirst().first?.string else {
                 return completion(.failure(.notFound("Run not found")))
