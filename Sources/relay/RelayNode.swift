@@ -48,8 +48,9 @@ final class RelayNode {
         let redis = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
         let pubsub = PubSubClient(loop: loop, endpoint: endpoint, logger: logger)
         let keys = RedisKeys(prefix: config.keyPrefix)
-        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds)
-        let channels = ChannelStore(redis: redis, keys: keys, settings: ChannelSettings(
+        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds,
+                                 forwarder: OutboxForwarder(redis: redis, keys: keys, logger: logger))
+        let channels = ChannelStore(redis: redis, sessions: store, settings: ChannelSettings(
             maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds))
         let hub = FanoutHub(loop: loop, pubsub: pubsub, channels: channels, settings: FanoutSettings(
             maxUnsentBytes: config.maxUnsentBytes, pingIntervalSeconds: config.pingIntervalSeconds,
