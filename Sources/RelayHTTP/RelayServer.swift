@@ -66,7 +66,7 @@ public final class RelayServer {
         // The outbox walk shares the index sweeper's switch: a node that does not sweep
         // indexes (tests) does not walk outboxes either.
         outboxSweeper = OutboxSweeper(loop: hub.loop, redis: redis, keys: store.keys, forwarder: store.forwarder,
-                                      intervalSeconds: config.sweepIntervalSeconds > 0 ? 1 : 0, logger: logger)
+                                      intervalSeconds: min(1, config.sweepIntervalSeconds), logger: logger)
         outboxSweeper.start()
     }
 
