@@ -1,8 +1,11 @@
 // RelayTestCase.swift: the base class of the integration tests.
 //
-// Each subclass gets one redis-server and one relay for all its tests (class setUp and
-// tearDown); tests keep out of each other's way with unique data (`unique(_:)`), never by
-// flushing Redis. If the fixture cannot start, every test of the class fails with the reason
+// Each subclass gets one Redis and one relay for all its tests (class setUp and tearDown). The
+// Redis is the class's own redis-server, or with RELAY_TEST_REDIS=cluster a Redis Cluster shared
+// by every class of the test process (see TestRedis); tests keep out of each other's way with
+// unique data (`unique(_:)`), never by flushing Redis. A class that cannot run against the
+// shared cluster says why in `clusterModeSkipReason` (its tests are skipped in cluster mode);
+// a single test says so with `skipInClusterMode`. If the fixture cannot start, every test of the class fails with the reason
 // (and the relay's output) instead of the class crashing.
 // Subclasses may override `relayExtraArguments` / `relayEnvironment` to configure their relay.
 
@@ -16,14 +19,17 @@ class RelayTestCase: XCTestCase {
     class var relayEnvironment: [String: String] { [:] }
     /// Whether this class's redis-server keeps its data across a restart.
     class var redisPersistent: Bool { false }
+    /// Why this class needs a redis-server of its own (nil: it runs against any Redis). In
+    /// cluster mode its tests are skipped with this reason; in shared mode it gets its own server.
+    class var clusterModeSkipReason: String? { nil }
 
     private struct Fixture {
-        let redis: RedisServer
+        let redis: TestRedis
         let relay: RelayProcess
 
         func destroy() {
             relay.destroy()
-            redis.destroy()
+            redis.release()
         }
     }
 
@@ -32,10 +38,13 @@ class RelayTestCase: XCTestCase {
 
     override class func setUp() {
         super.setUp()
+        if TestRedis.mode == .cluster, let reason = clusterModeSkipReason {
+            fixtures[ObjectIdentifier(self)] = .failure(XCTSkip("cluster mode: \(reason)"))
+            return
+        }
         fixtures[ObjectIdentifier(self)] = Result {
-            let redis = try RedisServer(persistent: redisPersistent)
+            let redis = try TestRedis.forTestClass(persistent: redisPersistent, ownServer: clusterModeSkipReason != nil)
             do {
-                try redis.start()
                 let relay = try RelayProcess(redisURL: redis.url, extraArguments: relayExtraArguments,
                                              environment: relayEnvironment)
                 do {
@@ -46,7 +55,7 @@ class RelayTestCase: XCTestCase {
                 }
                 return Fixture(redis: redis, relay: relay)
             } catch {
-                redis.destroy()
+                redis.release()
                 throw error
             }
         }
@@ -59,7 +68,7 @@ class RelayTestCase: XCTestCase {
         super.tearDown()
     }
 
-    private(set) var redis: RedisServer!
+    private(set) var redis: TestRedis!
     private(set) var relay: RelayProcess!
 
     override func setUpWithError() throws {
@@ -73,6 +82,11 @@ class RelayTestCase: XCTestCase {
         }
         redis = fixture.redis
         relay = fixture.relay
+    }
+
+    /// Skips the calling test in cluster mode, with `reason` (the single-instance run covers it).
+    func skipInClusterMode(_ reason: String) throws {
+        if TestRedis.mode == .cluster { throw XCTSkip("cluster mode: \(reason)") }
     }
 
     // MARK: Clients
