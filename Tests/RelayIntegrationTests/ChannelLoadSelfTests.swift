@@ -16,6 +16,7 @@ final class ChannelLoadSelfTests: RelayTestCase {
         settings.partsPerSession = 60
         settings.interval = 0.005
         let load = ChannelLoad(sessions: sessions, apis: apis, settings: settings)
+        defer { load.stop() }
         try load.openSubscribers()
         load.startPublishers()
         try load.waitForPublishers()

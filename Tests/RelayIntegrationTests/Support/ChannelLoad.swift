@@ -55,6 +55,7 @@ final class ChannelLoad {
     private var failures: [String] = []
     private var subscribers: [Subscriber] = []
     private let publishers = DispatchGroup()
+    private var stopped = false
 
     init(sessions: [String], apis: [RelayAPI], settings: Settings = Settings()) {
         self.sessions = sessions
@@ -89,7 +90,7 @@ final class ChannelLoad {
             publishers.enter()
             Thread { [self] in
                 defer { publishers.leave() }
-                for part in 0..<settings.partsPerSession {
+                for part in 0..<settings.partsPerSession where !isStopped {
                     guard let ack = appendUntilAcknowledged(session, part: part, body: Self.body(session: index, part: part),
                                                             partId: "part-\(part)") else { return }
                     lock.lock()
@@ -100,6 +101,15 @@ final class ChannelLoad {
             }.start()
         }
     }
+
+    /// Makes the publishers give up at their next step (a test that ends early calls it).
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+    }
+
+    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
 
     func acknowledgedCount(_ session: String) -> Int {
         lock.lock()
@@ -169,6 +179,7 @@ final class ChannelLoad {
                 fail("\(session) \(partId): answered \(outcome) (only 503 or a lost connection may be retried)")
                 return nil
             }
+            if isStopped { return nil }
             if deadline.hasPassed {
                 fail("\(session) \(partId): not acknowledged within \(Int(settings.partDeadline)) s after \(attempt) attempts; last: \(last)")
                 return nil

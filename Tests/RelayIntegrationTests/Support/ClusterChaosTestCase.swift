@@ -58,6 +58,7 @@ class ClusterChaosTestCase: XCTestCase {
     func runLoad(on sessions: [String], settings: ChannelLoad.Settings = ChannelLoad.Settings(),
                  chaos: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
         let load = ChannelLoad(sessions: sessions, apis: apis, settings: settings)
+        defer { load.stop() }
         try load.openSubscribers()
         load.startPublishers()
         try load.waitForAcknowledged(sessions[0], count: settings.partsPerSession / 3)

@@ -3,10 +3,10 @@
 // Each subclass gets one Redis and one relay for all its tests (class setUp and tearDown). The
 // Redis is the class's own redis-server, or with RELAY_TEST_REDIS=cluster a Redis Cluster shared
 // by every class of the test process (see TestRedis); tests keep out of each other's way with
-// unique data (`unique(_:)`), never by flushing Redis. A class that cannot run against the
-// shared cluster says why in `clusterModeSkipReason` (its tests are skipped in cluster mode);
-// a single test says so with `skipInClusterMode`. If the fixture cannot start, every test of the class fails with the reason
-// (and the relay's output) instead of the class crashing.
+// unique data (`unique(_:)`), never by flushing Redis. A test that needs a redis-server of its
+// own (it stops or restarts it) says so with `skipWithSharedRedis`. If the fixture cannot
+// start, every test of the class fails with the reason (and the relay's output) instead of the
+// class crashing.
 // Subclasses may override `relayExtraArguments` / `relayEnvironment` to configure their relay.
 
 import XCTest
@@ -19,9 +19,6 @@ class RelayTestCase: XCTestCase {
     class var relayEnvironment: [String: String] { [:] }
     /// Whether this class's redis-server keeps its data across a restart.
     class var redisPersistent: Bool { false }
-    /// Why this class needs a redis-server of its own (nil: it runs against any Redis). In
-    /// cluster mode its tests are skipped with this reason; in shared mode it gets its own server.
-    class var clusterModeSkipReason: String? { nil }
 
     private struct Fixture {
         let redis: TestRedis
@@ -38,12 +35,8 @@ class RelayTestCase: XCTestCase {
 
     override class func setUp() {
         super.setUp()
-        if TestRedis.mode == .cluster, let reason = clusterModeSkipReason {
-            fixtures[ObjectIdentifier(self)] = .failure(XCTSkip("cluster mode: \(reason)"))
-            return
-        }
         fixtures[ObjectIdentifier(self)] = Result {
-            let redis = try TestRedis.forTestClass(persistent: redisPersistent, ownServer: clusterModeSkipReason != nil)
+            let redis = try TestRedis.forTestClass(persistent: redisPersistent)
             do {
                 let relay = try RelayProcess(redisURL: redis.url, extraArguments: relayExtraArguments,
                                              environment: relayEnvironment)
@@ -84,9 +77,10 @@ class RelayTestCase: XCTestCase {
         relay = fixture.relay
     }
 
-    /// Skips the calling test in cluster mode, with `reason` (the single-instance run covers it).
-    func skipInClusterMode(_ reason: String) throws {
-        if TestRedis.mode == .cluster { throw XCTSkip("cluster mode: \(reason)") }
+    /// Skips the calling test when this class's Redis is shared (RELAY_TEST_REDIS=cluster or
+    /// shared), with `reason`: the single-instance run covers it.
+    func skipWithSharedRedis(_ reason: String) throws {
+        if TestRedis.mode != .single { throw XCTSkip("RELAY_TEST_REDIS=\(TestRedis.mode.rawValue): \(reason)") }
     }
 
     // MARK: Clients

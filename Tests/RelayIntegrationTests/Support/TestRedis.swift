@@ -5,9 +5,8 @@
 //                      stopped when the test bundle finishes (scripts/test --cluster);
 //   shared             every class shares one redis-server: the cluster run's sharing without
 //                      a cluster, to check that tests isolate by data alone.
-// Tests isolate by unique data, never by flushing, so sharing is safe. Classes or tests that
-// stop, restart or need their own single server opt out of cluster mode (XCTSkip with a reason,
-// see RelayTestCase.clusterModeSkipReason / skipInClusterMode).
+// Tests isolate by unique data, never by flushing, so sharing is safe. A test that stops or
+// restarts its redis-server skips in the shared modes (RelayTestCase.skipWithSharedRedis).
 
 import XCTest
 import Foundation
@@ -36,10 +35,9 @@ final class TestRedis {
 
     private init(_ backing: Backing) { self.backing = backing }
 
-    /// What a class gets: its own server in single mode (or when `ownServer`), else the shared one.
-    static func forTestClass(persistent: Bool, ownServer: Bool = false) throws -> TestRedis {
-        let chosen: Mode = ownServer ? .single : mode
-        switch chosen {
+    /// What a class gets: its own server in single mode, else the shared one.
+    static func forTestClass(persistent: Bool) throws -> TestRedis {
+        switch mode {
         case .single:
             let server = try RedisServer(persistent: persistent)
             do {
@@ -79,7 +77,7 @@ final class TestRedis {
     func ownServer() throws -> RedisServer {
         guard case .server(let server, owned: true) = backing else {
             throw HarnessError("this test needs a redis-server of its own (RELAY_TEST_REDIS=\(Self.mode.rawValue) shares one);"
-                + " skip it with skipInClusterMode or give the class clusterModeSkipReason")
+                + " skip it with skipWithSharedRedis")
         }
         return server
     }
