@@ -220,8 +220,15 @@ final class RedisCluster {
             }
         }
         guard requireReplicas, let map else { return nil }
+        // Replicas from CLUSTER NODES: CLUSTER SLOTS leaves out a replica whose replication
+        // offset is still 0 (until the primary's first replication PING, 10 s by default).
+        let lines: [ClusterNodeLine]
+        do { lines = try topology() } catch { return "CLUSTER NODES: \(error)" }
         for range in map.ranges {
-            let replicas = range.replicaPorts.filter(live.contains)
+            guard let primary = lines.first(where: { $0.port == range.primaryPort }) else {
+                return "primary \(range.primaryPort) is not in CLUSTER NODES"
+            }
+            let replicas = lines.filter { $0.primaryId == primary.id && !$0.isFailing && live.contains($0.port) }.map(\.port)
             guard !replicas.isEmpty else { return "primary \(range.primaryPort) has no live replica (slots \(range.slots))" }
             for replica in replicas {
                 do {
