@@ -30,7 +30,7 @@ public final class RelayServer {
     let store: SessionStore
     let channels: ChannelStore
     let hub: FanoutHub
-    let redis: RedisClient
+    let redis: any RedisCommands
     let cors: CORSPolicy
     let logger: Logger
     public let metrics = ServerMetrics()
@@ -48,7 +48,7 @@ public final class RelayServer {
     /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
     public var nodeName = ""
 
-    public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, channels: ChannelStore,
+    public init(config: RelayServerConfig, redis: any RedisCommands, store: SessionStore, channels: ChannelStore,
                 hub: FanoutHub, logger: Logger) {
         self.config = config
         self.authenticator = Authenticator(environments: config.environments)
@@ -200,7 +200,7 @@ public final class RelayServer {
         guard hub.pubsub.isConnected else {
             return respondError(exchange, .serviceUnavailable("Redis pub/sub is unavailable"))
         }
-        redis.send(["PING"]) { [weak self] reply in
+        redis.send(key: nil, ["PING"]) { [weak self] reply in
             guard let self else { return }
             if reply.errorMessage == nil {
                 self.respondJSON(exchange, 200, #"{"ok":true}"#)

@@ -35,18 +35,22 @@ public struct AppendResult: Equatable, Sendable {
 public struct ChannelSettings: Sendable {
     public var maxRecordsPerChannel: Int
     public var dedupWindowSeconds: Int
-    public init(maxRecordsPerChannel: Int = 10_000, dedupWindowSeconds: Int = 86_400) {
+    /// Replicas that must confirm an append before it is acknowledged (`waitReplicas` of
+    /// RedisCommands.run; RELAY_REDIS_WAIT_REPLICAS); 0: none.
+    public var waitReplicas: Int
+    public init(maxRecordsPerChannel: Int = 10_000, dedupWindowSeconds: Int = 86_400, waitReplicas: Int = 0) {
         self.maxRecordsPerChannel = maxRecordsPerChannel
         self.dedupWindowSeconds = dedupWindowSeconds
+        self.waitReplicas = waitReplicas
     }
 }
 
 public final class ChannelStore {
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     public let keys: RedisKeys
     public let settings: ChannelSettings
 
-    public init(redis: RedisClient, keys: RedisKeys, settings: ChannelSettings) {
+    public init(redis: any RedisCommands, keys: RedisKeys, settings: ChannelSettings) {
         self.redis = redis
         self.keys = keys
         self.settings = settings
@@ -95,7 +99,7 @@ public final class ChannelStore {
     /// Records with seq > `after`, at most `count`, oldest first.
     public func range(session: String, io: ChannelIO, after: UInt64, count: Int,
                       _ completion: @escaping (Result<[StoredRecord], APIError>) -> Void) {
-        redis.send(["XRANGE", keys.channel(session: session, io: io), "(0-\(after)", "+", "COUNT", String(count)]) { reply in
+        redis.send(key: keys.channel(session: session, io: io), ["XRANGE", keys.channel(session: session, io: io), "(0-\(after)", "+", "COUNT", String(count)]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             completion(.success(ChannelStore.records(from: reply)))
         }
@@ -103,7 +107,7 @@ public final class ChannelStore {
 
     /// The channel's last sequence number if the session is closed or expired, nil if open.
     public func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void) {
-        redis.send(["HMGET", keys.sessionMeta(session), "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
+        redis.send(key: keys.sessionMeta(session), ["HMGET", keys.sessionMeta(session), "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             let fields = reply.array ?? []
             let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
@@ -115,7 +119,7 @@ public final class ChannelStore {
 
     /// The channel's last sequence number (0: empty), whatever the session's state.
     public func lastSeq(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64, APIError>) -> Void) {
-        redis.send(["HGET", keys.sessionMeta(session), "seq:\(io.rawValue)"]) { reply in
+        redis.send(key: keys.sessionMeta(session), ["HGET", keys.sessionMeta(session), "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             completion(.success(reply.int.map { UInt64(max(0, $0)) } ?? 0))
         }
@@ -123,7 +127,7 @@ public final class ChannelStore {
 
     /// The channel's last record, if any.
     public func lastRecord(session: String, io: ChannelIO, _ completion: @escaping (Result<StoredRecord?, APIError>) -> Void) {
-        redis.send(["XREVRANGE", keys.channel(session: session, io: io), "+", "-", "COUNT", "1"]) { reply in
+        redis.send(key: keys.channel(session: session, io: io), ["XREVRANGE", keys.channel(session: session, io: io), "+", "-", "COUNT", "1"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             completion(.success(ChannelStore.records(from: reply).first))
         }

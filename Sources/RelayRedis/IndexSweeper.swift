@@ -15,7 +15,7 @@ public final class IndexSweeper {
     public private(set) var passes = 0
 
     private let loop: EventLoop
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     private let keys: RedisKeys
     private let environments: [String]
     private let intervalSeconds: Double
@@ -26,7 +26,7 @@ public final class IndexSweeper {
     private var pending = 0
     private var failing = false
 
-    public init(loop: EventLoop, redis: RedisClient, keys: RedisKeys, environments: [String],
+    public init(loop: EventLoop, redis: any RedisCommands, keys: RedisKeys, environments: [String],
                 intervalSeconds: Double, budget: Int = IndexSweeper.defaultBudget, logger: Logger) {
         self.loop = loop
         self.redis = redis

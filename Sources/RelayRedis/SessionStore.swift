@@ -15,12 +15,12 @@ public final class SessionStore {
         public var previous: String?
     }
 
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     public let keys: RedisKeys
     /// How long a closed or expired session's data is kept.
     public let retentionSeconds: Int
 
-    public init(redis: RedisClient, keys: RedisKeys, retentionSeconds: Int) {
+    public init(redis: any RedisCommands, keys: RedisKeys, retentionSeconds: Int) {
         self.redis = redis
         self.keys = keys
         self.retentionSeconds = retentionSeconds
@@ -34,7 +34,7 @@ public final class SessionStore {
         var pending = environments.count
         if pending == 0 { done() }
         for env in environments {
-            redis.send(["XGROUP", "CREATE", keys.runs(environment: env.id), RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { reply in
+            redis.send(key: keys.runs(environment: env.id), ["XGROUP", "CREATE", keys.runs(environment: env.id), RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { reply in
                 if let error = reply.redisError, !(reply.errorMessage ?? "").hasPrefix("BUSYGROUP") { failed(env.id, error) }
                 pending -= 1
                 if pending == 0 { done() }
