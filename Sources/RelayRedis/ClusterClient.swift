@@ -10,8 +10,9 @@
 //     (the HTTP layer makes it a 503).
 //   - A command sent whose connection then dropped or timed out may have run: it is never
 //     resent; the failure is the answer.
-// The map is refreshed every 5 s, when a primary's connection drops, and on every retry
-// (at most one CLUSTER SLOTS every 100 ms). A primary that leaves the map keeps its connection
+// The map is refreshed every 5 s (every second while a primary's connection is down, so a
+// promoted replica is found soon after a failover), when a primary's connection drops, and on
+// every retry (at most one CLUSTER SLOTS every 100 ms). A primary that leaves the map keeps its connection
 // for a grace period so that commands already sent get their replies.
 //
 // Hooks: `onConnected` runs whenever a primary's connection (re)connects, which is only ever
@@ -25,6 +26,8 @@ import RelayIO
 
 public final class ClusterClient: RedisCommands, SlotOwners {
     public static let refreshIntervalSeconds = 5.0
+    /// The refresh interval while a primary's connection is down.
+    public static let degradedRefreshIntervalSeconds = 1.0
     /// The least time between two map refreshes.
     public static let refreshGapSeconds = 0.1
     /// Redirections followed per command; more means the nodes disagree (a loop).
@@ -94,7 +97,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     public func start() {
         guard !started else { return }
         started = true
-        periodic = loop.every(Self.refreshIntervalSeconds) { [weak self] in self?.requestRefresh() }
+        periodic = loop.every(Self.degradedRefreshIntervalSeconds) { [weak self] in self?.periodicRefresh() }
         if hasMap { reconcile() }
         requestRefresh()
     }
@@ -276,6 +279,12 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     }
 
     // MARK: Topology refresh
+
+    private func periodicRefresh() {
+        let due = Clock.monotonicSeconds() - lastRefreshEnded >= Self.refreshIntervalSeconds - 0.01
+        let degraded = !hasMap || currentPrimaries.contains { nodes[$0.description]?.client.isConnected != true }
+        if due || degraded { requestRefresh() }
+    }
 
     /// A refresh soon: now, or `refreshGapSeconds` after the last one; requests meanwhile merge.
     public func requestRefresh() {
