@@ -94,6 +94,11 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         hasMap && currentPrimaries.contains { nodes[$0.description]?.client.isConnected == true }
     }
 
+    /// Every primary of the map has its command connection up.
+    public var allPrimariesConnected: Bool {
+        hasMap && currentPrimaries.allSatisfy { nodes[$0.description]?.client.isConnected == true }
+    }
+
     public func start() {
         guard !started else { return }
         started = true
