@@ -127,7 +127,7 @@ final class DevCluster {
             unlink(scratch + ".out")
             unlink(scratch + ".in")
         }
-        FileManager.default.createFile(atPath: scratch + ".in", contents: Data((stdin ?? "").utf8))
+        _ = FileManager.default.createFile(atPath: scratch + ".in", contents: Data((stdin ?? "").utf8))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -160,6 +160,11 @@ extension EventLoop {
         if !finished { run() }
         timer.cancel()
         return result
+    }
+
+    /// Runs the loop (its timers and connections) for `seconds`.
+    func runFor(_ seconds: Double) {
+        let _: Bool? = wait(seconds) { _ in }
     }
 
     /// Sends every command and waits for all replies (in the order given).
