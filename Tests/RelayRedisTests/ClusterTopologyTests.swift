@@ -99,5 +99,10 @@ final class ClusterTopologyTests: XCTestCase {
         XCTAssertEqual(action(.error("MOVED 7 h2:9")), .redirect(ClusterRedirect(kind: .moved, slot: 7, endpoint: .tcp(host: "h2", port: 9))))
         XCTAssertEqual(action(.error("ASK 7 :9")), .redirect(ClusterRedirect(kind: .ask, slot: 7, endpoint: .tcp(host: "h", port: 9))))
         XCTAssertEqual(action(.error("MOVED garbage")), .complete, "an unreadable redirection is handed back")
+        // What the router hands back after its retries or redirections ran out is a 503.
+        for reply in [RedisReply.error("MOVED 7 h2:9"), .error("ASK 7 h2:9"), .error("TRYAGAIN x"), .error("CLUSTERDOWN x"),
+                      .failure(.notConnected)] {
+            XCTAssertEqual(reply.apiError?.status, 503, "\(reply)")
+        }
     }
 }
