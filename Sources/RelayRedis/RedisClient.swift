@@ -84,6 +84,13 @@ public final class RedisClient: RedisCommands {
         send(args.map { Array($0.utf8) }, completion)
     }
 
+    /// `asking`: ASKING first, on this connection, back to back with the command (a cluster's
+    /// ASK redirection: the target serves the one next command for a slot it is importing).
+    public func send(_ args: [[UInt8]], asking: Bool, _ completion: @escaping (RedisReply) -> Void) {
+        if asking { send([Array("ASKING".utf8)]) { _ in } }
+        send(args, completion)
+    }
+
     private func replied(ok: Bool) {
         if ok { link.answered() }
         guard inFlightHead < inFlight.count else { return }

@@ -42,7 +42,8 @@ public enum RedisError: Equatable, Sendable {
     /// The write is on the primary but fewer replicas than required confirmed it in time: 503,
     /// and a retry with the same X-Part-Id answers the same seq.
     case notReplicated
-    /// Redis says "not now" (LOADING, OOM, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY): 503.
+    /// Redis says "not now" (LOADING, OOM, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY, and
+    /// MOVED / ASK left over when the router gave up after too many redirections): 503.
     case transient(String)
     /// A relay script failed inside Redis: a bug or corrupt data (500).
     case script(String)
@@ -64,7 +65,7 @@ public enum RedisError: Equatable, Sendable {
 public enum RedisErrors {
     public static let unavailable = "Redis is unavailable, try again"
     /// Error codes meaning "not now": the same request may succeed shortly.
-    static let transientCodes: Set<Substring> = ["LOADING", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"]
+    static let transientCodes: Set<Substring> = ["LOADING", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "MOVED", "ASK"]
 
     /// The one place each kind becomes an API error. Redis' text is only ever the `detail`.
     public static func apiError(_ error: RedisError) -> APIError {
