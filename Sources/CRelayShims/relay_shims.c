@@ -1,6 +1,7 @@
 #include "CRelayShims.h"
 #include <hiredis/adapters/libevent.h>
 #include <event2/http_struct.h>
+#include <event2/buffer.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <pthread.h>
 
@@ -126,3 +128,35 @@ long long relay_monotonic_ns(void) { return relay_clock_ns(CLOCK_MONOTONIC); }
 long long relay_monotonic_coarse_ns(void) { return relay_clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 unsigned long relay_thread_id(void) { return (unsigned long)pthread_self(); }
+
+int relay_bev_connect_unix(struct bufferevent *bev, const char *path) {
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) return -1;
+    strcpy(sa.sun_path, path);
+    return bufferevent_socket_connect(bev, (struct sockaddr *)&sa, (int)sizeof sa);
+}
+
+void relay_tcp_tune(evutil_socket_t fd) {
+    int one = 1, idle = 15, interval = 5, count = 3;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
+
+const char *relay_bev_error_text(struct bufferevent *bev) {
+    int dns = bufferevent_socket_get_dns_error(bev);
+    if (dns) return evutil_gai_strerror(dns);
+    int code = errno;
+    return code ? strerror(code) : "connection error";
+}
+
+size_t relay_evbuffer_first_chunk(struct evbuffer *buffer, const char **data) {
+    struct evbuffer_iovec chunk;
+    if (evbuffer_peek(buffer, -1, NULL, &chunk, 1) < 1 || chunk.iov_len == 0) return 0;
+    *data = chunk.iov_base;
+    return chunk.iov_len;
+}

@@ -1,7 +1,7 @@
 // The two things the fan-out (RelayHTTP's FanoutHub and ChannelFeed) needs from Redis, as small
 // protocols: the log of a channel (range reads for catch-up and gap filling, the closed state)
 // and the pub/sub connection (one subscription per channel, reconnect notifications).
-// ChannelStore and PubSubClient are the real ones; unit tests use in-memory fakes.
+// ChannelStore and ShardedPubSub are the real ones; unit tests use in-memory fakes.
 import RelayCore
 import RelayIO
 
@@ -16,10 +16,11 @@ public protocol ChannelLog: AnyObject {
     func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void)
 }
 
-/// The node's pub/sub connection.
+/// The node's pub/sub connection(s): one per primary in ShardedPubSub (see there for what
+/// "connected" means with several).
 public protocol PubSubChannels: AnyObject {
     var isConnected: Bool { get }
-    /// Run after every (re)connect, and after every drop.
+    /// Run after every (re)connect, and after every drop (ShardedPubSub: of the last connection).
     var onConnected: [() -> Void] { get set }
     var onDisconnected: [() -> Void] { get set }
     /// Subscribes; `handler` gets `.subscribed`, the messages, then `.unsubscribed` or
@@ -33,5 +34,3 @@ extension ChannelStore: ChannelLog {
         keys.channel(session: session, io: io)
     }
 }
-
-extension PubSubClient: PubSubChannels {}

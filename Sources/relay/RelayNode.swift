@@ -46,10 +46,8 @@ final class RelayNode {
 
         let loop = EventLoop()
         let (redis, slotOwners) = makeRedisCommands(loop: loop, target: target)
-        // Live fan-out still uses one PubSubClient (cluster mode: on the first seed, with PUBLISH
-        // broadcast by the cluster) until ShardedPubSub takes over with `slotOwners`.
-        let pubsub = PubSubClient(loop: loop, endpoint: target.firstEndpoint, logger: logger)
-        withExtendedLifetime(slotOwners) {}
+        // SSUBSCRIBE on the owner of each channel's slot (a single instance owns them all).
+        let pubsub = ShardedPubSub(loop: loop, owners: slotOwners, logger: logger)
         let keys = RedisKeys(prefix: config.keyPrefix)
         let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds,
                                  forwarder: OutboxForwarder(redis: redis, keys: keys, logger: logger))

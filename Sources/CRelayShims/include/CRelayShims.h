@@ -9,6 +9,7 @@
 #endif
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/bufferevent.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
@@ -64,5 +65,22 @@ unsigned long relay_thread_id(void);
 
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long relay_raise_nofile_limit(void);
+
+/// RespConnection (raw RESP over a bufferevent):
+/// Starts a non-blocking connect of `bev` (created with fd -1) to a unix socket path.
+/// 0 when started (a failure then arrives as BEV_EVENT_ERROR); -1 if the path does not fit.
+int relay_bev_connect_unix(struct bufferevent *bev, const char *path);
+
+/// TCP_NODELAY and keepalive on a connected TCP socket (15 s idle, then 3 probes 5 s apart,
+/// as hiredis' redisEnableKeepAlive): a peer that vanished is noticed in about 30 s.
+void relay_tcp_tune(evutil_socket_t fd);
+
+/// Why `bev` failed, read in its event callback: the DNS error if the name did not resolve,
+/// else strerror(errno). A static string: copy it before the next call.
+const char *relay_bev_error_text(struct bufferevent *bev);
+
+/// The first contiguous chunk of `buffer` (no copy): its length, 0 if empty; `*data` points
+/// into the buffer until it is drained. (evbuffer_iovec is a macro Swift cannot see.)
+size_t relay_evbuffer_first_chunk(struct evbuffer *buffer, const char **data);
 
 #endif

@@ -1,0 +1,229 @@
+// PubSubShard: the node's pub/sub connection to one primary (a RespConnection), kept up with
+// the backoff of RedisLink (50 ms doubling to 1 s, reset once Redis really answered), and the
+// matching of what Redis sends back to what was asked. RESP2 replies carry no request id:
+// requests are answered in order, so a FIFO of outstanding requests tells replies apart from
+// pushes. `ssubscribe` confirmations and error replies pop it; a `sunsubscribe` pops it only
+// when the head is an SUNSUBSCRIBE of that channel, otherwise it is the server's own push
+// (the channel's slot left this primary); `smessage` is always a push. Anything else, or a
+// reply that does not fit the head, means the two sides disagree: the connection is dropped
+// (its subscriptions report `.connectionLost`, and their feeds resubscribe and fill the gap).
+// ShardedPubSub owns the subscriptions; this class only reports what happened.
+import Logging
+import RelayIO
+
+final class PubSubShard {
+    enum Request: Equatable {
+        case ping
+        case subscribe(String)
+        case unsubscribe(String)
+    }
+
+    enum Event {
+        /// The connection is up and Redis answered PING.
+        case ready
+        /// The connection dropped (after `ready`); every subscription on it is gone.
+        case lost
+        /// SSUBSCRIBE `request` of `channel` is confirmed.
+        case subscribed(channel: String, request: Int)
+        /// SUNSUBSCRIBE `request` is confirmed, or (request nil) the server dropped the channel.
+        case unsubscribed(channel: String, request: Int?)
+        /// An error reply (MOVED, TRYAGAIN, CLUSTERDOWN...) to a SSUBSCRIBE or SUNSUBSCRIBE.
+        case refused(channel: String, request: Int, isSubscribe: Bool, error: String)
+        case message(channel: String, payload: [UInt8])
+    }
+
+    let endpoint: RedisEndpoint
+    private let loop: EventLoop
+    private let logger: Logger
+    private let maxBufferedBytes: Int
+    private var connection: RespConnection?
+    /// Sent and not yet answered, oldest first (`head` indexes the oldest).
+    private var outstanding: [(id: Int, request: Request)] = []
+    private var head = 0
+    private var reconnectTimer: LoopTimer?
+    private var backoff = 0.05
+    private var stopped = true
+    /// Connected and PING answered: requests can be sent.
+    private(set) var isReady = false
+    var onEvent: (Event) -> Void = { _ in }
+
+    init(loop: EventLoop, endpoint: RedisEndpoint, logger: Logger, maxBufferedBytes: Int) {
+        self.loop = loop
+        self.endpoint = endpoint
+        self.logger = logger
+        self.maxBufferedBytes = maxBufferedBytes
+    }
+
+    func start() {
+        guard stopped else { return }
+        stopped = false
+        connect()
+    }
+
+    /// Closes without reporting anything; no reconnect follows.
+    func stop() {
+        stopped = true
+        reconnectTimer?.cancel()
+        reconnectTimer = nil
+        reset()
+    }
+
+    /// Sends a request when ready; false (nothing sent) otherwise. A connection that cannot
+    /// take it (its output over the cap) is dropped, and `.lost` follows from the loop.
+    @discardableResult
+    func send(_ request: Request, id: Int) -> Bool {
+        guard isReady, let connection else { return false }
+        outstanding.append((id, request))
+        switch request {
+        case .ping: return connection.send([Array("PING".utf8)])
+        case .subscribe(let channel): return connection.send([Array("SSUBSCRIBE".utf8), Array(channel.utf8)])
+        case .unsubscribe(let channel): return connection.send([Array("SUNSUBSCRIBE".utf8), Array(channel.utf8)])
+        }
+    }
+
+    /// Whether a request about `channel` is still waiting for its answer.
+    func isWaiting(on channel: String) -> Bool {
+        outstanding[head...].contains { $0.request == .subscribe(channel) || $0.request == .unsubscribe(channel) }
+    }
+
+    // MARK: Connection
+
+    private func connect() {
+        let connection = RespConnection(loop: loop, endpoint: endpoint, maxBufferedBytes: maxBufferedBytes)
+        self.connection = connection
+        connection.onConnect = { [weak self, weak connection] error in
+            guard let self, let connection, connection === self.connection else { return }
+            if let error {
+                self.logger.debug("redis connect failed", metadata: ["redis": "\(self.endpoint)", "role": "pub/sub", "error": "\(error)"])
+                self.connection = nil
+                self.scheduleReconnect()
+            } else {
+                // Ready once Redis answers: a server that accepts and then refuses (maxclients,
+                // LOADING) answers PING with an error, and the connection is retried later.
+                self.outstanding = [(0, .ping)]
+                self.head = 0
+                connection.send([Array("PING".utf8)])
+            }
+        }
+        connection.onDisconnect = { [weak self, weak connection] error in
+            guard let self, let connection, connection === self.connection else { return }
+            self.drop(error ?? "closed by the server")
+        }
+        connection.onReply = { [weak self, weak connection] reply in
+            guard let self, let connection, connection === self.connection else { return }
+            self.received(reply)
+        }
+        if !connection.connect() {
+            self.connection = nil
+            scheduleReconnect()
+        }
+    }
+
+    /// The connection is gone (or dropped on purpose): report it and reconnect later.
+    private func drop(_ reason: String) {
+        let wasReady = isReady
+        reset()
+        if wasReady {
+            logger.warning("redis disconnected", metadata: ["redis": "\(endpoint)", "role": "pub/sub", "error": "\(reason)"])
+            onEvent(.lost)
+        } else {
+            logger.debug("redis connect failed", metadata: ["redis": "\(endpoint)", "role": "pub/sub", "error": "\(reason)"])
+        }
+        scheduleReconnect()
+    }
+
+    private func reset() {
+        connection?.disconnect()
+        connection = nil
+        isReady = false
+        outstanding = []
+        head = 0
+    }
+
+    private func scheduleReconnect() {
+        guard !stopped else { return }
+        let delay = backoff
+        backoff = min(backoff * 2, 1.0)
+        reconnectTimer = loop.after(delay) { [weak self] in
+            guard let self, !self.stopped else { return }
+            self.reconnectTimer = nil
+            self.connect()
+        }
+    }
+
+    // MARK: Replies
+
+    private func popHead() -> (id: Int, request: Request)? {
+        guard head < outstanding.count else { return nil }
+        let first = outstanding[head]
+        head += 1
+        if head >= 64 && head * 2 >= outstanding.count {
+            outstanding.removeFirst(head)
+            head = 0
+        }
+        return first
+    }
+
+    private var headRequest: Request? { head < outstanding.count ? outstanding[head].request : nil }
+
+    private func received(_ reply: RedisReply) {
+        switch reply {
+        case .array(let items):
+            guard let kind = items.first?.string else { return desync("an array reply without a kind") }
+            let channel = items.count >= 2 ? items[1].string : nil
+            switch (kind, channel) {
+            case ("smessage", let channel?):
+                guard items.count >= 3, case .bulk(let payload) = items[2] else { return desync("an smessage without a payload") }
+                onEvent(.message(channel: channel, payload: payload))
+            case ("ssubscribe", let channel?):
+                guard let (id, request) = popHead(), request == .subscribe(channel) else {
+                    return desync("an ssubscribe confirmation of \(channel) out of order")
+                }
+                onEvent(.subscribed(channel: channel, request: id))
+            case ("sunsubscribe", let channel?):
+                if headRequest == .unsubscribe(channel), let (id, _) = popHead() {
+                    onEvent(.unsubscribed(channel: channel, request: id))
+                } else {
+                    onEvent(.unsubscribed(channel: channel, request: nil))
+                }
+            case ("pong", _):
+                guard let (_, request) = popHead(), request == .ping else { return desync("a pong out of order") }
+            default:
+                desync("an unexpected \(kind) reply")
+            }
+        case .status(let status) where status == "PONG":
+            guard let (_, request) = popHead(), request == .ping else { return desync("a PONG out of order") }
+            if !isReady {
+                isReady = true
+                backoff = 0.05
+                logger.info("redis connected", metadata: ["redis": "\(endpoint)", "role": "pub/sub"])
+                onEvent(.ready)
+            }
+        case .error(let message):
+            guard let (id, request) = popHead() else { return desync("an error reply nobody asked for: \(message)") }
+            if case .subscribe(let channel) = request, !Self.isAbout(channel, message) { return desync("\(message) for \(channel)") }
+            if case .unsubscribe(let channel) = request, !Self.isAbout(channel, message) { return desync("\(message) for \(channel)") }
+            switch request {
+            case .ping: drop("PING refused: \(message)")
+            case .subscribe(let channel): onEvent(.refused(channel: channel, request: id, isSubscribe: true, error: message))
+            case .unsubscribe(let channel): onEvent(.refused(channel: channel, request: id, isSubscribe: false, error: message))
+            }
+        default:
+            desync("an unexpected reply \(reply)")
+        }
+    }
+
+    /// A redirect names the slot it is about: one for another slot answers some other request
+    /// (a push was taken for a reply), so the two sides no longer line up.
+    static func isAbout(_ channel: String, _ error: String) -> Bool {
+        let parts = error.split(separator: " ")
+        guard parts.count >= 2, parts[0] == "MOVED" || parts[0] == "ASK", let slot = Int(parts[1]) else { return true }
+        return slot == ClusterSlot.of(channel)
+    }
+
+    /// The replies no longer line up with the requests: start over on a new connection.
+    private func desync(_ what: String) {
+        logger.error("redis pub/sub protocol mismatch; reconnecting", metadata: ["redis": "\(endpoint)", "reply": "\(what)"])
+        drop("protocol mismatch")
+    }
+}
