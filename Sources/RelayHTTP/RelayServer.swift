@@ -30,12 +30,13 @@ public final class RelayServer {
     let store: SessionStore
     let channels: ChannelStore
     let hub: FanoutHub
-    let redis: RedisClient
+    let redis: any RedisCommands
     let cors: CORSPolicy
     let logger: Logger
     public let metrics = ServerMetrics()
     let relayMetrics = RelayMetrics()
     let sweeper: IndexSweeper
+    let outboxSweeper: OutboxSweeper
     /// Renders the metrics registry (the executable bootstraps Prometheus and sets this).
     public var renderMetrics: () -> [UInt8] = { [] }
     /// Requests not yet answered (the HTTP server counts them).
@@ -48,7 +49,7 @@ public final class RelayServer {
     /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
     public var nodeName = ""
 
-    public init(config: RelayServerConfig, redis: RedisClient, store: SessionStore, channels: ChannelStore,
+    public init(config: RelayServerConfig, redis: any RedisCommands, store: SessionStore, channels: ChannelStore,
                 hub: FanoutHub, logger: Logger) {
         self.config = config
         self.authenticator = Authenticator(environments: config.environments)
@@ -62,12 +63,18 @@ public final class RelayServer {
                                intervalSeconds: config.sweepIntervalSeconds, logger: logger)
         sweeper.start()
         relayMetrics.sweeper = sweeper
+        // The outbox walk shares the index sweeper's switch: a node that does not sweep
+        // indexes (tests) does not walk outboxes either.
+        outboxSweeper = OutboxSweeper(loop: hub.loop, redis: redis, keys: store.keys, forwarder: store.forwarder,
+                                      intervalSeconds: min(1, config.sweepIntervalSeconds), logger: logger)
+        outboxSweeper.start()
     }
 
     /// Graceful shutdown: refuse new streams, say not-ready, end open streams cleanly.
     public func beginDrain() {
         draining = true
         sweeper.stop()
+        outboxSweeper.stop()
         hub.endAll()
     }
 
@@ -200,7 +207,7 @@ public final class RelayServer {
         guard hub.pubsub.isConnected else {
             return respondError(exchange, .serviceUnavailable("Redis pub/sub is unavailable"))
         }
-        redis.send(["PING"]) { [weak self] reply in
+        redis.send(key: nil, ["PING"]) { [weak self] reply in
             guard let self else { return }
             if reply.errorMessage == nil {
                 self.respondJSON(exchange, 200, #"{"ok":true}"#)

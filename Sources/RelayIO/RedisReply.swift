@@ -12,6 +12,9 @@ public enum RedisFailure: String, Equatable, Sendable {
     case connectionLost = "connection lost"
     /// Redis did not answer within the command deadline; the connection was dropped.
     case timedOut = "timed out"
+    /// A write succeeded on the primary, but WAIT saw fewer replicas confirm it than asked
+    /// (`RELAY_REDIS_WAIT_REPLICAS`) within its timeout.
+    case notReplicated = "not confirmed by enough replicas in time"
 }
 
 public enum RedisReply: Equatable, Sendable {

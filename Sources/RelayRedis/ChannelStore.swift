@@ -35,21 +35,29 @@ public struct AppendResult: Equatable, Sendable {
 public struct ChannelSettings: Sendable {
     public var maxRecordsPerChannel: Int
     public var dedupWindowSeconds: Int
-    public init(maxRecordsPerChannel: Int = 10_000, dedupWindowSeconds: Int = 86_400) {
+    /// Replicas that must confirm an append before it is acknowledged (WAIT; 0: none).
+    public var waitReplicas: Int
+    public init(maxRecordsPerChannel: Int = 10_000, dedupWindowSeconds: Int = 86_400, waitReplicas: Int = 0) {
         self.maxRecordsPerChannel = maxRecordsPerChannel
         self.dedupWindowSeconds = dedupWindowSeconds
+        self.waitReplicas = waitReplicas
     }
 }
 
 public final class ChannelStore {
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     public let keys: RedisKeys
     public let settings: ChannelSettings
+    private let names: SessionResolver
+    private let sessions: SessionStore
 
-    public init(redis: RedisClient, keys: RedisKeys, settings: ChannelSettings) {
+    /// Shares the session store's name cache and outbox forwarder.
+    public init(redis: any RedisCommands, sessions: SessionStore, settings: ChannelSettings) {
         self.redis = redis
-        self.keys = keys
+        self.keys = sessions.keys
         self.settings = settings
+        self.names = sessions.names
+        self.sessions = sessions
     }
 
     /// Appends a data record. `dataJSON` is the record's `data` already encoded (decided once).
@@ -70,32 +78,40 @@ public final class ChannelStore {
                      partId: String?, addInEventId: Bool, addLastEventId: Bool,
                      _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {
         let args: [[UInt8]] = [
-            Array(keys.prefix.utf8), Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8),
+            Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8),
             data, headers, Array((partId ?? "").utf8), Array(String(settings.dedupWindowSeconds).utf8),
             Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
             addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
         ]
-        redis.run(RelayScripts.appendRecord, args) { reply in
-            if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, let status = items.first?.string else {
-                return completion(.failure(.internalError("unexpected reply from append_record")))
+        names.withSession(env: env.id, session, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
+            guard let self else { return }
+            let outbox = self.keys.outbox(session: id)
+            let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox,
+                              self.keys.part(session: id, io: io, partId: partId ?? "")].map { Array($0.utf8) }
+            self.redis.run(RelayScripts.appendRecord, keys: scriptKeys, args, waitReplicas: self.settings.waitReplicas) { reply in
+                if let error = reply.apiError { return done(.failure(error), false) }
+                guard let items = reply.array, let status = items.first?.string else {
+                    return done(.failure(.internalError("unexpected reply from append_record")), false)
+                }
+                switch status {
+                case "ok":
+                    let seq = items.count > 1 ? UInt64(items[1].int ?? 0) : 0
+                    let appended = AppendResult(seq: seq, duplicate: items.count > 2 && items[2].int == 1)
+                    self.sessions.forwardThen(reply, outbox: outbox, entryIndex: 3) { done(.success(appended), false) }
+                case "notfound": done(.failure(.notFound("Session not found")), true)
+                case "closed": done(.failure(.badRequest("Cannot append to a closed session")), false)
+                case "expired": done(.failure(.badRequest("Cannot append to an expired session")), false)
+                default: done(.failure(.internalError("unexpected reply from append_record")), false)
+                }
             }
-            switch status {
-            case "ok":
-                let seq = items.count > 1 ? UInt64(items[1].int ?? 0) : 0
-                completion(.success(AppendResult(seq: seq, duplicate: items.count > 2 && items[2].int == 1)))
-            case "notfound": completion(.failure(.notFound("Session not found")))
-            case "closed": completion(.failure(.badRequest("Cannot append to a closed session")))
-            case "expired": completion(.failure(.badRequest("Cannot append to an expired session")))
-            default: completion(.failure(.internalError("unexpected reply from append_record")))
-            }
-        }
+        }, completion)
     }
 
     /// Records with seq > `after`, at most `count`, oldest first.
     public func range(session: String, io: ChannelIO, after: UInt64, count: Int,
                       _ completion: @escaping (Result<[StoredRecord], APIError>) -> Void) {
-        redis.send(["XRANGE", keys.channel(session: session, io: io), "(0-\(after)", "+", "COUNT", String(count)]) { reply in
+        let key = keys.channel(session: session, io: io)
+        redis.send(key: key, ["XRANGE", key, "(0-\(after)", "+", "COUNT", String(count)]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             completion(.success(ChannelStore.records(from: reply)))
         }
@@ -103,7 +119,8 @@ public final class ChannelStore {
 
     /// The channel's last sequence number if the session is closed or expired, nil if open.
     public func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void) {
-        redis.send(["HMGET", keys.sessionMeta(session), "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
+        let key = keys.sessionMeta(session)
+        redis.send(key: key, ["HMGET", key, "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             let fields = reply.array ?? []
             let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
@@ -115,7 +132,8 @@ public final class ChannelStore {
 
     /// The channel's last sequence number (0: empty), whatever the session's state.
     public func lastSeq(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64, APIError>) -> Void) {
-        redis.send(["HGET", keys.sessionMeta(session), "seq:\(io.rawValue)"]) { reply in
+        let key = keys.sessionMeta(session)
+        redis.send(key: key, ["HGET", key, "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             completion(.success(reply.int.map { UInt64(max(0, $0)) } ?? 0))
         }
@@ -123,7 +141,8 @@ public final class ChannelStore {
 
     /// The channel's last record, if any.
     public func lastRecord(session: String, io: ChannelIO, _ completion: @escaping (Result<StoredRecord?, APIError>) -> Void) {
-        redis.send(["XREVRANGE", keys.channel(session: session, io: io), "+", "-", "COUNT", "1"]) { reply in
+        let key = keys.channel(session: session, io: io)
+        redis.send(key: key, ["XREVRANGE", key, "+", "-", "COUNT", "1"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             completion(.success(ChannelStore.records(from: reply).first))
         }

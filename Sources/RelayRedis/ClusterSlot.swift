@@ -18,15 +18,41 @@ public enum ClusterSlot {
 
     public static func of(_ key: String) -> Int { of(key.utf8) }
 
-    /// CRC16/XMODEM (polynomial 0x1021, initial value 0), bit by bit: keys are short.
-    static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+    /// CRC16/XMODEM (polynomial 0x1021, initial value 0), a byte at a time from a table.
+    static func crc16<C: Collection>(_ bytes: C) -> UInt16 where C.Element == UInt8 {
         var crc: UInt16 = 0
         for byte in bytes {
-            crc ^= UInt16(byte) << 8
-            for _ in 0..<8 {
-                crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1
-            }
+            crc = (crc << 8) ^ crcTable[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
         }
         return crc
     }
+
+    private static let crcTable: [UInt16] = (0..<256).map { index in
+        var crc = UInt16(index) << 8
+        for _ in 0..<8 {
+            crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1
+        }
+        return crc
+    }
+
+    /// A short hash tag ("o" and a base-36 number) whose slot is `slot`: the outbox of a slot
+    /// must be a key of that slot, and a session's tag ({s:<id>}) cannot be reused for it.
+    /// The same everywhere: the first such number, found once for all 16,384 slots.
+    public static func outboxTag(_ slot: Int) -> String { outboxTags[slot] }
+
+    private static let outboxTags: [String] = {
+        var tags = [String?](repeating: nil, count: count)
+        var missing = count
+        var n = 0
+        while missing > 0 {
+            let tag = "o" + String(n, radix: 36)
+            let slot = Int(crc16(tag.utf8) % UInt16(count))
+            if tags[slot] == nil {
+                tags[slot] = tag
+                missing -= 1
+            }
+            n += 1
+        }
+        return tags.map { $0! }
+    }()
 }

@@ -15,7 +15,7 @@ public final class IndexSweeper {
     public private(set) var passes = 0
 
     private let loop: EventLoop
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     private let keys: RedisKeys
     private let environments: [String]
     private let intervalSeconds: Double
@@ -25,8 +25,11 @@ public final class IndexSweeper {
     /// Steps still awaiting replies: a slow Redis never gets a second step from this node.
     private var pending = 0
     private var failing = false
+    /// Per environment, the registered indexes the shared walk is coming to (the script names
+    /// them, so the next step can declare them in KEYS).
+    private var upcoming: [String: [String]] = [:]
 
-    public init(loop: EventLoop, redis: RedisClient, keys: RedisKeys, environments: [String],
+    public init(loop: EventLoop, redis: any RedisCommands, keys: RedisKeys, environments: [String],
                 intervalSeconds: Double, budget: Int = IndexSweeper.defaultBudget, logger: Logger) {
         self.loop = loop
         self.redis = redis
@@ -52,10 +55,18 @@ public final class IndexSweeper {
         guard pending == 0, redis.isConnected else { return }
         pending = environments.count
         for env in environments {
-            redis.run(RelayScripts.sweepIndexes, [keys.prefix, env, String(budget)]) { [weak self] reply in
+            let scriptKeys = [keys.sweepState(environment: env), keys.indexRegistry(environment: env),
+                              keys.externalIds(environment: env), keys.indexStates(environment: env),
+                              keys.index(environment: env, "idx:all"), keys.index(environment: env, "idx:open"),
+                              keys.index(environment: env, "idx:closed")]
+                + (upcoming[env] ?? []).map { keys.index(environment: env, $0) }
+            redis.run(RelayScripts.sweepIndexes, keys: scriptKeys, [keys.environmentBase(env), String(budget)]) { [weak self] reply in
                 guard let self else { return }
                 self.pending -= 1
-                guard let items = reply.array, items.count == 3,
+                if let items = reply.array, items.count >= 4 {
+                    self.upcoming[env] = items.dropFirst(3).compactMap(\.string)
+                }
+                guard let items = reply.array, items.count >= 4,
                       let examined = items[0].int, let removed = items[1].int, let finished = items[2].int else {
                     // Logged when it starts failing, not on every tick.
                     if !self.failing {

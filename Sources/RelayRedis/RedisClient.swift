@@ -7,7 +7,7 @@ import Logging
 import Metrics
 import RelayIO
 
-public final class RedisClient {
+public final class RedisClient: RedisCommands {
     private let loop: EventLoop
     private let link: RedisLink
     private let logger: Logger
@@ -19,6 +19,8 @@ public final class RedisClient {
     /// A command unanswered this long drops the connection, so callers get a 503 rather than
     /// waiting on a Redis that hangs (paused, or a partition without a reset).
     public var commandTimeoutSeconds = 2.0
+    /// How long WAIT may take after a write when replicas must confirm it (milliseconds).
+    public var waitTimeoutMilliseconds = 1000
     /// Round-trip time of every command (a histogram in Prometheus).
     private let latency = Metrics.Timer(label: "relay_redis_command_duration_seconds")
 
@@ -82,6 +84,13 @@ public final class RedisClient {
         send(args.map { Array($0.utf8) }, completion)
     }
 
+    /// `asking`: ASKING first, on this connection, back to back with the command (a cluster's
+    /// ASK redirection: the target serves the one next command for a slot it is importing).
+    public func send(_ args: [[UInt8]], asking: Bool, _ completion: @escaping (RedisReply) -> Void) {
+        if asking { send([Array("ASKING".utf8)]) { _ in } }
+        send(args, completion)
+    }
+
     private func replied(ok: Bool) {
         if ok { link.answered() }
         guard inFlightHead < inFlight.count else { return }
@@ -95,29 +104,54 @@ public final class RedisClient {
         }
     }
 
-    /// Runs a script (EVALSHA, falling back to EVAL on NOSCRIPT). Keys are derived inside the
-    /// scripts from the prefix, so every script is called with no KEYS.
-    public func run(_ script: LuaScript, _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
-        let argc = Array(String(0).utf8)
+    /// A single instance serves every key: the routing key is not needed.
+    public func send(key: [UInt8]?, _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
+        send(args, completion)
+    }
+
+    /// Runs a script (EVALSHA, falling back to EVAL on NOSCRIPT) with `keys` as KEYS. With
+    /// `waitReplicas` > 0 a successful reply waits for `WAIT waitReplicas timeout` on this
+    /// connection (which covers every write sent before it) and fails as `.notReplicated` when
+    /// fewer replicas confirmed.
+    public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
+                    _ completion: @escaping (RedisReply) -> Void) {
+        guard waitReplicas > 0 else { return evaluate(script, keys, args, asking: false, completion) }
+        evaluate(script, keys, args, asking: false) { [weak self] reply in
+            guard let self, reply.errorMessage == nil else { return completion(reply) }
+            self.waitForReplicas(waitReplicas) { confirmed in
+                completion(confirmed ? reply : .failure(.notReplicated))
+            }
+        }
+    }
+
+    /// WAIT on this connection: true when at least `count` replicas confirmed every earlier write.
+    public func waitForReplicas(_ count: Int, _ completion: @escaping (Bool) -> Void) {
+        send(["WAIT", String(count), String(waitTimeoutMilliseconds)]) { reply in
+            completion((reply.int ?? 0) >= Int64(count))
+        }
+    }
+
+    /// EVALSHA (EVAL on NOSCRIPT). `asking`: each attempt is preceded by ASKING on this
+    /// connection (a cluster's ASK redirection; the two go out back to back).
+    public func evaluate(_ script: LuaScript, _ keys: [[UInt8]], _ args: [[UInt8]], asking: Bool,
+                         _ completion: @escaping (RedisReply) -> Void) {
+        let argc = Array(String(keys.count).utf8)
+        if asking { send([Array("ASKING".utf8)]) { _ in } }
         guard let sha = shas[script.name] else {
-            send([Array("EVAL".utf8), script.source, argc] + args) { [weak self] reply in
+            send([Array("EVAL".utf8), script.source, argc] + keys + args) { [weak self] reply in
                 if reply.errorMessage == nil { self?.learnSha(script) }
                 completion(reply)
             }
             return
         }
-        send([Array("EVALSHA".utf8), Array(sha.utf8), argc] + args) { [weak self] reply in
+        send([Array("EVALSHA".utf8), Array(sha.utf8), argc] + keys + args) { [weak self] reply in
             if let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") {
                 self?.shas[script.name] = nil
-                self?.run(script, args, completion)
+                self?.evaluate(script, keys, args, asking: asking, completion)
             } else {
                 completion(reply)
             }
         }
-    }
-
-    public func run(_ script: LuaScript, _ args: [String], _ completion: @escaping (RedisReply) -> Void) {
-        run(script, args.map { Array($0.utf8) }, completion)
     }
 
     private func learnSha(_ script: LuaScript) {

@@ -12,6 +12,7 @@ extension RedisReply {
     var redisError: RedisError? {
         switch self {
         case .failure(.timedOut): return .timedOut
+        case .failure(.notReplicated): return .notReplicated
         case .failure: return .unavailable
         case .error(let message): return RedisError(reply: message)
         default: return nil
@@ -38,7 +39,11 @@ public enum RedisError: Equatable, Sendable {
     case unavailable
     /// Redis did not answer within the command deadline: try again (503).
     case timedOut
-    /// Redis says "not now" (LOADING, OOM, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY): 503.
+    /// The write is on the primary but fewer replicas than required confirmed it in time: 503,
+    /// and a retry with the same X-Part-Id answers the same seq.
+    case notReplicated
+    /// Redis says "not now" (LOADING, OOM, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY, and
+    /// MOVED / ASK left over when the router gave up after too many redirections): 503.
     case transient(String)
     /// A relay script failed inside Redis: a bug or corrupt data (500).
     case script(String)
@@ -60,7 +65,7 @@ public enum RedisError: Equatable, Sendable {
 public enum RedisErrors {
     public static let unavailable = "Redis is unavailable, try again"
     /// Error codes meaning "not now": the same request may succeed shortly.
-    static let transientCodes: Set<Substring> = ["LOADING", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"]
+    static let transientCodes: Set<Substring> = ["LOADING", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "MOVED", "ASK"]
 
     /// The one place each kind becomes an API error. Redis' text is only ever the `detail`.
     public static func apiError(_ error: RedisError) -> APIError {
@@ -69,6 +74,9 @@ public enum RedisErrors {
         case .unavailable: return .serviceUnavailable(unavailable)
         case .timedOut: return .serviceUnavailable(unavailable, detail: "Redis did not answer within the command deadline")
         case .transient(let message): return .serviceUnavailable(unavailable, detail: "Redis error: \(message)")
+        case .notReplicated:
+            return .serviceUnavailable("The write was not confirmed by enough Redis replicas in time; retry (with the same X-Part-Id for appends)",
+                                       detail: "WAIT timed out")
         case .script(let message): return .internalError("Redis script error: \(message)")
         case .server(let message): return .internalError("Redis error: \(message)")
         }

@@ -17,6 +17,10 @@ enum RelayScripts {
     static let listSessions = LuaScript(name: "list_sessions", source: lib + PackageResources.list_sessions_lua)
     static let completeRun = LuaScript(name: "complete_run", source: lib + PackageResources.complete_run_lua)
 
+    static let claimExternal = LuaScript(name: "claim_external", source: lib + PackageResources.claim_external_lua)
+    static let applyOutbox = LuaScript(name: "apply_outbox", source: lib + PackageResources.apply_outbox_lua)
+    static let finishRun = LuaScript(name: "finish_run", source: lib + PackageResources.finish_run_lua)
+
     static let appendRecord = LuaScript(name: "append_record", source: lib + PackageResources.append_record_lua)
     static let sweepIndexes = LuaScript(name: "sweep_indexes", source: lib + PackageResources.sweep_indexes_lua)
 }

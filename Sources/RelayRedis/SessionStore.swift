@@ -15,15 +15,21 @@ public final class SessionStore {
         public var previous: String?
     }
 
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     public let keys: RedisKeys
     /// How long a closed or expired session's data is kept.
     public let retentionSeconds: Int
+    /// Friendly id or externalId → the session's id (and so its slot).
+    public let names: SessionResolver
+    /// Carries what a session's slot tells its environment's slot (indexes, run dispatch).
+    public let forwarder: OutboxForwarder
 
-    public init(redis: RedisClient, keys: RedisKeys, retentionSeconds: Int) {
+    public init(redis: any RedisCommands, keys: RedisKeys, retentionSeconds: Int, forwarder: OutboxForwarder) {
         self.redis = redis
         self.keys = keys
         self.retentionSeconds = retentionSeconds
+        self.forwarder = forwarder
+        names = SessionResolver(redis: redis, keys: keys)
     }
 
     /// Creates the run consumer group of each environment (at "0" so nothing is missed).
@@ -34,7 +40,8 @@ public final class SessionStore {
         var pending = environments.count
         if pending == 0 { done() }
         for env in environments {
-            redis.send(["XGROUP", "CREATE", keys.runs(environment: env.id), RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { reply in
+            let stream = keys.runs(environment: env.id)
+            redis.send(key: stream, ["XGROUP", "CREATE", stream, RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { reply in
                 if let error = reply.redisError, !(reply.errorMessage ?? "").hasPrefix("BUSYGROUP") { failed(env.id, error) }
                 pending -= 1
                 if pending == 0 { done() }
@@ -47,52 +54,86 @@ public final class SessionStore {
     public static let externalIdTaken = APIError.conflict("externalId is already in use")
 
     /// Creates a session, or returns the open one with the request's externalId if `readable`
-    /// covers it (the script checks, since only it knows that session's friendly id).
+    /// covers it. With an externalId, the environment's slot first decides which id it names
+    /// (claim_external.lua), so racing creates on any nodes meet in one session's slot.
     public func create(in env: RelayEnvironment, _ request: CreateSessionRequest, readable: ReadableSessions,
                        _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
+        let fresh = FriendlyID.session()
+        guard let ext = request.externalId else {
+            return createInSlot(env, request, id: fresh, createdAt: nil, readable: readable, completion)
+        }
+        let extKey = keys.externalIds(environment: env.id)
+        redis.run(RelayScripts.claimExternal, keys: [extKey, keys.indexStates(environment: env.id)], [ext, fresh]) { [weak self] reply in
+            guard let self else { return }
+            if let error = reply.apiError { return completion(.failure(error)) }
+            guard let items = reply.array, items.count >= 2, let id = items[1].string else {
+                return completion(.failure(.internalError("unexpected reply from claim_external")))
+            }
+            let createdAt = items.count > 2 ? items[2].string : nil
+            self.createInSlot(env, request, id: id, createdAt: createdAt, readable: readable, completion)
+        }
+    }
+
+    private func createInSlot(_ env: RelayEnvironment, _ request: CreateSessionRequest, id: String, createdAt: String?,
+                              readable: ReadableSessions, _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
         let config = RunTemplate(triggerConfig: request.triggerConfig)
         let args: [String] = [
-            keys.prefix, env.id, FriendlyID.session(), FriendlyID.run(),
+            env.id, id, FriendlyID.run(),
             request.type, request.taskIdentifier, jsonStringArray(request.tags),
             request.externalId ?? "", request.triggerConfig?.serialized() ?? "",
             request.metadata.map { $0.isNull ? "" : $0.serialized() } ?? "",
             request.expiresAt.map(String.init) ?? "",
             config.payloadBase, config.runOptions, config.idleTimeout ?? "", String(retentionSeconds),
-            readable.scriptArgument,
+            readable.scriptArgument, createdAt ?? "",
         ]
-        redis.run(RelayScripts.createSession, args) { reply in
+        let outbox = keys.outbox(session: id)
+        redis.run(RelayScripts.createSession, keys: [keys.sessionMeta(id), outbox], args) { [weak self] reply in
+            guard let self else { return }
             if let error = reply.apiError { return completion(.failure(error)) }
-            switch reply.array?.first?.string {
+            let status = reply.array?.first?.string
+            switch status {
             case "taken":
                 completion(.failure(SessionStore.externalIdTaken))
             case "conflict":
                 completion(.failure(.conflict("externalId \(request.externalId ?? "") belongs to a closed or expired session")))
-            case "created":
-                completion(Result { try SessionRecord(fields: reply.fieldDictionary(from: 1)) }
-                    .map { .created($0) }.mapError(asAPIError))
-            case "cached":
-                completion(Result { try SessionRecord(fields: reply.fieldDictionary(from: 1)) }
-                    .map { .cached($0) }.mapError(asAPIError))
+            case "created", "cached":
+                let outcome = Result { try SessionRecord(fields: reply.fieldDictionary(from: 2)) }.mapError(asAPIError)
+                    .map { status == "created" ? CreateOutcome.created($0) : .cached($0) }
+                if let ext = request.externalId, case .success = outcome { self.names.remember(env: env.id, ext, id: id) }
+                self.forwardThen(reply, outbox: outbox) { completion(outcome) }
             default:
-                completion(.failure(.internalError("unexpected reply from create_session")))
+                completion(.failure(.internalError("unexpected reply from create_session: \(reply)")))
             }
         }
+    }
+
+    /// Forwards the outbox entry a script answered with (element 1 of its reply, "" for none)
+    /// before the caller is answered, so a list or a worker right after sees the change. A
+    /// failed forward is not the caller's failure: the change is made, and the sweeper
+    /// forwards the entry later.
+    func forwardThen(_ reply: RedisReply, outbox: String, entryIndex: Int = 1, _ then: @escaping () -> Void) {
+        guard let items = reply.array, items.count > entryIndex, let entry = items[entryIndex].string, !entry.isEmpty else {
+            return then()
+        }
+        forwarder.forward(entry, outboxKey: outbox) { _ in then() }
     }
 
     /// A session by friendly id or externalId; 404 when unknown in this environment.
     public func get(in env: RelayEnvironment, _ name: String,
                     _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
-        redis.run(RelayScripts.getSession, [keys.prefix, env.id, name]) { reply in
-            if let error = reply.apiError { return completion(.failure(error)) }
-            let fields = reply.fieldDictionary()
-            guard !fields.isEmpty else { return completion(.failure(.notFound("Session not found"))) }
-            completion(Result { try SessionRecord(fields: fields) }.mapError(asAPIError))
-        }
+        names.withSession(env: env.id, name, notFound: { .failure(.notFound("Session not found")) }, { [keys, redis] id, done in
+            redis.run(RelayScripts.getSession, keys: [keys.sessionMeta(id)], [env.id, name]) { reply in
+                if let error = reply.apiError { return done(.failure(error), false) }
+                let fields = reply.fieldDictionary()
+                guard !fields.isEmpty else { return done(.failure(.notFound("Session not found")), true) }
+                done(Result { try SessionRecord(fields: fields) }.mapError(asAPIError), false)
+            }
+        }, completion)
     }
 
     public func update(in env: RelayEnvironment, _ name: String, _ request: UpdateSessionRequest,
                        _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
-        var args = [keys.prefix, env.id, name]
+        var args = [env.id, name]
         args += request.tags.map { ["1", jsonStringArray($0)] } ?? ["0", ""]
         switch request.metadata {
         case .absent: args += ["0", ""]
@@ -102,18 +143,31 @@ public final class SessionStore {
         case .absent: args += ["0", "", "0"]
         case .set(let value): args += ["1", value ?? "", value == nil ? "1" : "0"]
         }
-        redis.run(RelayScripts.updateSession, args) { reply in
-            completion(SessionStore.rowResult(reply, unprocessable: "externalId cannot be changed or cleared after create"))
-        }
+        args.append(String(retentionSeconds))
+        names.withSession(env: env.id, name, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
+            guard let self else { return }
+            let outbox = self.keys.outbox(session: id)
+            self.redis.run(RelayScripts.updateSession, keys: [self.keys.sessionMeta(id), outbox], args) { reply in
+                self.rowResult(reply, outbox: outbox, unprocessable: "externalId cannot be changed or cleared after create", done)
+            }
+        }, completion)
     }
 
     public func close(in env: RelayEnvironment, _ name: String, reason: String?,
                       _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
-        redis.run(RelayScripts.closeSession, [keys.prefix, env.id, name, reason ?? "", String(retentionSeconds)]) { reply in
-            completion(SessionStore.rowResult(reply, unprocessable: ""))
-        }
+        names.withSession(env: env.id, name, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
+            guard let self else { return }
+            let outbox = self.keys.outbox(session: id)
+            let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: .input),
+                              self.keys.channel(session: id, io: .output), outbox]
+            self.redis.run(RelayScripts.closeSession, keys: scriptKeys, [env.id, name, reason ?? "", String(self.retentionSeconds)]) { reply in
+                self.rowResult(reply, outbox: outbox, unprocessable: "", done)
+            }
+        }, completion)
     }
 
+    /// One page: the environment's slot picks the session ids (list_sessions.lua), then each
+    /// row is read from its own slot (in parallel; one round trip per shard in effect).
     public func list(in env: RelayEnvironment, _ query: ListQuery,
                      _ completion: @escaping (Result<Page, APIError>) -> Void) {
         let (mode, cursor): (String, String) = {
@@ -129,10 +183,18 @@ public final class SessionStore {
         filters.stringArray("tasks", query.taskIdentifiers)
         filters.stringArray("externalIds", query.externalIds)
         filters.stringArray("statuses", query.statuses.map(\.rawValue))
-        let args = [keys.prefix, env.id, String(query.pageSize), mode, cursor,
+        let e = env.id
+        var scriptKeys = [keys.indexStates(environment: e), keys.index(environment: e, "idx:all"),
+                          keys.index(environment: e, "idx:open"), keys.index(environment: e, "idx:closed"),
+                          keys.externalIds(environment: e)]
+        scriptKeys += query.types.map { keys.index(environment: e, "idx:type:\($0)") }
+        scriptKeys += query.tags.map { keys.index(environment: e, "idx:tag:\($0)") }
+        scriptKeys += query.taskIdentifiers.map { keys.index(environment: e, "idx:task:\($0)") }
+        let args = [keys.environmentBase(e), String(query.pageSize), mode, cursor,
                     query.createdFrom.map(String.init) ?? "", query.createdTo.map(String.init) ?? "",
                     filters.finish()]
-        redis.run(RelayScripts.listSessions, args) { reply in
+        redis.run(RelayScripts.listSessions, keys: scriptKeys, args) { [weak self] reply in
+            guard let self else { return }
             if let error = reply.apiError { return completion(.failure(error)) }
             guard let items = reply.array, let status = items.first?.string else {
                 return completion(.failure(.internalError("unexpected reply from list_sessions")))
@@ -141,38 +203,72 @@ public final class SessionStore {
                 let name = mode == "after" ? "page[after]" : "page[before]"
                 return completion(.failure(.badRequest("\(name) does not name a session of this environment")))
             }
-            do {
-                let rows = try items.dropFirst(3).map { try SessionRecord(fields: $0.fieldDictionary()) }
-                let next = items.count > 1 ? items[1].string.flatMap { $0.isEmpty ? nil : $0 } : nil
-                let previous = items.count > 2 ? items[2].string.flatMap { $0.isEmpty ? nil : $0 } : nil
-                completion(.success(Page(rows: rows, next: next, previous: previous)))
-            } catch {
-                completion(.failure(asAPIError(error)))
+            let next = items.count > 1 ? items[1].string.flatMap { $0.isEmpty ? nil : $0 } : nil
+            let previous = items.count > 2 ? items[2].string.flatMap { $0.isEmpty ? nil : $0 } : nil
+            let ids = items.dropFirst(3).compactMap(\.string)
+            self.rows(ids) { result in
+                completion(result.map { Page(rows: $0, next: next, previous: previous) })
             }
         }
     }
 
-    /// Marks a run completed; returns its session id.
+    /// The rows of `ids`, in order; a row that is gone (its data expired since the index said
+    /// otherwise) is left out.
+    private func rows(_ ids: [String], _ completion: @escaping (Result<[SessionRecord], APIError>) -> Void) {
+        guard !ids.isEmpty else { return completion(.success([])) }
+        var rows = [SessionRecord?](repeating: nil, count: ids.count)
+        var failure: APIError?
+        var pending = ids.count
+        for (i, id) in ids.enumerated() {
+            let key = keys.sessionMeta(id)
+            redis.send(key: key, ["HGETALL", key]) { reply in
+                if let error = reply.apiError {
+                    failure = error
+                } else {
+                    let fields = reply.fieldDictionary()
+                    if !fields.isEmpty {
+                        do { rows[i] = try SessionRecord(fields: fields) } catch { failure = asAPIError(error) }
+                    }
+                }
+                pending -= 1
+                guard pending == 0 else { return }
+                if let failure { return completion(.failure(failure)) }
+                completion(.success(rows.compactMap { $0 }))
+            }
+        }
+    }
+
+    /// Marks a run completed (the environment's slot holds the run record), then clears the
+    /// session's currentRunId (its own slot); returns the session id. A worker retrying after a
+    /// failure repeats both steps harmlessly.
     public func completeRun(in env: RelayEnvironment, _ runId: String,
                             _ completion: @escaping (Result<String, APIError>) -> Void) {
-        redis.run(RelayScripts.completeRun, [keys.prefix, env.id, runId]) { reply in
+        redis.run(RelayScripts.completeRun, keys: [keys.run(environment: env.id, run: runId)], [env.id]) { [weak self] reply in
+            guard let self else { return }
             if let error = reply.apiError { return completion(.failure(error)) }
             guard let items = reply.array, items.first?.string == "ok", let sid = items.dropFirst().first?.string else {
                 return completion(.failure(.notFound("Run not found")))
             }
-            completion(.success(sid))
+            self.redis.run(RelayScripts.finishRun, keys: [self.keys.sessionMeta(sid)], [runId]) { reply in
+                if let error = reply.apiError { return completion(.failure(error)) }
+                completion(.success(sid))
+            }
         }
     }
 
-    private static func rowResult(_ reply: RedisReply, unprocessable: String) -> Result<SessionRecord, APIError> {
-        if let error = reply.apiError { return .failure(error) }
+    private func rowResult(_ reply: RedisReply, outbox: String, unprocessable: String,
+                           _ done: @escaping (Result<SessionRecord, APIError>, Bool) -> Void) {
+        if let error = reply.apiError { return done(.failure(error), false) }
         switch reply.array?.first?.string {
-        case "ok": return Result { try SessionRecord(fields: reply.fieldDictionary(from: 1)) }.mapError(asAPIError)
-        case "notfound": return .failure(.notFound("Session not found"))
-        case "unprocessable": return .failure(.unprocessable(unprocessable))
-        default: return .failure(.internalError("unexpected reply from Redis"))
+        case "ok":
+            let row = Result { try SessionRecord(fields: reply.fieldDictionary(from: 2)) }.mapError(asAPIError)
+            forwardThen(reply, outbox: outbox) { done(row, false) }
+        case "notfound": done(.failure(.notFound("Session not found")), true)
+        case "unprocessable": done(.failure(.unprocessable(unprocessable)), false)
+        default: done(.failure(.internalError("unexpected reply from Redis")), false)
         }
     }
+
 }
 
 extension ReadableSessions {

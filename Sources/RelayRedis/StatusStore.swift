@@ -18,11 +18,11 @@ public final class StatusStore {
     /// so that a node whose clock is behind is not trimmed while its key lives).
     public static let staleNameMilliseconds: Int64 = 60_000
 
-    private let redis: RedisClient
+    private let redis: any RedisCommands
     public let prefix: String
     public let ttlSeconds: Int
 
-    public init(redis: RedisClient, prefix: String, ttlSeconds: Int = 5) {
+    public init(redis: any RedisCommands, prefix: String, ttlSeconds: Int = 5) {
         self.redis = redis
         self.prefix = prefix
         self.ttlSeconds = ttlSeconds
@@ -37,20 +37,20 @@ public final class StatusStore {
     public func write(node: String, heartbeat: [UInt8], nowMilliseconds: Int64,
                       _ completion: @escaping (RedisReply) -> Void) {
         let ttl = String(ttlSeconds)
-        redis.send([Array("SET".utf8), Array(nodeKey(node).utf8), heartbeat, Array("EX".utf8), Array(ttl.utf8)]) { _ in }
-        redis.send(["ZADD", nodesKey, String(nowMilliseconds), node]) { _ in }
-        redis.send(["ZREMRANGEBYSCORE", nodesKey, "-inf", "(\(nowMilliseconds - Self.staleNameMilliseconds)"]) { _ in }
-        redis.send(["PEXPIRE", nodesKey, String(Self.staleNameMilliseconds)], completion)
+        redis.send(key: Array(nodesKey.utf8), [Array("SET".utf8), Array(nodeKey(node).utf8), heartbeat, Array("EX".utf8), Array(ttl.utf8)]) { _ in }
+        redis.send(key: nodesKey, ["ZADD", nodesKey, String(nowMilliseconds), node]) { _ in }
+        redis.send(key: nodesKey, ["ZREMRANGEBYSCORE", nodesKey, "-inf", "(\(nowMilliseconds - Self.staleNameMilliseconds)"]) { _ in }
+        redis.send(key: nodesKey, ["PEXPIRE", nodesKey, String(Self.staleNameMilliseconds)], completion)
     }
 
     /// Every live node's latest heartbeat (raw JSON as written), ordered by node name.
     public func readAll(_ completion: @escaping (Result<[[UInt8]], RedisFailureText>) -> Void) {
-        redis.send(["ZRANGE", nodesKey, "0", String(Self.maxNodes - 1)]) { [weak self] reply in
+        redis.send(key: nodesKey, ["ZRANGE", nodesKey, "0", String(Self.maxNodes - 1)]) { [weak self] reply in
             guard let self else { return }
             if let error = reply.errorMessage { return completion(.failure(RedisFailureText(error))) }
             let names = (reply.array ?? []).compactMap(\.string).sorted()
             guard !names.isEmpty else { return completion(.success([])) }
-            self.redis.send(["MGET"] + names.map(self.nodeKey)) { reply in
+            self.redis.send(key: self.nodesKey, ["MGET"] + names.map(self.nodeKey)) { reply in
                 if let error = reply.errorMessage { return completion(.failure(RedisFailureText(error))) }
                 var beats: [[UInt8]] = []
                 for item in reply.array ?? [] {
@@ -63,13 +63,13 @@ public final class StatusStore {
 
     /// Publishes a latency probe.
     public func publishProbe(channel: String, payload: String, _ completion: @escaping (RedisReply) -> Void) {
-        redis.send(["SPUBLISH", channel, payload], completion)
+        redis.send(key: channel, ["SPUBLISH", channel, payload], completion)
     }
 
     /// A PING round trip on the command connection, in nanoseconds (nil if it failed).
     public func ping(_ completion: @escaping (Int64?) -> Void) {
         let started = Clock.monotonicNanoseconds()
-        redis.send(["PING"]) { reply in
+        redis.send(key: nil, ["PING"]) { reply in
             completion(reply.errorMessage == nil ? Clock.monotonicNanoseconds() - started : nil)
         }
     }

@@ -10,7 +10,7 @@ import RelayRedis
 struct EchoWorkerConfig {
     var relayHost: String
     var relayPort: UInt16
-    var redis: RedisEndpoint
+    var redis: RedisTarget
     var environmentId: String
     var secretKey: String
     var keyPrefix: String
@@ -23,8 +23,8 @@ final class EchoWorker {
     private let config: EchoWorkerConfig
     private let logger: Logger
     /// Blocking reads of the dispatch stream get a connection of their own.
-    private let dispatch: RedisClient
-    private let redis: RedisClient
+    private let dispatch: any RedisCommands
+    private let redis: any RedisCommands
     private let api: HTTPClient
     private var runs: [String: RunFollower] = [:]
     private var reading = false
@@ -33,9 +33,17 @@ final class EchoWorker {
         self.loop = loop
         self.config = config
         self.logger = logger
-        dispatch = RedisClient(loop: loop, endpoint: config.redis, logger: logger)
-        redis = RedisClient(loop: loop, endpoint: config.redis, logger: logger)
+        dispatch = Self.commands(loop: loop, target: config.redis, logger: logger)
+        redis = Self.commands(loop: loop, target: config.redis, logger: logger)
         api = HTTPClient(loop: loop, host: config.relayHost, port: config.relayPort)
+    }
+
+    /// One instance, or a cluster routed by key (the runs stream, the cursor keys).
+    private static func commands(loop: EventLoop, target: RedisTarget, logger: Logger) -> any RedisCommands {
+        switch target {
+        case .single(let endpoint): return RedisClient(loop: loop, endpoint: endpoint, logger: logger)
+        case .cluster(let seeds): return ClusterClient(loop: loop, seeds: seeds, logger: logger)
+        }
     }
 
     var stream: String { RedisKeys(prefix: config.keyPrefix).runs(environment: config.environmentId) }
@@ -48,7 +56,7 @@ final class EchoWorker {
 
     /// Creates the consumer group if needed (BUSYGROUP: it exists), then reads.
     private func createGroupThenRead() {
-        dispatch.send(["XGROUP", "CREATE", stream, RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { [weak self] reply in
+        dispatch.send(key: stream, ["XGROUP", "CREATE", stream, RedisKeys.runConsumerGroup, "0", "MKSTREAM"]) { [weak self] reply in
             guard let self else { return }
             if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") {
                 self.logger.error("cannot create the run consumer group", metadata: ["error": "\(message)"])
@@ -61,7 +69,7 @@ final class EchoWorker {
     private func readRuns(pendingFirst: Bool = true) {
         guard !reading else { return }
         reading = true
-        dispatch.send(["XREADGROUP", "GROUP", RedisKeys.runConsumerGroup, config.consumer, "COUNT", "16",
+        dispatch.send(key: stream, ["XREADGROUP", "GROUP", RedisKeys.runConsumerGroup, config.consumer, "COUNT", "16",
                        "BLOCK", "1000", "STREAMS", stream, pendingFirst ? "0" : ">"]) { [weak self] reply in
             guard let self else { return }
             self.reading = false
@@ -95,14 +103,14 @@ final class EchoWorker {
         let follower = RunFollower(worker: self, runId: runId, sessionId: sessionId, idleTimeout: min(max(idle, 1), 600))
         runs[runId] = follower
         follower.start()
-        dispatch.send(["XACK", stream, RedisKeys.runConsumerGroup, entryId]) { _ in }
+        dispatch.send(key: stream, ["XACK", stream, RedisKeys.runConsumerGroup, entryId]) { _ in }
     }
 
     fileprivate var authorization: (String, String) { ("Authorization", "Bearer \(config.secretKey)") }
     fileprivate var relayHost: String { config.relayHost }
     fileprivate var relayPort: UInt16 { config.relayPort }
     fileprivate var client: HTTPClient { api }
-    fileprivate var commands: RedisClient { redis }
+    fileprivate var commands: any RedisCommands { redis }
     fileprivate var eventLoop: EventLoop { loop }
     fileprivate var log: Logger { logger }
     fileprivate func cursorKey(_ session: String) -> String { "\(config.keyPrefix)echo:{s:\(session)}:in-cursor" }
@@ -132,7 +140,7 @@ private final class RunFollower {
     }
 
     func start() {
-        worker.commands.send(["GET", worker.cursorKey(sessionId)]) { [self] reply in
+        worker.commands.send(key: worker.cursorKey(sessionId), ["GET", worker.cursorKey(sessionId)]) { [self] reply in
             let after = reply.string ?? "0"
             let client = HTTPClient(loop: worker.eventLoop, host: worker.relayHost, port: worker.relayPort,
                                     timeoutSeconds: Int32(idleTimeout + 30))
@@ -184,7 +192,7 @@ private final class RunFollower {
             worker.client.request(.post, base + "/control", headers: [worker.authorization, ("Content-Type", "application/json")],
                                   body: Array(#"{"subtype":"turn-complete"}"#.utf8)) { [self] response in
                 guard response.status == 200 else { return failed("control", response.status) }
-                worker.commands.send(["SET", worker.cursorKey(sessionId), seq]) { [self] _ in
+                worker.commands.send(key: worker.cursorKey(sessionId), ["SET", worker.cursorKey(sessionId), seq]) { [self] _ in
                     busy = false
                     next()
                 }

@@ -14,7 +14,7 @@ struct EchoWorkerCommand: ParsableCommand {
     @Option(help: "The relay's base URL.")
     var relay = "http://127.0.0.1:8080"
 
-    @Option(help: "The relay's Redis (redis://HOST:PORT or unix:/PATH). Default: the embedded relay's socket in ./relay-data.")
+    @Option(help: "The relay's Redis (redis://HOST:PORT, redis-cluster://HOST:PORT[,HOST:PORT...] or unix:/PATH). Default: the embedded relay's socket in ./relay-data.")
     var redis: String?
 
     @Option(help: "The environment whose runs to take.")
@@ -37,20 +37,20 @@ struct EchoWorkerCommand: ParsableCommand {
             throw ValidationError("--relay: expected http://HOST:PORT")
         }
         let cwd = FileManager.default.currentDirectoryPath
-        let endpoint = try RedisURL.parse(redis ?? "unix:\(cwd)/relay-data/redis.sock")
+        let target = try RedisURL.target(redis ?? "unix:\(cwd)/relay-data/redis.sock")
         let key = secretKey ?? ProcessInfo.processInfo.environment["RELAY_SECRET_KEY"]
             ?? (try? String(contentsOfFile: "\(cwd)/relay-data/dev-secret-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         guard let key, !key.isEmpty else { throw ValidationError("--secret-key or RELAY_SECRET_KEY is required") }
         let loop = EventLoop()
         let worker = EchoWorker(loop: loop, config: EchoWorkerConfig(
-            relayHost: host, relayPort: port, redis: endpoint, environmentId: environment, secretKey: key,
+            relayHost: host, relayPort: port, redis: target, environmentId: environment, secretKey: key,
             keyPrefix: keyPrefix, consumer: "echo-\(ProcessInfo.processInfo.hostName)-\(getpid())",
             defaultIdleTimeout: idleTimeout), logger: logger)
         worker.start()
         let term = SignalWatcher(loop: loop, signal: SIGTERM) { loop.stop() }
         let int = SignalWatcher(loop: loop, signal: SIGINT) { loop.stop() }
-        logger.info("echo worker started", metadata: ["relay": "\(relay)", "redis": "\(endpoint)", "environment": "\(environment)"])
+        logger.info("echo worker started", metadata: ["relay": "\(relay)", "redis": "\(target)", "environment": "\(environment)"])
         loop.run()
         withExtendedLifetime((worker, term, int)) {}
     }

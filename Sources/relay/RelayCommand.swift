@@ -21,7 +21,7 @@ struct Serve: ParsableCommand {
     @Option(help: "HOST:PORT to listen on (overrides RELAY_LISTEN and the file).")
     var listen: String?
 
-    @Option(help: "redis://HOST:PORT or unix:/PATH (overrides RELAY_REDIS_URL). Without one, an embedded redis-server is started.")
+    @Option(help: "redis://HOST:PORT, unix:/PATH, or redis-cluster://HOST:PORT[,HOST:PORT...] for Redis Cluster (overrides RELAY_REDIS_URL). Without one, an embedded redis-server is started.")
     var redis: String?
 
     @Option(help: "Relay processes sharing the port (overrides RELAY_WORKERS); each is an independent node.")

@@ -13,8 +13,13 @@ struct ConfigError: Error, CustomStringConvertible {
 struct RelayConfig: Codable, Equatable {
     /// HOST:PORT to listen on.
     var listen: String = "127.0.0.1:8080"
-    /// redis://host:port or unix:/path/to.sock; empty: start an embedded redis-server.
+    /// redis://host:port, unix:/path/to.sock, or redis-cluster://host:port[,host:port...]
+    /// (Redis Cluster seed nodes); empty: start an embedded redis-server.
     var redisURL: String = ""
+    /// Replicas that must confirm an append (WAIT) before it is acknowledged; 0: none.
+    var redisWaitReplicas: Int = 0
+    /// How long that WAIT may take (milliseconds); fewer confirmations by then answer 503.
+    var redisWaitTimeoutMs: Int = 1000
     /// Prefix of every Redis key the relay writes.
     var keyPrefix: String = "relay:"
     /// Where the embedded redis-server keeps its socket and data.
@@ -70,7 +75,7 @@ struct RelayConfig: Codable, Equatable {
     var statusToken: String = ""
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, redisURL = "redisUrl", keyPrefix, dataDir, redisServer, environments, allowedOrigins
+        case listen, redisURL = "redisUrl", redisWaitReplicas, redisWaitTimeoutMs, keyPrefix, dataDir, redisServer, environments, allowedOrigins
         case logLevel, requestLog, tokenTTLSeconds, httpTimeoutSeconds, headTimeoutSeconds, bodyTimeoutSeconds
         case keepAliveTimeoutSeconds, maxConnections, maxBufferedBodyBytes
         case maxRecordsPerChannel, dedupWindowSeconds, retentionSeconds, maxUnsentBytes, pingIntervalSeconds, sseRetryMilliseconds
@@ -85,6 +90,8 @@ struct RelayConfig: Codable, Equatable {
         let d = RelayConfig()
         listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? d.listen
         redisURL = try c.decodeIfPresent(String.self, forKey: .redisURL) ?? d.redisURL
+        redisWaitReplicas = try c.decodeIfPresent(Int.self, forKey: .redisWaitReplicas) ?? d.redisWaitReplicas
+        redisWaitTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .redisWaitTimeoutMs) ?? d.redisWaitTimeoutMs
         keyPrefix = try c.decodeIfPresent(String.self, forKey: .keyPrefix) ?? d.keyPrefix
         dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
         redisServer = try c.decodeIfPresent(String.self, forKey: .redisServer) ?? d.redisServer
@@ -150,6 +157,8 @@ struct RelayConfig: Codable, Equatable {
         if let v = env["RELAY_ALLOWED_ORIGINS"] {
             allowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
+        try Self.number(env, "RELAY_REDIS_WAIT_REPLICAS", &redisWaitReplicas)
+        try Self.number(env, "RELAY_REDIS_WAIT_TIMEOUT_MS", &redisWaitTimeoutMs)
         try Self.number(env, "RELAY_MAX_RECORDS_PER_CHANNEL", &maxRecordsPerChannel)
         try Self.number(env, "RELAY_DEDUP_WINDOW_SECONDS", &dedupWindowSeconds)
         try Self.number(env, "RELAY_RETENTION_SECONDS", &retentionSeconds)
@@ -190,7 +199,10 @@ struct RelayConfig: Codable, Equatable {
     /// Checks every value; the message names the key.
     func validate() throws {
         _ = try listenAddress()
-        _ = try redisEndpoint()
+        _ = try redisTarget()
+        if !(0...16).contains(redisWaitReplicas) { throw ConfigError(description: "redisWaitReplicas: must be 0 to 16") }
+        // WAIT with timeout 0 blocks until enough replicas answer, which could be forever.
+        if !(1...60_000).contains(redisWaitTimeoutMs) { throw ConfigError(description: "redisWaitTimeoutMs: must be 1 to 60000") }
         if keyPrefix.isEmpty { throw ConfigError(description: "keyPrefix: must not be empty") }
         var ids = Set<String>()
         for (i, env) in environments.enumerated() {
@@ -255,10 +267,10 @@ struct RelayConfig: Codable, Equatable {
     }
 
     /// nil: embedded redis-server.
-    func redisEndpoint() throws -> RedisEndpoint? {
+    func redisTarget() throws -> RedisTarget? {
         if redisURL.isEmpty { return nil }
         do {
-            return try RedisURL.parse(redisURL)
+            return try RedisURL.target(redisURL)
         } catch {
             throw ConfigError(description: "redisUrl: \(error)")
         }

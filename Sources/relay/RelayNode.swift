@@ -32,26 +32,28 @@ final class RelayNode {
         signal(SIGPIPE, SIG_IGN)
         let fileLimit = raiseOpenFileLimit()
         var embedded: EmbeddedRedis?
-        let endpoint: RedisEndpoint
-        if let configured = try config.redisEndpoint() {
-            endpoint = configured
+        let target: RedisTarget
+        if let configured = try config.redisTarget() {
+            target = configured
         } else {
             let redis = try EmbeddedRedis.startForRelay(config: &config, logger: logger)
             embedded = redis
-            endpoint = .unix(path: redis.socketPath)
+            target = .single(.unix(path: redis.socketPath))
         }
         guard !config.environments.isEmpty else {
             throw ConfigError(description: "environments: none configured (set RELAY_ENVIRONMENTS or 'environments' in the config file)")
         }
 
         let loop = EventLoop()
-        let redis = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
-        // SSUBSCRIBE on the owner of each channel's slot; a single instance owns them all.
-        let pubsub = ShardedPubSub(loop: loop, owners: SingleNodeSlots(endpoint: endpoint), logger: logger)
+        let (redis, slotOwners) = makeRedisCommands(loop: loop, target: target)
+        // SSUBSCRIBE on the owner of each channel's slot (a single instance owns them all).
+        let pubsub = ShardedPubSub(loop: loop, owners: slotOwners, logger: logger)
         let keys = RedisKeys(prefix: config.keyPrefix)
-        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds)
-        let channels = ChannelStore(redis: redis, keys: keys, settings: ChannelSettings(
-            maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds))
+        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds,
+                                 forwarder: OutboxForwarder(redis: redis, keys: keys, logger: logger))
+        let channels = ChannelStore(redis: redis, sessions: store, settings: ChannelSettings(
+            maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds,
+            waitReplicas: config.redisWaitReplicas))
         let hub = FanoutHub(loop: loop, pubsub: pubsub, channels: channels, settings: FanoutSettings(
             maxUnsentBytes: config.maxUnsentBytes, pingIntervalSeconds: config.pingIntervalSeconds,
             retryMilliseconds: config.sseRetryMilliseconds))
@@ -90,7 +92,7 @@ final class RelayNode {
         pubsub.start()
 
         logger.info("relay listening", metadata: [
-            "listen": "\(host):\(bound)", "redis": "\(endpoint)", "environments": "\(environments.map(\.slug))",
+            "listen": "\(host):\(bound)", "redis": "\(target)", "environments": "\(environments.map(\.slug))",
             "keyPrefix": "\(config.keyPrefix)", "allowedOrigins": "\(config.allowedOrigins)", "openFileLimit": "\(fileLimit)",
         ])
         print("relay: listening on http://\(host):\(bound)")
@@ -134,6 +136,31 @@ final class RelayNode {
         logger.info("stopped")
     }
 
+
+    /// The command side: one RedisClient, or a ClusterClient routing by key; and who owns
+    /// each slot (the pub/sub side subscribes on the owner).
+    private func makeRedisCommands(loop: EventLoop, target: RedisTarget) -> (any RedisCommands, any SlotOwners) {
+        switch target {
+        case .single(let endpoint):
+            let client = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
+            client.waitTimeoutMilliseconds = config.redisWaitTimeoutMs
+            return (client, SingleNodeSlots(endpoint: endpoint))
+        case .cluster(let seeds):
+            let client = ClusterClient(loop: loop, seeds: seeds, logger: logger)
+            client.waitTimeoutMilliseconds = config.redisWaitTimeoutMs
+            return (client, client)
+        }
+    }
+}
+
+extension RedisTarget {
+    /// The single instance, or the first seed.
+    var firstEndpoint: RedisEndpoint {
+        switch self {
+        case .single(let endpoint): return endpoint
+        case .cluster(let seeds): return seeds[0]
+        }
+    }
 }
 
 func bootstrapLogging(level: String) {

@@ -9,6 +9,13 @@ final class EmbeddedRedisTests: XCTestCase {
     private var relay: RelayProcess?
     private var dataDir: URL?
 
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        if TestRedis.mode == .cluster {
+            throw XCTSkip("cluster mode: the embedded redis-server is single-instance by design; the single-instance run covers it")
+        }
+    }
+
     override func tearDown() {
         relay?.destroy()
         if let dataDir { try? FileManager.default.removeItem(at: dataDir) }

@@ -1,72 +1,64 @@
--- create_session.lua: create a session (or return the open one for its externalId), atomically.
--- KEYS: none (keys are derived from the prefix, see lib.lua).
--- ARGV: 1 prefix, 2 env, 3 new session id, 4 new run id, 5 type, 6 taskIdentifier,
---       7 tags JSON array, 8 externalId or "", 9 triggerConfig JSON or "", 10 metadata JSON or "",
---       11 expiresAt ms or "", 12 payloadBase (basePayload members without braces),
---       13 runOptions JSON (triggerConfig without basePayload), 14 idleTimeoutInSeconds or "",
---       15 retention seconds after expiry (sessions with expiresAt get a TTL),
---       16 the sessions the caller may read: "*" (all) or a JSON array of spellings
--- Reply: { "created" | "cached", HGETALL of the session... } | { "conflict" } | { "taken" }
--- "taken": the externalId belongs to a session the caller may not read (open or not); the
--- script has written nothing and triggered no run.
-local P, env, sid, run = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ext = ARGV[8]
+-- create_session.lua: create a session in its own slot, or answer the open one it already is.
+-- KEYS: 1 meta, 2 the slot's outbox
+-- ARGV: 1 env, 2 session id, 3 new run id, 4 type, 5 taskIdentifier, 6 tags JSON array,
+--       7 externalId or "", 8 triggerConfig JSON or "", 9 metadata JSON or "", 10 expiresAt ms or "",
+--       11 payloadBase (basePayload members without braces), 12 runOptions JSON (triggerConfig
+--       without basePayload), 13 idleTimeoutInSeconds or "", 14 retention seconds after expiry,
+--       15 the sessions the caller may read: "*" (all) or a JSON array of spellings,
+--       16 createdAt ms or "" (now)
+-- With an externalId, the relay first claimed it in the environment's slot (claim_external.lua),
+-- which chose the id: every racing create of that externalId arrives here with the same id,
+-- and the first one to arrive writes the row.
+-- Reply: { "created" | "cached", outbox entry or "", HGETALL of the session... }
+--        | { "conflict" } (closed or expired) | { "taken" } (the caller may not read it: nothing
+--        was written, no run triggered) | { "stale" } (the id belongs to another session)
+local mk, outbox = KEYS[1], KEYS[2]
+local env, sid, run, ext = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now = now_ms()
+local retention_ms = tonumber(ARGV[14]) * 1000
 
--- Whether the caller may read session `existing` (friendly id) whose externalId is `ext`.
 local function may_read(existing)
-  if ARGV[16] == '*' then return true end
-  for _, name in ipairs(cjson.decode(ARGV[16])) do
+  if ARGV[15] == '*' then return true end
+  for _, name in ipairs(cjson.decode(ARGV[15])) do
     if name == existing or name == ext then return true end
   end
   return false
 end
 
-if ext ~= '' then
-  local existing = redis.call('HGET', env_key(P, env, 'ext'), ext)
-  if existing and redis.call('EXISTS', meta_key(P, existing)) == 0 then
-    existing = nil -- its data has expired: the externalId is free again
+if redis.call('EXISTS', mk) == 1 then
+  if ext == '' or not owns(mk, env, ext) then return { 'stale' } end
+  if not may_read(sid) then return { 'taken' } end
+  local open = is_open(mk, now)
+  if not open then return { 'conflict' } end
+  local entry = ''
+  local current = redis.call('HGET', mk, 'currentRunId')
+  if not current or current == '' then
+    entry = outbox_put(outbox, env, nil, trigger_run(mk, sid, run, now), now)
   end
-  if existing then
-    if not may_read(existing) then return { 'taken' } end
-    local open = is_open(P, existing, now)
-    if not open then return { 'conflict' } end
-    local current = redis.call('HGET', meta_key(P, existing), 'currentRunId')
-    if not current or current == '' then
-      trigger_run(P, env, existing, run, now)
-    end
-    local row = redis.call('HGETALL', meta_key(P, existing))
-    table.insert(row, 1, 'cached')
-    return row
-  end
-  redis.call('HSET', env_key(P, env, 'ext'), ext, sid)
+  local row = redis.call('HGETALL', mk)
+  table.insert(row, 1, entry)
+  table.insert(row, 1, 'cached')
+  return row
 end
 
-local tags = cjson.decode(ARGV[7])
-local member = sort_key(now, sid)
-local mk = meta_key(P, sid)
-redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[5], 'task', ARGV[6], 'tags', ARGV[7],
-  'createdAt', now, 'updatedAt', now, 'sortKey', member,
-  'payloadBase', ARGV[12], 'runOptions', ARGV[13])
+local created = now
+if ARGV[16] ~= '' then created = tonumber(ARGV[16]) end
+redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[4], 'task', ARGV[5], 'tags', ARGV[6],
+  'createdAt', created, 'updatedAt', created, 'sortKey', sort_key(created, sid),
+  'payloadBase', ARGV[11], 'runOptions', ARGV[12])
 if ext ~= '' then redis.call('HSET', mk, 'externalId', ext) end
-if ARGV[9] ~= '' then redis.call('HSET', mk, 'triggerConfig', ARGV[9]) end
-if ARGV[10] ~= '' then redis.call('HSET', mk, 'metadata', ARGV[10]) end
-if ARGV[11] ~= '' then redis.call('HSET', mk, 'expiresAt', ARGV[11]) end
-if ARGV[14] ~= '' then redis.call('HSET', mk, 'idleTimeout', ARGV[14]) end
-
-redis.call('ZADD', env_key(P, env, 'idx:all'), 0, member)
-redis.call('ZADD', env_key(P, env, 'idx:open'), 0, member)
-index_add(P, env, member, 'type', { ARGV[5] })
-index_add(P, env, member, 'task', { ARGV[6] })
-index_add(P, env, member, 'tag', tags)
-
-trigger_run(P, env, sid, run, now)
-if ARGV[11] ~= '' then
-  -- Kept for the retention period after expiry, and at least that long from now (an
+if ARGV[8] ~= '' then redis.call('HSET', mk, 'triggerConfig', ARGV[8]) end
+if ARGV[9] ~= '' then redis.call('HSET', mk, 'metadata', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', mk, 'expiresAt', ARGV[10]) end
+if ARGV[13] ~= '' then redis.call('HSET', mk, 'idleTimeout', ARGV[13]) end
+if ARGV[10] ~= '' then
+  -- Kept for the retention period after expiry, and at least that long from creation (an
   -- expiresAt already in the past must not delete the row this script just wrote).
-  local retention = tonumber(ARGV[15]) * 1000
-  redis.call('PEXPIREAT', mk, math.max(tonumber(ARGV[11]) + retention, now + retention))
+  redis.call('PEXPIREAT', mk, math.max(tonumber(ARGV[10]) + retention_ms, created + retention_ms))
 end
+local run_request = trigger_run(mk, sid, run, now)
+local entry = outbox_put(outbox, env, index_state(mk, retention_ms), run_request, now)
 local row = redis.call('HGETALL', mk)
+table.insert(row, 1, entry)
 table.insert(row, 1, 'created')
 return row

@@ -1,7 +1,6 @@
--- get_session.lua: a session by friendly id or externalId.
--- ARGV: 1 prefix, 2 env, 3 name (session_... or externalId)
--- Reply: HGETALL of the session, or an empty array when unknown in this environment.
-local P, env = ARGV[1], ARGV[2]
-local sid = resolve(P, env, ARGV[3])
-if not sid then return {} end
-return redis.call('HGETALL', meta_key(P, sid))
+-- get_session.lua: a session by friendly id or externalId (named through its id's slot).
+-- KEYS: 1 meta
+-- ARGV: 1 env, 2 name (session_... or externalId)
+-- Reply: HGETALL of the session, or an empty array when it is not this name's session in env.
+if not owns(KEYS[1], ARGV[1], ARGV[2]) then return {} end
+return redis.call('HGETALL', KEYS[1])

@@ -1,16 +1,20 @@
--- list_sessions.lua: one page of sessions, newest first (createdAt desc, then id desc).
--- ARGV: 1 prefix, 2 env, 3 page size, 4 cursor mode ("none" | "after" | "before"),
---       5 cursor session id, 6 createdFrom ms or "", 7 createdTo ms or "",
---       8 filters JSON {"types":[],"tags":[],"tasks":[],"externalIds":[],"statuses":[]}
--- Reply: { "ok", next id or "", previous id or "", row1, row2, ... } (each row a HGETALL array)
---        | { "badcursor" }
+-- list_sessions.lua: one page of session ids, newest first (createdAt desc, then id desc), in
+-- the environment's slot; the relay then reads the rows from the sessions' own slots.
+-- KEYS: 1 ix, 2 idx:all, 3 idx:open, 4 idx:closed, 5 ext, then idx:type:T for each type
+--       filter, idx:tag:T for each tag filter, idx:task:T for each task filter (in that order)
+-- ARGV: 1 the environment's key base "P{env:ENV}:", 2 page size, 3 cursor mode ("none" |
+--       "after" | "before"), 4 cursor session id, 5 createdFrom ms or "", 6 createdTo ms or "",
+--       7 filters JSON {"types":[],"tags":[],"tasks":[],"externalIds":[],"statuses":[]}
+-- Reply: { "ok", next id or "", previous id or "", SID1, SID2, ... } | { "badcursor" }
 -- How: the filter dimension with the fewest members drives the walk (a k-way merge over its
 -- per-value indexes, which are lex-ordered zsets); each candidate is checked against the
--- other filters from its hash. createdAt bounds and cursors become lex bounds on the walk.
-local P, env = ARGV[1], ARGV[2]
-local size = tonumber(ARGV[3])
-local mode, cursor = ARGV[4], ARGV[5]
-local filters = cjson.decode(ARGV[8])
+-- other filters from its index state (ix). createdAt bounds and cursors become lex bounds.
+-- The index state may lag the session's row by the outbox step (docs/cluster.md).
+local base = ARGV[1]
+local ix_key = KEYS[1]
+local size = tonumber(ARGV[2])
+local mode, cursor = ARGV[3], ARGV[4]
+local filters = cjson.decode(ARGV[7])
 local now = now_ms()
 local BATCH = 64
 
@@ -26,13 +30,13 @@ local statuses, externals = set_of(filters.statuses), set_of(filters.externalIds
 -- Lex bounds from createdAt filters (members start with a 15-digit ms timestamp).
 local floor = '-'
 local ceil = '+'
-if ARGV[6] ~= '' then floor = '[' .. string.format('%015d', tonumber(ARGV[6])) end
-if ARGV[7] ~= '' then ceil = '(' .. string.format('%015d', tonumber(ARGV[7]) + 1) end
+if ARGV[5] ~= '' then floor = '[' .. string.format('%015d', tonumber(ARGV[5])) end
+if ARGV[6] ~= '' then ceil = '(' .. string.format('%015d', tonumber(ARGV[6]) + 1) end
 
 -- The driving sources: the cheapest dimension.
 local function keys_for(kind, list)
   local ks = {}
-  for _, v in ipairs(list) do table.insert(ks, env_key(P, env, 'idx:' .. kind .. ':' .. v)) end
+  for _, v in ipairs(list) do table.insert(ks, base .. 'idx:' .. kind .. ':' .. v) end
   return ks
 end
 local function cost(ks)
@@ -40,7 +44,7 @@ local function cost(ks)
   for _, k in ipairs(ks) do n = n + redis.call('ZCARD', k) end
   return n
 end
-local sources = { env_key(P, env, 'idx:all') }
+local sources = { KEYS[2] }
 local best = cost(sources)
 local function consider(ks)
   local c = cost(ks)
@@ -51,9 +55,9 @@ if tags then consider(keys_for('tag', filters.tags)) end
 if tasks then consider(keys_for('task', filters.tasks)) end
 if statuses then
   if statuses['CLOSED'] and not statuses['ACTIVE'] and not statuses['EXPIRED'] then
-    consider({ env_key(P, env, 'idx:closed') })
+    consider({ KEYS[4] })
   elseif not statuses['CLOSED'] then
-    consider({ env_key(P, env, 'idx:open') })
+    consider({ KEYS[3] })
   end
 end
 
@@ -62,44 +66,45 @@ local explicit = nil
 if externals then
   explicit = {}
   for _, e in ipairs(filters.externalIds) do
-    local sid = redis.call('HGET', env_key(P, env, 'ext'), e)
-    if sid then
-      local m = redis.call('HGET', meta_key(P, sid), 'sortKey')
-      if m then explicit[m] = true end
+    local sid = redis.call('HGET', KEYS[5], e)
+    local held = sid and redis.call('HGET', ix_key, sid)
+    if held then
+      local st = cjson.decode(held)
+      if tonumber(st.v) > 0 then explicit[st.m] = true end
     end
   end
 end
 
 -- A session whose data expired (retention) leaves its index entries behind: drop them from
--- the indexes this walk can name (the per-type/tag/task ones are dropped when walked).
+-- the indexes this walk can name (the per-type/tag/task ones are dropped when walked; the
+-- sweeper drops the rest and the index state).
 local function forget(member)
   for _, key in ipairs(sources) do redis.call('ZREM', key, member) end
-  for _, name in ipairs({ 'idx:all', 'idx:open', 'idx:closed' }) do
-    redis.call('ZREM', env_key(P, env, name), member)
-  end
+  for i = 2, 4 do redis.call('ZREM', KEYS[i], member) end
 end
 
 local function matches(member)
   local sid = string.sub(member, 17)
-  local f = redis.call('HMGET', meta_key(P, sid), 'type', 'task', 'tags', 'closedAt', 'expiresAt', 'externalId')
-  if not f[1] then
+  local held = redis.call('HGET', ix_key, sid)
+  local st = held and cjson.decode(held)
+  if not st or st.m ~= member or (st.dead ~= '' and tonumber(st.dead) <= now) then
     forget(member)
     return false
   end
   if explicit and not explicit[member] then return false end
-  if types and not types[f[1]] then return false end
-  if tasks and not tasks[f[2]] then return false end
+  if types and not types[st.type] then return false end
+  if tasks and not tasks[st.task] then return false end
   if tags then
     local any = false
-    for _, t in ipairs(cjson.decode(f[3] or '[]')) do
+    for _, t in ipairs(st.tags) do
       if tags[t] then any = true break end
     end
     if not any then return false end
   end
   if statuses then
     local status = 'ACTIVE'
-    if f[4] and f[4] ~= '' then status = 'CLOSED'
-    elseif f[5] and f[5] ~= '' and tonumber(f[5]) <= now then status = 'EXPIRED' end
+    if tonumber(st.closed) > 0 then status = 'CLOSED'
+    elseif tonumber(st.exp) > 0 and tonumber(st.exp) <= now then status = 'EXPIRED' end
     if not statuses[status] then return false end
   end
   return true
@@ -179,8 +184,10 @@ end
 
 local cursor_member = nil
 if mode ~= 'none' then
-  cursor_member = redis.call('HGET', meta_key(P, cursor), 'sortKey')
-  if not cursor_member or redis.call('HGET', meta_key(P, cursor), 'env') ~= env then return { 'badcursor' } end
+  local held = redis.call('HGET', ix_key, cursor)
+  if not held then return { 'badcursor' } end
+  cursor_member = cjson.decode(held).m
+  if not cursor_member then return { 'badcursor' } end
 end
 
 local page, has_next, has_prev
@@ -215,6 +222,6 @@ if #page > 0 then
   if has_prev then reply[3] = string.sub(page[1], 17) end
 end
 for _, m in ipairs(page) do
-  table.insert(reply, redis.call('HGETALL', meta_key(P, string.sub(m, 17))))
+  table.insert(reply, string.sub(m, 17))
 end
 return reply

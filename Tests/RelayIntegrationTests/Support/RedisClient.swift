@@ -1,45 +1,75 @@
 // RedisClient.swift: a tiny blocking RESP2 client, for inspecting Redis from the tests.
 //
-// Commands go out as arrays of bulk strings; every reply wait is bounded (default 5 s).
+// Against a single redis-server it is one connection (`init(port:)`). Against a Redis Cluster
+// (`init(clusterPorts:)`, what `RedisCluster.client()` returns) it routes like `redis-cli -c`
+// (see ClusterRouter): it follows MOVED and ASK, waits out TRYAGAIN and CLUSTERDOWN, sends
+// server-wide admin commands (CLIENT PAUSE, CONFIG SET, ...) to every primary, and `keys`
+// asks every primary. Either way every command is bounded by `timeout` (default 5 s).
 // `command` returns error replies as `.error`; the named helpers throw on them.
-// One connection, one thread.
+// One client, one thread.
 
 import Foundation
 
 final class RedisClient {
-    private let socket: TCPSocket
-    private let reader: BufferedReader
     let timeout: TimeInterval
+    private let route: Route
 
-    init(host: String = "127.0.0.1", port: UInt16, timeout: TimeInterval = 5) throws {
-        self.timeout = timeout
-        socket = try TCPSocket.open(host: host, port: port, timeout: timeout)
-        reader = BufferedReader(socket: socket)
+    private enum Route {
+        case single(RESPConnection)
+        case cluster(ClusterRouter)
     }
 
-    deinit { socket.close() }
+    /// One connection to one server (a single instance, or exactly one cluster node: no redirects).
+    init(host: String = "127.0.0.1", port: UInt16, timeout: TimeInterval = 5) throws {
+        self.timeout = timeout
+        route = .single(try RESPConnection(host: host, port: port, timeout: timeout))
+    }
 
-    func close() { socket.close() }
+    /// A client of the cluster that any of `clusterPorts` belongs to.
+    init(host: String = "127.0.0.1", clusterPorts: [UInt16], timeout: TimeInterval = 5) throws {
+        self.timeout = timeout
+        route = .cluster(try ClusterRouter(host: host, seeds: clusterPorts, timeout: timeout))
+    }
+
+    func close() {
+        switch route {
+        case .single(let connection): connection.close()
+        case .cluster(let router): router.close()
+        }
+    }
+
+    var isCluster: Bool { if case .cluster = route { return true }; return false }
 
     /// Sends one command and returns its reply (error replies included).
     func command(_ arguments: [String]) throws -> RESPValue {
         let deadline = Deadline.after(timeout)
-        var bytes = Array("*\(arguments.count)\r\n".utf8)
-        for argument in arguments {
-            let utf8 = Array(argument.utf8)
-            bytes += Array("$\(utf8.count)\r\n".utf8) + utf8 + [13, 10]
+        switch route {
+        case .single(let connection): return try connection.send(arguments, deadline: deadline)
+        case .cluster(let router): return try router.command(arguments, deadline: deadline)
         }
-        try socket.send(bytes, deadline: deadline)
-        return try RESPValue.read(from: reader, deadline: deadline)
     }
 
     func command(_ arguments: String...) throws -> RESPValue {
         try command(arguments)
     }
 
+    /// The command's reply from every primary (a single instance: from it), in port order.
+    func commandOnEveryPrimary(_ arguments: [String]) throws -> [RESPValue] {
+        let deadline = Deadline.after(timeout)
+        switch route {
+        case .single(let connection): return [try connection.send(arguments, deadline: deadline)]
+        case .cluster(let router): return try router.commandOnEveryPrimary(arguments, deadline: deadline)
+        }
+    }
+
     /// Like `command`, but an error reply throws.
     @discardableResult
     func checked(_ arguments: String...) throws -> RESPValue {
+        try checked(arguments)
+    }
+
+    @discardableResult
+    func checked(_ arguments: [String]) throws -> RESPValue {
         let reply = try command(arguments)
         if case .error(let message) = reply {
             throw HarnessError("redis \(arguments.joined(separator: " ")): \(message)")
@@ -54,8 +84,12 @@ final class RedisClient {
 
     func flushAll() throws { try checked("FLUSHALL") }
 
+    /// Keys matching `pattern` (in a cluster: on every primary).
     func keys(_ pattern: String) throws -> [String] {
-        try checked("KEYS", pattern).array?.compactMap(\.string) ?? []
+        try commandOnEveryPrimary(["KEYS", pattern]).flatMap { reply -> [String] in
+            if case .error(let message) = reply { throw HarnessError("redis KEYS \(pattern): \(message)") }
+            return reply.array?.compactMap(\.string) ?? []
+        }
     }
 
     /// Every entry of a stream, oldest first ([] if the key does not exist).

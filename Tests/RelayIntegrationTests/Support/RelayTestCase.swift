@@ -1,9 +1,12 @@
 // RelayTestCase.swift: the base class of the integration tests.
 //
-// Each subclass gets one redis-server and one relay for all its tests (class setUp and
-// tearDown); tests keep out of each other's way with unique data (`unique(_:)`), never by
-// flushing Redis. If the fixture cannot start, every test of the class fails with the reason
-// (and the relay's output) instead of the class crashing.
+// Each subclass gets one Redis and one relay for all its tests (class setUp and tearDown). The
+// Redis is the class's own redis-server, or with RELAY_TEST_REDIS=cluster a Redis Cluster shared
+// by every class of the test process (see TestRedis); tests keep out of each other's way with
+// unique data (`unique(_:)`), never by flushing Redis. A test that needs a redis-server of its
+// own (it stops or restarts it) says so with `skipWithSharedRedis`. If the fixture cannot
+// start, every test of the class fails with the reason (and the relay's output) instead of the
+// class crashing.
 // Subclasses may override `relayExtraArguments` / `relayEnvironment` to configure their relay.
 
 import XCTest
@@ -18,12 +21,12 @@ class RelayTestCase: XCTestCase {
     class var redisPersistent: Bool { false }
 
     private struct Fixture {
-        let redis: RedisServer
+        let redis: TestRedis
         let relay: RelayProcess
 
         func destroy() {
             relay.destroy()
-            redis.destroy()
+            redis.release()
         }
     }
 
@@ -33,9 +36,8 @@ class RelayTestCase: XCTestCase {
     override class func setUp() {
         super.setUp()
         fixtures[ObjectIdentifier(self)] = Result {
-            let redis = try RedisServer(persistent: redisPersistent)
+            let redis = try TestRedis.forTestClass(persistent: redisPersistent)
             do {
-                try redis.start()
                 let relay = try RelayProcess(redisURL: redis.url, extraArguments: relayExtraArguments,
                                              environment: relayEnvironment)
                 do {
@@ -46,7 +48,7 @@ class RelayTestCase: XCTestCase {
                 }
                 return Fixture(redis: redis, relay: relay)
             } catch {
-                redis.destroy()
+                redis.release()
                 throw error
             }
         }
@@ -59,7 +61,7 @@ class RelayTestCase: XCTestCase {
         super.tearDown()
     }
 
-    private(set) var redis: RedisServer!
+    private(set) var redis: TestRedis!
     private(set) var relay: RelayProcess!
 
     override func setUpWithError() throws {
@@ -73,6 +75,12 @@ class RelayTestCase: XCTestCase {
         }
         redis = fixture.redis
         relay = fixture.relay
+    }
+
+    /// Skips the calling test when this class's Redis is shared (RELAY_TEST_REDIS=cluster or
+    /// shared), with `reason`: the single-instance run covers it.
+    func skipWithSharedRedis(_ reason: String) throws {
+        if TestRedis.mode != .single { throw XCTSkip("RELAY_TEST_REDIS=\(TestRedis.mode.rawValue): \(reason)") }
     }
 
     // MARK: Clients

@@ -1,0 +1,424 @@
+// ClusterClient: the relay's command router for Redis Cluster. hiredis 0.14 knows nothing of
+// clusters, so this keeps the slot map (CLUSTER SLOTS), one RedisClient per primary, and sends
+// each command to the primary owning its routing key's slot:
+//   - MOVED: the slot moved for good. Update that slot now, refresh the whole map soon, resend.
+//   - ASK: the slot is being migrated. Resend once to the target, preceded by ASKING; the map
+//     stays as it is.
+//   - TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING, READONLY, or no connection to the owner (the
+//     command never left): retry after 20 ms, doubling to 200 ms, refreshing the map, until the
+//     command's deadline (`commandTimeoutSeconds` from the call), then answer the last failure
+//     (the HTTP layer makes it a 503).
+//   - A command sent whose connection then dropped or timed out may have run: it is never
+//     resent; the failure is the answer.
+// The map is refreshed every 5 s (every second while a primary's connection is down, so a
+// promoted replica is found soon after a failover), when a primary's connection drops, and on
+// every retry (at most one CLUSTER SLOTS every 100 ms). A primary that leaves the map keeps its connection
+// for a grace period so that commands already sent get their replies.
+//
+// Hooks: `onConnected` runs whenever a primary's connection (re)connects, which is only ever
+// after the map is known (connections are made from it), so the first run means "commands can
+// be sent"; hooks must be idempotent (they run once per primary). `onDisconnected` runs when a
+// primary's connection drops. `onChange` runs when any slot's owner changes, including the
+// first map.
+import Logging
+import Metrics
+import RelayIO
+
+public final class ClusterClient: RedisCommands, SlotOwners {
+    public static let refreshIntervalSeconds = 5.0
+    /// The refresh interval while a primary's connection is down.
+    public static let degradedRefreshIntervalSeconds = 1.0
+    /// The least time between two map refreshes.
+    public static let refreshGapSeconds = 0.1
+    /// Redirections followed per command; more means the nodes disagree (a loop).
+    public static let maxRedirects = 5
+    static let firstBackoffSeconds = 0.02
+    static let maxBackoffSeconds = 0.2
+    /// How long a probe connection (CLUSTER SLOTS on a node without a command connection) may take.
+    static let probeTimeoutSeconds = 1.0
+
+    private let loop: EventLoop
+    public let seeds: [RedisEndpoint]
+    private let logger: Logger
+
+    /// The whole deadline of one command: retries stop and the last failure answers after it.
+    /// Also each primary connection's watchdog (RedisClient.commandTimeoutSeconds).
+    public var commandTimeoutSeconds = 2.0 {
+        didSet { for node in nodes.values { node.client.commandTimeoutSeconds = commandTimeoutSeconds } }
+    }
+    /// WAIT's timeout after a script run with `waitReplicas` (milliseconds).
+    public var waitTimeoutMilliseconds = 1000 {
+        didSet { for node in nodes.values { node.client.waitTimeoutMilliseconds = waitTimeoutMilliseconds } }
+    }
+
+    public var onConnected: [() -> Void] = []
+    public var onDisconnected: [() -> Void] = []
+    public var onChange: [() -> Void] = []
+
+    /// The last map read with CLUSTER SLOTS (nil until the first).
+    public private(set) var topology: ClusterTopology?
+    /// The map routed by: the last CLUSTER SLOTS, plus the MOVED replies since.
+    private var table = SlotTable()
+    private var hasMap = false
+    private var currentPrimaries: [RedisEndpoint] = []
+    /// Command connections, by endpoint description: every primary, plus ASK targets and
+    /// former primaries until their grace period ends.
+    private var nodes: [String: ClusterNode] = [:]
+    private var started = false
+    private var nextAny = 0
+
+    private var periodic: LoopTimer?
+    private var refreshing = false
+    private var refreshAgain = false
+    private var scheduledRefresh: LoopTimer?
+    private var lastRefreshEnded = -Double.infinity
+    private var refreshFailing = false
+
+    /// Totals since start (tests and logs; the same as the metrics).
+    public private(set) var stats = ClusterStats()
+    private let movedCounter = Counter(label: "relay_redis_cluster_redirects_total", dimensions: [("kind", "moved")])
+    private let askCounter = Counter(label: "relay_redis_cluster_redirects_total", dimensions: [("kind", "ask")])
+    private let retryCounter = Counter(label: "relay_redis_cluster_retries_total")
+    private let refreshCounter = Counter(label: "relay_redis_cluster_refreshes_total")
+
+    public init(loop: EventLoop, seeds: [RedisEndpoint], logger: Logger) {
+        precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
+        self.loop = loop
+        self.seeds = seeds
+        self.logger = logger
+    }
+
+    // MARK: RedisCommands
+
+    public var isConnected: Bool {
+        hasMap && currentPrimaries.contains { nodes[$0.description]?.client.isConnected == true }
+    }
+
+    /// Every primary of the map has its command connection up.
+    public var allPrimariesConnected: Bool {
+        hasMap && currentPrimaries.allSatisfy { nodes[$0.description]?.client.isConnected == true }
+    }
+
+    public func start() {
+        guard !started else { return }
+        started = true
+        periodic = loop.every(Self.degradedRefreshIntervalSeconds) { [weak self] in self?.periodicRefresh() }
+        if hasMap { reconcile() }
+        requestRefresh()
+    }
+
+    public func stop() {
+        started = false
+        periodic?.cancel()
+        scheduledRefresh?.cancel()
+        scheduledRefresh = nil
+        for node in nodes.values {
+            node.retire?.cancel()
+            node.client.stop()
+        }
+        nodes.removeAll()
+    }
+
+    public func send(key: [UInt8]?, _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
+        dispatch(ClusterOperation(slot: key.map { ClusterSlot.of($0) }, deadline: deadline(), waitReplicas: 0,
+                                  completion: completion) { client, asking, done in
+            client.send(args, asking: asking, done)
+        })
+    }
+
+    public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
+                    _ completion: @escaping (RedisReply) -> Void) {
+        dispatch(ClusterOperation(slot: keys.first.map { ClusterSlot.of($0) }, deadline: deadline(),
+                                  waitReplicas: waitReplicas, completion: completion) { client, asking, done in
+            client.evaluate(script, keys, args, asking: asking, done)
+        })
+    }
+
+    // MARK: SlotOwners
+
+    public func primary(slot: Int) -> RedisEndpoint? { table.owner(of: slot) }
+    public var primaries: [RedisEndpoint] { currentPrimaries }
+
+    public func moved(slot: Int, to endpoint: RedisEndpoint) {
+        if table.owner(of: slot) != endpoint {
+            table.setOwner(of: slot, to: endpoint)
+            mapChanged()
+        }
+        requestRefresh()
+    }
+
+    // MARK: Routing
+
+    private func deadline() -> Double { Clock.monotonicSeconds() + commandTimeoutSeconds }
+
+    private func dispatch(_ op: ClusterOperation) {
+        guard started else { return op.completion(.failure(.notConnected)) }
+        let client: RedisClient?
+        var asking = false
+        if let target = op.askTarget {
+            op.askTarget = nil
+            asking = true
+            client = node(for: target).client
+        } else if let slot = op.slot {
+            client = table.owner(of: slot).map { node(for: $0).client }
+        } else {
+            client = anyConnectedPrimary()
+        }
+        guard let client else { return retryLater(op, after: .failure(.notConnected)) }
+        op.perform(client, asking) { [weak self] reply in
+            guard let self else { return op.completion(reply) }
+            self.handle(op, reply, from: client)
+        }
+    }
+
+    private func handle(_ op: ClusterOperation, _ reply: RedisReply, from client: RedisClient) {
+        switch ClusterReplyClassifier.action(for: reply, replyingHost: client.endpoint.host) {
+        case .complete:
+            guard op.waitReplicas > 0, reply.errorMessage == nil else { return op.completion(reply) }
+            // WAIT on the connection that ran the write: it covers every write sent before it.
+            client.waitForReplicas(op.waitReplicas) { confirmed in
+                op.completion(confirmed ? reply : .failure(.notReplicated))
+            }
+        case .redirect(let redirect):
+            op.redirects += 1
+            guard op.redirects <= Self.maxRedirects else {
+                logger.warning("redis cluster: too many redirections", metadata: ["reply": "\(reply)"])
+                return op.completion(reply)
+            }
+            switch redirect.kind {
+            case .moved:
+                stats.moved += 1
+                movedCounter.increment()
+                moved(slot: redirect.slot, to: redirect.endpoint)
+            case .ask:
+                stats.asked += 1
+                askCounter.increment()
+                op.askTarget = redirect.endpoint
+            }
+            dispatch(op)
+        case .retry:
+            retryLater(op, after: reply)
+        }
+    }
+
+    /// Tries again after the op's backoff, unless its deadline has passed: then `reply` answers.
+    private func retryLater(_ op: ClusterOperation, after reply: RedisReply) {
+        let remaining = op.deadline - Clock.monotonicSeconds()
+        guard remaining > 0 else { return op.completion(reply) }
+        stats.retries += 1
+        retryCounter.increment()
+        requestRefresh()
+        let delay = min(op.backoff, remaining)
+        op.backoff = min(op.backoff * 2, Self.maxBackoffSeconds)
+        loop.after(delay) { [weak self] in
+            guard let self else { return op.completion(reply) }
+            self.dispatch(op)
+        }
+    }
+
+    private func anyConnectedPrimary() -> RedisClient? {
+        let count = currentPrimaries.count
+        for i in 0..<count {
+            let endpoint = currentPrimaries[(nextAny + i) % count]
+            if let client = nodes[endpoint.description]?.client, client.isConnected {
+                nextAny = (nextAny + i + 1) % count
+                return client
+            }
+        }
+        return nil
+    }
+
+    // MARK: Connections
+
+    /// The command connection to `endpoint`, made (and started) when there is none.
+    private func node(for endpoint: RedisEndpoint) -> ClusterNode {
+        let name = endpoint.description
+        if let node = nodes[name] { return node }
+        let client = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
+        client.commandTimeoutSeconds = commandTimeoutSeconds
+        client.waitTimeoutMilliseconds = waitTimeoutMilliseconds
+        let node = ClusterNode(client: client)
+        client.onConnected.append { [weak self, weak node] in
+            guard let self, let node, self.nodes[name] === node, node.isPrimary else { return }
+            self.onConnected.forEach { $0() }
+        }
+        client.onDisconnected.append { [weak self, weak node] in
+            guard let self, let node, self.nodes[name] === node else { return }
+            if node.isPrimary { self.onDisconnected.forEach { $0() } }
+            self.requestRefresh()
+        }
+        nodes[name] = node
+        if started { client.start() }
+        return node
+    }
+
+    /// Connections follow the map: one per primary; others retire after a grace period (their
+    /// commands already sent still get replies).
+    private func reconcile() {
+        guard started else { return }
+        for endpoint in currentPrimaries {
+            let node = node(for: endpoint)
+            node.retire?.cancel()
+            node.retire = nil
+            if !node.isPrimary {
+                node.isPrimary = true
+                // A connection that was already up (an ASK target) now serves slots.
+                if node.client.isConnected { onConnected.forEach { $0() } }
+            }
+        }
+        let grace = commandTimeoutSeconds + 1
+        for (name, node) in nodes where node.retire == nil && !currentPrimaries.contains(node.client.endpoint) {
+            node.isPrimary = false
+            node.retire = loop.after(grace) { [weak self, weak node] in
+                guard let self, let node, self.nodes[name] === node, node.retire != nil else { return }
+                node.client.stop()
+                self.nodes[name] = nil
+            }
+        }
+    }
+
+    private func mapChanged() {
+        currentPrimaries = table.primaries
+        reconcile()
+        onChange.forEach { $0() }
+    }
+
+    // MARK: Topology refresh
+
+    private func periodicRefresh() {
+        let due = Clock.monotonicSeconds() - lastRefreshEnded >= Self.refreshIntervalSeconds - 0.01
+        let degraded = !hasMap || currentPrimaries.contains { nodes[$0.description]?.client.isConnected != true }
+        if due || degraded { requestRefresh() }
+    }
+
+    /// A refresh soon: now, or `refreshGapSeconds` after the last one; requests meanwhile merge.
+    public func requestRefresh() {
+        guard started else { return }
+        if refreshing {
+            refreshAgain = true
+            return
+        }
+        guard scheduledRefresh == nil else { return }
+        let wait = lastRefreshEnded + Self.refreshGapSeconds - Clock.monotonicSeconds()
+        guard wait > 0 else { return refresh() }
+        scheduledRefresh = loop.after(wait) { [weak self] in
+            self?.scheduledRefresh = nil
+            self?.refresh()
+        }
+    }
+
+    private func refresh() {
+        guard started, !refreshing else { return }
+        refreshing = true
+        stats.refreshes += 1
+        refreshCounter.increment()
+        // Connected primaries first (no new connection), then every other node we know of.
+        var connected: [RedisClient] = []
+        var others: [RedisEndpoint] = []
+        for endpoint in currentPrimaries {
+            if let client = nodes[endpoint.description]?.client, client.isConnected {
+                connected.append(client)
+            } else {
+                others.append(endpoint)
+            }
+        }
+        if !connected.isEmpty { connected = Array(connected[(stats.refreshes % connected.count)...] + connected[..<(stats.refreshes % connected.count)]) }
+        others = (others + (topology?.replicas ?? []) + seeds).uniqued()
+        ask(connected, others)
+    }
+
+    private func ask(_ connected: [RedisClient], _ others: [RedisEndpoint]) {
+        let handle = { [weak self] (reply: RedisReply, host: String) in
+            guard let self, self.started else { return }
+            if let topology = ClusterTopology.parse(slots: reply, askedHost: host) {
+                self.apply(topology)
+                self.refreshFinished(ok: true)
+            } else {
+                self.logger.debug("redis cluster: no slot map from a node", metadata: ["reply": "\(reply)"])
+                self.ask(Array(connected.dropFirst()), connected.isEmpty ? Array(others.dropFirst()) : others)
+            }
+        }
+        if let client = connected.first {
+            client.send(["CLUSTER", "SLOTS"]) { handle($0, client.endpoint.host) }
+        } else if let endpoint = others.first {
+            ClusterProbe.query(loop: loop, endpoint: endpoint, ["CLUSTER", "SLOTS"],
+                               timeoutSeconds: Self.probeTimeoutSeconds) { handle($0, endpoint.host) }
+        } else {
+            refreshFinished(ok: false)
+        }
+    }
+
+    private func refreshFinished(ok: Bool) {
+        refreshing = false
+        lastRefreshEnded = Clock.monotonicSeconds()
+        if !ok && !refreshFailing {
+            logger.warning("redis cluster: no node answered CLUSTER SLOTS", metadata: ["seeds": "\(seeds)"])
+        }
+        refreshFailing = !ok
+        if refreshAgain || (!ok && !hasMap) {
+            // Without a map nothing can be sent: keep asking (every gap, and at least every 0.5 s).
+            refreshAgain = false
+            if ok || hasMap {
+                requestRefresh()
+            } else if scheduledRefresh == nil {
+                scheduledRefresh = loop.after(0.5) { [weak self] in
+                    self?.scheduledRefresh = nil
+                    self?.refresh()
+                }
+            }
+        }
+    }
+
+    private func apply(_ topology: ClusterTopology) {
+        self.topology = topology
+        let fresh = SlotTable(topology)
+        let first = !hasMap
+        hasMap = true
+        guard first || fresh != table else { return }
+        table = fresh
+        logger.info("redis cluster map", metadata: [
+            "primaries": "\(table.primaries.map(\.description))", "unassignedSlots": "\(table.unassigned)",
+        ])
+        mapChanged()
+    }
+}
+
+public struct ClusterStats: Equatable, Sendable {
+    public var moved = 0
+    public var asked = 0
+    public var retries = 0
+    public var refreshes = 0
+}
+
+/// One primary's (or redirection target's) command connection.
+final class ClusterNode {
+    let client: RedisClient
+    /// Serves slots in the current map (its connects and drops are reported).
+    var isPrimary = false
+    /// Set while it waits to be stopped (it left the map).
+    var retire: LoopTimer?
+
+    init(client: RedisClient) { self.client = client }
+}
+
+/// One command on its way through the cluster.
+final class ClusterOperation {
+    let slot: Int?
+    let deadline: Double
+    let waitReplicas: Int
+    let completion: (RedisReply) -> Void
+    /// Sends the command (`asking`: preceded by ASKING) on a primary's connection.
+    let perform: (RedisClient, Bool, @escaping (RedisReply) -> Void) -> Void
+    var askTarget: RedisEndpoint?
+    var redirects = 0
+    var backoff = ClusterClient.firstBackoffSeconds
+
+    init(slot: Int?, deadline: Double, waitReplicas: Int, completion: @escaping (RedisReply) -> Void,
+         perform: @escaping (RedisClient, Bool, @escaping (RedisReply) -> Void) -> Void) {
+        self.slot = slot
+        self.deadline = deadline
+        self.waitReplicas = waitReplicas
+        self.completion = completion
+        self.perform = perform
+    }
+}

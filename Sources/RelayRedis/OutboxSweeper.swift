@@ -1,0 +1,84 @@
+// OutboxSweeper: finds outbox entries that a relay left behind (it died between a session's
+// step and the environment's step) and forwards them. Every node takes the next range of slots
+// from one shared cursor each tick, so the deployment as a whole looks at `slotsPerTick` outboxes
+// per tick however many nodes it has. Ticks are every `intervalSeconds` on each node, so with
+// the defaults (1,024 slots a second) one node walks all 16,384 outboxes in 16 s, and N nodes
+// in 16/N s, at the same cost per node. An entry is taken once it is `graceMilliseconds` old,
+// so the relay that wrote it has had its chance to forward it first.
+import Logging
+import RelayIO
+
+public final class OutboxSweeper {
+    public static let defaultSlotsPerTick = 1024
+    public static let graceMilliseconds: Int64 = 10_000
+
+    private let loop: EventLoop
+    private let redis: any RedisCommands
+    private let keys: RedisKeys
+    private let forwarder: OutboxForwarder
+    private let intervalSeconds: Double
+    private let slotsPerTick: Int
+    private let logger: Logger
+    private var timer: LoopTimer?
+    private var pending = 0
+    /// Entries this node found left behind and forwarded.
+    public private(set) var recovered = 0
+
+    public init(loop: EventLoop, redis: any RedisCommands, keys: RedisKeys, forwarder: OutboxForwarder,
+                intervalSeconds: Double, slotsPerTick: Int = OutboxSweeper.defaultSlotsPerTick, logger: Logger) {
+        self.loop = loop
+        self.redis = redis
+        self.keys = keys
+        self.forwarder = forwarder
+        self.intervalSeconds = intervalSeconds
+        self.slotsPerTick = slotsPerTick
+        self.logger = logger
+    }
+
+    /// Starts the timer; an interval of 0 or less leaves the sweeper off.
+    public func start() {
+        guard intervalSeconds > 0, timer == nil else { return }
+        timer = loop.every(intervalSeconds) { [weak self] in self?.tick() }
+    }
+
+    public func stop() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// One tick: claim the next range of slots and look at their outboxes.
+    public func tick(_ done: @escaping () -> Void = {}) {
+        guard pending == 0, redis.isConnected else { return done() }
+        pending = 1
+        let cursor = keys.outboxSweepCursor
+        redis.send(key: cursor, ["INCRBY", cursor, String(slotsPerTick)]) { [weak self] reply in
+            guard let self else { return }
+            guard let end = reply.int else {
+                self.pending = 0
+                return done()
+            }
+            let first = Int((end - Int64(self.slotsPerTick)) % Int64(ClusterSlot.count))
+            self.sweep(slots: (0..<self.slotsPerTick).map { (first + $0) % ClusterSlot.count }, done)
+        }
+    }
+
+    /// Looks at the outboxes of `slots` (also used by tests to sweep chosen slots at once).
+    public func sweep(slots: [Int], _ done: @escaping () -> Void = {}) {
+        let before = String(Clock.nowMilliseconds() - OutboxSweeper.graceMilliseconds)
+        pending = slots.count
+        guard !slots.isEmpty else { return done() }
+        for slot in slots {
+            let outbox = keys.outbox(slot: slot)
+            redis.send(key: outbox, ["ZRANGEBYSCORE", outbox, "-inf", "(" + before, "LIMIT", "0", "20"]) { [weak self] reply in
+                guard let self else { return }
+                for entry in (reply.array ?? []).compactMap(\.string) {
+                    self.recovered += 1
+                    self.logger.info("forwarding an outbox entry left behind", metadata: ["outbox": "\(outbox)"])
+                    self.forwarder.forward(entry, outboxKey: outbox)
+                }
+                self.pending -= 1
+                if self.pending == 0 { done() }
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+// OutboxTests.swift: the two-step writes of the key layout (docs/cluster.md, Two steps).
+// A change in a session's slot that its environment must learn (index state, run dispatch) is
+// put in the slot's outbox in the same atomic step; a relay that dies before forwarding it
+// leaves it there, and any node's outbox sweep forwards it, once. externalIds are claimed in
+// the environment's slot and cached per node; a cache entry outlived by its session is noticed.
+
+import XCTest
+import Foundation
+
+final class OutboxTests: RelayTestCase {
+    override class var relayEnvironment: [String: String] {
+        ["RELAY_RETENTION_SECONDS": "1", "RELAY_SWEEP_INTERVAL_SECONDS": "0.1"]
+    }
+
+    private var envBase: String { "relay:{env:\(TestEnvironments.devId)}:" }
+
+    /// A run request in a session's outbox, as a relay that died right after the session's
+    /// step would have left it: the sweep dispatches it (it is old enough), exactly once.
+    func testARunLeftInAnOutboxIsDispatchedOnceByTheSweep() throws {
+        let created = try createSession(externalId: unique("outbox"))
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        let runId = "run_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let entry = """
+            {"env":"\(TestEnvironments.devId)","ix":false,"at":1,"run":{"id":"\(runId)","sid":"\(session)","at":1,\
+            "fields":["runId","\(runId)","sessionId","\(session)","externalId","","taskIdentifier","my-chat",\
+            "payload","{}","triggerConfig","{}","continuation","false","previousRunId",""]}}
+            """
+        let outbox = TestKeySlots.outboxKey(session: session)
+        let client = try redis.client()
+        defer { client.close() }
+        let old = String(Int(Date().timeIntervalSince1970 * 1000) - 60_000)
+        try client.checked("ZADD", outbox, old, entry)
+
+        let stream = envBase + "runs"
+        let dispatched = { try client.xrange(stream).filter { $0.fields["runId"] == runId } }
+        try waitUntil(timeout: 30, interval: 0.1, "the sweep to dispatch \(runId)") { try dispatched().count == 1 }
+        try waitUntil(timeout: 10, interval: 0.1, "the entry to leave the outbox") {
+            try client.checked("ZSCORE", outbox, entry).string == nil
+        }
+        XCTAssertEqual(try client.checked("HGET", envBase + "run:\(runId)", "sessionId").string, session,
+                       "the run record is written with the dispatch, so the run can be completed")
+
+        // Left behind twice (a sweep that raced the writer): still dispatched once.
+        try client.checked("ZADD", outbox, old, entry)
+        try waitUntil(timeout: 30, interval: 0.1, "the sweep to take the entry again") {
+            try client.checked("ZSCORE", outbox, entry).string == nil
+        }
+        XCTAssertEqual(try dispatched().count, 1, "applying an entry twice dispatches its run once")
+    }
+
+    /// A relay died after claiming an externalId in the environment's slot and before writing
+    /// the session: the next create of that externalId writes the claimed session, once.
+    func testACreateWhoseFirstStepWasLeftAloneIsFinishedByTheNextCreate() throws {
+        let external = unique("claimed")
+        let claimed = "session_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(25)
+        let client = try redis.client()
+        defer { client.close() }
+        try client.checked("HSET", envBase + "ext", external, String(claimed))
+        let placeholder = #"{"v":0,"claimed":\#(Int(Date().timeIntervalSince1970 * 1000)),"dead":""}"#
+        try client.checked("HSET", envBase + "ix", String(claimed), placeholder)
+
+        let first = try api.createSession(sessionBody(externalId: external))
+        XCTAssertEqual(first.status, 201, "\(first)")
+        XCTAssertEqual(try first.json()["id"]?.stringValue, String(claimed))
+        let again = try api.createSession(sessionBody(externalId: external))
+        XCTAssertEqual(again.status, 200, "the second create answers the same session: \(again)")
+        XCTAssertEqual(try again.json()["id"]?.stringValue, String(claimed))
+        let listed = try assertStatus(api.listSessions([("filter[externalId]", external)]), 200, "list")
+        XCTAssertEqual(listed["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [String(claimed)])
+    }
+
+    /// Node B cached externalId E -> session A. A is closed and its data expires; E is created
+    /// again on node C as session B2. Node B must answer for the new session, not 404 and not A.
+    func testACachedExternalIdFollowsItsNewSessionAfterTheOldOneExpired() throws {
+        let other = try RelayProcess(redisURL: redis.url, environment: Self.relayEnvironment)
+        try other.start()
+        defer { other.destroy() }
+        let otherAPI = RelayAPI(port: other.port, bearer: TestEnvironments.devKey)
+
+        let external = unique("reused")
+        let first = try XCTUnwrap(try createSession(externalId: external)["id"]?.stringValue)
+        XCTAssertEqual(try retrieveSession(external, with: otherAPI)["id"]?.stringValue, first, "the other node caches it")
+        try assertStatus(api.closeSession(first), 200, "close")
+        let client = try redis.client()
+        defer { client.close() }
+        try waitUntil(timeout: 10, interval: 0.1, "the closed session's data to expire") {
+            try client.command("EXISTS", "relay:{s:\(first)}:meta").integer == 0
+        }
+        let second = try XCTUnwrap(try waitForValue(timeout: 10, "the externalId to be free again") { () -> String? in
+            let response = try self.api.createSession(self.sessionBody(externalId: external))
+            return response.status == 201 ? try response.json()["id"]?.stringValue : nil
+        })
+        XCTAssertNotEqual(second, first)
+        XCTAssertEqual(try retrieveSession(external, with: otherAPI)["id"]?.stringValue, second,
+                       "a cached mapping to an expired session is dropped and looked up again")
+        try assertStatus(otherAPI.append(external, "out", #"{"n":1}"#), 200, "append through the externalId")
+        XCTAssertEqual(try client.xrange("relay:{s:\(second)}:out").count, 1, "the record went to the new session")
+    }
+}
+
+/// Cluster slots as the relay computes them (CRC16/XMODEM of the hash tag, mod 16384), and the
+/// outbox key of a session's slot: `relay:{<tag>}:outbox`, the tag being the first "o"+base-36
+/// number that hashes to the slot.
+enum TestKeySlots {
+    static func crc16<S: Sequence>(_ bytes: S) -> UInt16 where S.Element == UInt8 {
+        var crc: UInt16 = 0
+        for byte in bytes {
+            crc ^= UInt16(byte) << 8
+            for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        }
+        return crc
+    }
+
+    static func slot(tag: String) -> Int { Int(crc16(tag.utf8) % 16384) }
+
+    static func outboxKey(session: String) -> String {
+        let target = slot(tag: "s:\(session)")
+        var seen = Set<Int>()
+        var n = 0
+        while true {
+            let tag = "o" + String(n, radix: 36)
+            let slot = slot(tag: tag)
+            // The relay takes the first number for each slot.
+            if slot == target && !seen.contains(slot) { return "relay:{\(tag)}:outbox" }
+            seen.insert(slot)
+            n += 1
+        }
+    }
+}

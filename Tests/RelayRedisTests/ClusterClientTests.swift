@@ -1,0 +1,210 @@
+// ClusterClientTests: the command router against a real cluster (scripts/dev-cluster: three
+// primaries, three replicas): routing by slot, MOVED, ASK during a slot migration, scripts,
+// and WAIT for replicas. Failover has its own cluster (ClusterFailoverTests).
+import Glibc
+import Logging
+import XCTest
+@testable import RelayRedis
+import RelayIO
+
+final class ClusterClientTests: XCTestCase {
+    private static var cluster: DevCluster?
+    private var loop: EventLoop!
+    private var client: ClusterClient!
+
+    override class func setUp() {
+        super.setUp()
+        guard DevCluster.available else { return }
+        do { cluster = try DevCluster.start() } catch { print("ClusterClientTests: \(error)") }
+    }
+
+    override class func tearDown() {
+        cluster?.stop()
+        cluster = nil
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
+        let cluster = try XCTUnwrap(Self.cluster, "the cluster did not start")
+        loop = EventLoop()
+        client = ClusterClient(loop: loop, seeds: cluster.seeds, logger: Logger(label: "test"))
+        client.start()
+        try connectAll(client)
+    }
+
+    override func tearDown() {
+        client?.stop()
+        client = nil
+        loop = nil
+    }
+
+    /// Waits (10 s at most) until the map is known and every primary's connection is up.
+    private func connectAll(_ client: ClusterClient) throws {
+        let connected: Void? = loop.wait(10) { done in
+            if client.allPrimariesConnected { return done(()) }
+            client.onConnected.append { if client.allPrimariesConnected { done(()) } }
+        }
+        XCTAssertNotNil(connected, "every primary connected within 10 s")
+        XCTAssertTrue(client.isConnected)
+        XCTAssertEqual(client.primaries.count, 3)
+    }
+
+    private func send(_ key: String?, _ args: String...) -> RedisReply? {
+        loop.wait(10) { done in client.send(key: key, args, done) }
+    }
+
+    private func run(_ script: LuaScript, _ keys: [String], _ args: [String], waitReplicas: Int = 0) -> RedisReply? {
+        loop.wait(10) { done in
+            client.run(script, keys: keys.map { Array($0.utf8) }, args.map { Array($0.utf8) }, waitReplicas: waitReplicas, done)
+        }
+    }
+
+    private func owner(_ key: String) throws -> RedisEndpoint {
+        try XCTUnwrap(client.primary(slot: ClusterSlot.of(key)))
+    }
+
+    func testCommandsRouteToTheOwningPrimary() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let keys = (0..<60).map { "route:\($0)" } + ["{user1000}.following", "{user1000}.followers"]
+        let replies = try XCTUnwrap(loop.replies(10, keys.map { key in { self.client.send(key: key, ["SET", key, "v:\(key)"], $0) } }))
+        XCTAssertEqual(replies, Array(repeating: .status("OK"), count: keys.count))
+        XCTAssertEqual(client.stats.moved, 0, "no command went to a node that does not own its slot")
+        XCTAssertEqual(client.stats.asked, 0)
+        XCTAssertEqual(client.stats.retries, 0)
+
+        var owners: Set<Int> = []
+        for key in keys {
+            let owner = try owner(key)
+            owners.insert(owner.port)
+            // Redis agrees on the slot, and the owner has the key (a plain redis-cli on another
+            // node would get MOVED).
+            if key.hasPrefix("{") || key.hasSuffix("0") {
+                XCTAssertEqual(cluster.cli(owner.port, "CLUSTER", "KEYSLOT", key), String(ClusterSlot.of(key)), key)
+            }
+            XCTAssertEqual(cluster.cli(owner.port, "GET", key), "v:\(key)", "\(key) on \(owner)")
+        }
+        XCTAssertEqual(owners.count, 3, "the keys spread over the three primaries")
+
+        // Keys of one hash tag share a slot: multi-key commands work; nil key goes anywhere.
+        XCTAssertEqual(send("{user1000}.following", "MGET", "{user1000}.following", "{user1000}.followers"),
+                       .array([.bulk(Array("v:{user1000}.following".utf8)), .bulk(Array("v:{user1000}.followers".utf8))]))
+        XCTAssertEqual(send(nil, "PING"), .status("PONG"))
+        XCTAssertEqual(client.stats.moved, 0)
+    }
+
+    func testMovedIsFollowedAndFixesTheMap() throws {
+        let key = "moved:key"
+        let slot = ClusterSlot.of(key)
+        let right = try owner(key)
+        let wrong = try XCTUnwrap(client.primaries.first { $0 != right })
+        var changes = 0
+        client.onChange.append { changes += 1 }
+
+        client.moved(slot: slot, to: wrong)   // a stale entry, as after a resharding
+        XCTAssertEqual(client.primary(slot: slot), wrong)
+        XCTAssertEqual(send(key, "SET", key, "1"), .status("OK"))
+        XCTAssertEqual(client.stats.moved, 1, "the wrong node answered MOVED, which was followed")
+        XCTAssertEqual(client.primary(slot: slot), right, "MOVED put the slot back at once")
+        XCTAssertGreaterThanOrEqual(changes, 2)
+        XCTAssertEqual(send(key, "GET", key), .bulk(Array("1".utf8)))
+        XCTAssertEqual(client.stats.moved, 1, "the next command goes straight to the owner")
+        XCTAssertNotNil(client.topology)
+    }
+
+    func testAskDuringASlotMigrationIsFollowedWithAsking() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let key = "{ask}moving"
+        let staying = "{ask}staying"
+        let slot = ClusterSlot.of(key)
+        let source = try owner(key)
+        let target = try XCTUnwrap(client.primaries.first { $0 != source })
+        let sourceID = cluster.cli(source.port, "CLUSTER", "MYID")
+        let targetID = cluster.cli(target.port, "CLUSTER", "MYID")
+        XCTAssertEqual(send(key, "SET", key, "moved-value"), .status("OK"))
+        XCTAssertEqual(send(staying, "SET", staying, "stayed"), .status("OK"))
+
+        // Migrate the slot by hand, moving only `key` for now.
+        XCTAssertEqual(cluster.cli(target.port, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID), "OK")
+        XCTAssertEqual(cluster.cli(source.port, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID), "OK")
+        defer {
+            // Back as it was: the key leaves the target (ASKING: the target does not own the
+            // slot yet), both nodes forget the migration.
+            _ = cluster.cli(target.port, script: ["ASKING", "DEL \(key)"])
+            _ = cluster.cli(target.port, "CLUSTER", "SETSLOT", String(slot), "STABLE")
+            _ = cluster.cli(source.port, "CLUSTER", "SETSLOT", String(slot), "STABLE")
+        }
+        XCTAssertEqual(cluster.cli(source.port, "MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", key), "OK")
+
+        XCTAssertEqual(send(key, "GET", key), .bulk(Array("moved-value".utf8)))
+        XCTAssertEqual(client.stats.asked, 1, "the source answered ASK; ASKING + GET went to the target")
+        XCTAssertEqual(client.primary(slot: slot), source, "ASK does not change the map")
+        XCTAssertEqual(send(staying, "GET", staying), .bulk(Array("stayed".utf8)))
+        XCTAssertEqual(client.stats.asked, 1, "a key still on the source is served there")
+
+        // Scripts too: the first run is EVAL (sha unknown), the second EVALSHA, both after ASKING.
+        let get = LuaScript(name: "test_get", source: Array("return redis.call('GET', KEYS[1])".utf8))
+        XCTAssertEqual(run(get, [key], []), .bulk(Array("moved-value".utf8)))
+        XCTAssertEqual(run(get, [key], []), .bulk(Array("moved-value".utf8)))
+        XCTAssertEqual(client.stats.asked, 3)
+        XCTAssertEqual(client.stats.moved, 0)
+        XCTAssertEqual(client.primary(slot: slot), source)
+    }
+
+    func testScriptRunsOnTheOwningPrimary() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let script = LuaScript(name: "test_set_two", source: Array("""
+            redis.call('SET', KEYS[1], ARGV[1])
+            redis.call('SET', KEYS[2], ARGV[1])
+            return redis.call('MGET', KEYS[1], KEYS[2])
+            """.utf8))
+        for i in 0..<10 {
+            let keys = ["{s:script\(i)}:a", "{s:script\(i)}:b"]
+            XCTAssertEqual(run(script, keys, ["x\(i)"]), .array([.bulk(Array("x\(i)".utf8)), .bulk(Array("x\(i)".utf8))]))
+            XCTAssertEqual(cluster.cli(try owner(keys[0]).port, "GET", keys[1]), "x\(i)")
+        }
+        XCTAssertEqual(client.stats.moved, 0)
+        // Keys of two slots in one script: Redis refuses, and that is handed back, not retried.
+        let twoSlots = ["{a}x", "{b}x"]
+        XCTAssertNotEqual(ClusterSlot.of(twoSlots[0]), ClusterSlot.of(twoSlots[1]))
+        let reply = run(script, twoSlots, ["y"])
+        XCTAssertTrue(reply?.errorMessage?.hasPrefix("CROSSSLOT") == true, "\(String(describing: reply))")
+        XCTAssertEqual(client.stats.retries, 0)
+    }
+
+    func testWaitForReplicas() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let set = LuaScript(name: "test_set", source: Array("return redis.call('SET', KEYS[1], ARGV[1])".utf8))
+        let key = "{wait}key"
+        XCTAssertEqual(run(set, [key], ["1"], waitReplicas: 1), .status("OK"), "one replica confirms")
+
+        // Stop the owner's replica: the write lands on the primary, WAIT times out, the
+        // caller hears notReplicated (503) after the WAIT timeout, not later.
+        let primary = try owner(key)
+        let replica = try XCTUnwrap(cluster.replicaPort(ofPrimary: primary.port))
+        let pid = try XCTUnwrap(cluster.pid(port: replica))
+        client.waitTimeoutMilliseconds = 300
+        XCTAssertEqual(kill(pid, SIGSTOP), 0)
+        let started = Clock.monotonicSeconds()
+        let paused = run(set, [key], ["2"], waitReplicas: 1)
+        let elapsed = Clock.monotonicSeconds() - started
+        XCTAssertEqual(kill(pid, SIGCONT), 0)
+        XCTAssertEqual(paused, .failure(.notReplicated))
+        XCTAssertGreaterThanOrEqual(elapsed, 0.29)
+        XCTAssertLessThan(elapsed, 1.5)
+        XCTAssertEqual(cluster.cli(primary.port, "GET", key), "2", "the write itself is on the primary")
+
+        // Running again: the replica catches up and confirms (bounded by the WAIT timeout per try).
+        client.waitTimeoutMilliseconds = 2000
+        XCTAssertEqual(run(set, [key], ["3"], waitReplicas: 1), .status("OK"))
+        // More replicas than the shard has can never confirm.
+        client.waitTimeoutMilliseconds = 200
+        XCTAssertEqual(run(set, [key], ["4"], waitReplicas: 2), .failure(.notReplicated))
+        XCTAssertEqual(client.stats.moved, 0)
+    }
+
+    func testStoppedClientFailsFast() throws {
+        client.stop()
+        XCTAssertEqual(send("k", "GET", "k"), .failure(.notConnected))
+    }
+}
