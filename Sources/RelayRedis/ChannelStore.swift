@@ -86,9 +86,10 @@ public final class ChannelStore {
         names.withSession(env: env.id, session, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
             guard let self else { return }
             let outbox = self.keys.outbox(session: id)
-            let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox,
-                              self.keys.part(session: id, io: io, partId: partId ?? "")].map { Array($0.utf8) }
-            self.redis.run(RelayScripts.appendRecord, keys: scriptKeys, args, waitReplicas: self.settings.waitReplicas) { reply in
+            var scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox]
+            if let partId { scriptKeys.append(self.keys.part(session: id, io: io, partId: partId)) }
+            self.redis.run(RelayScripts.appendRecord, keys: scriptKeys.map { Array($0.utf8) }, args,
+                           waitReplicas: self.settings.waitReplicas) { reply in
                 if let error = reply.apiError { return done(.failure(error), false) }
                 guard let items = reply.array, let status = items.first?.string else {
                     return done(.failure(.internalError("unexpected reply from append_record")), false)
