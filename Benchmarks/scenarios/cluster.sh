@@ -51,8 +51,8 @@ for port in $PRIMARY_PORTS; do
   stats=$(redis-cli -p "$port" INFO commandstats | tr -d '\r')
   calls() { echo "$stats" | awk -F'[=,:]' -v c="cmdstat_$1" '$1 == c {print $3}' | head -1; }
   all=$(echo "$stats" | awk -F'[=,:]' '/^cmdstat_/ {s += $3} END {print s + 0}')
-  sessions=$(redis-cli -p "$port" --scan --pattern 'relay:{s:*}:meta' | wc -l)
-  errors=$(redis-cli -p "$port" INFO errorstats | tr -d '\r' | grep '^errorstat_' | tr '\n' ' ')
+  sessions=$(redis-cli -p "$port" --scan --pattern "relay:{s:*}:meta" | wc -l)
+  errors=$(redis-cli -p "$port" INFO errorstats | tr -d '\r' | { grep '^errorstat_' || true; } | tr '\n' ' ')
   c1=$(cpu "${PID0[$port]}")
   python3 - "$port" "$sessions" "$(calls evalsha)" "$(calls spublish)" "$(calls publish)" "$all" "${CPU0[$port]}" "$c1" "$T0" "$T1" "${errors:-none}" <<'PY'
 import sys

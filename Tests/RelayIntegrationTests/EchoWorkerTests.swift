@@ -75,7 +75,7 @@ final class EchoWorkerTests: RelayTestCase {
             try sessions.allSatisfy { try api.retrieveSession($0).json()["currentRunId"]?.isNull == true }
         }
         // The relay keeps idle keep-alive connections 15 s: freed clients close theirs now.
-        try waitUntil(timeout: 5, "the worker's descriptors to return to \(baseline) (now \((try? openFiles()) ?? -1))") {
+        try waitUntil(timeout: 20, "the worker's descriptors to return to \(baseline) (now \((try? openFiles()) ?? -1))") {
             try openFiles() <= baseline + 2
         }
     }
