@@ -21,6 +21,15 @@
 // - a slot that moved: the server pushes `sunsubscribe`; the channel's handler gets
 //   `.unsubscribed` and the feed subscribes again (on the new owner, following MOVED) and
 //   fills the gap from the stream.
+// - the slot map changed (a failover, a reshard seen through MOVED or a refresh): every channel
+//   whose shard no longer owns its slot in the new map is dropped there (SUNSUBSCRIBE when that
+//   shard is still a primary and up; otherwise it is only forgotten here, and the connection of
+//   a former primary is closed once nothing uses it, which ends its subscriptions) and its
+//   handler gets `.unsubscribed`, so the feed subscribes again on the new owner and fills the
+//   gap. A primary that hangs (SIGSTOP, a partition) never drops its connection nor pushes
+//   `sunsubscribe`: without this its channels would wait for it for ever.
+// - a primary that stops answering: PubSubShard's heartbeat drops its connection (PING unanswered
+//   for 3 s, an SSUBSCRIBE likewise), which is reported as a drop.
 // - MOVED in answer to SSUBSCRIBE updates the map (`owners.moved`) and is retried on the new
 //   owner here, at most `maxRedirects` times; the handler sees only the delay.
 import Logging
@@ -53,24 +62,31 @@ public final class ShardedPubSub: PubSubChannels {
     private let owners: SlotOwners
     private let logger: Logger
     private let maxBufferedBytes: Int
+    private let heartbeat: PubSubShard.Heartbeat
     /// By endpoint description (RedisEndpoint is not Hashable).
     private var shards: [String: PubSubShard] = [:]
     private var entries: [String: Entry] = [:]
     private var nextRequest = 1
     private var stopped = true
     private var retryTimer: LoopTimer?
+    private var followTimer: LoopTimer?
     /// `isConnected` as last reported through the hooks.
     private var reportedConnected = false
 
     public var onConnected: [() -> Void] = []
     public var onDisconnected: [() -> Void] = []
 
-    public init(loop: EventLoop, owners: SlotOwners, logger: Logger,
-                maxBufferedBytes: Int = RespConnection.defaultMaxBufferedBytes) {
+    public convenience init(loop: EventLoop, owners: SlotOwners, logger: Logger,
+                            maxBufferedBytes: Int = RespConnection.defaultMaxBufferedBytes) {
+        self.init(loop: loop, owners: owners, logger: logger, maxBufferedBytes: maxBufferedBytes, heartbeat: .standard)
+    }
+
+    init(loop: EventLoop, owners: SlotOwners, logger: Logger, maxBufferedBytes: Int, heartbeat: PubSubShard.Heartbeat) {
         self.loop = loop
         self.owners = owners
         self.logger = logger
         self.maxBufferedBytes = maxBufferedBytes
+        self.heartbeat = heartbeat
         owners.onChange.append { [weak self] in self?.slotMapChanged() }
     }
 
@@ -92,6 +108,8 @@ public final class ShardedPubSub: PubSubChannels {
         stopped = true
         retryTimer?.cancel()
         retryTimer = nil
+        followTimer?.cancel()
+        followTimer = nil
         shards.values.forEach { $0.stop() }
         shards = [:]
         let lost = entries.values
@@ -152,7 +170,8 @@ public final class ShardedPubSub: PubSubChannels {
 
     private func shard(for endpoint: RedisEndpoint) -> PubSubShard {
         if let shard = shards[endpoint.description] { return shard }
-        let shard = PubSubShard(loop: loop, endpoint: endpoint, logger: logger, maxBufferedBytes: maxBufferedBytes)
+        let shard = PubSubShard(loop: loop, endpoint: endpoint, logger: logger, maxBufferedBytes: maxBufferedBytes,
+                                heartbeat: heartbeat)
         shard.onEvent = { [weak self, unowned shard] event in self?.handle(event, from: shard) }
         shards[endpoint.description] = shard
         if !stopped { shard.start() }
@@ -177,10 +196,42 @@ public final class ShardedPubSub: PubSubChannels {
     private func slotMapChanged() {
         guard !stopped else { return }
         syncShards()
-        // Idle channels may now have an owner: let them subscribe (from the loop: this may
-        // run inside `owners.moved`, itself called while a reply is being handled).
-        scheduleRetry(after: 0)
-        reportDisconnectedIfDown()
+        // From the loop: this may run inside `owners.moved`, itself called while a reply is
+        // being handled. Coalesced: a burst of MOVED replies is one pass.
+        guard followTimer == nil else { return }
+        followTimer = loop.after(0) { [weak self] in
+            guard let self else { return }
+            self.followTimer = nil
+            guard !self.stopped else { return }
+            self.followMap()
+            // Idle channels may now have an owner: let them subscribe.
+            self.scheduleRetry(after: 0)
+            self.reportDisconnectedIfDown()
+        }
+    }
+
+    /// Takes every channel off a shard that the map no longer names as its slot's owner, and
+    /// tells its handler `.unsubscribed` (the feed subscribes again, on the new owner).
+    private func followMap() {
+        let primaries = owners.primaries
+        var moved: [(channel: String, entry: Entry)] = []
+        for (channel, entry) in entries {
+            guard let owner = owners.primary(slot: ClusterSlot.of(channel)), owner != entry.shard.endpoint else { continue }
+            moved.append((channel, entry))
+        }
+        guard !moved.isEmpty else { return syncShards() }
+        logger.info("redis pub/sub: channels follow the slot map", metadata: [
+            "channels": "\(moved.count)", "from": "\(Set(moved.map { $0.entry.shard.endpoint.description }).sorted())"])
+        for (channel, entry) in moved {
+            entries[channel] = nil
+            // Best effort: its answer (or MOVED) finds no entry and is ignored. A shard that is
+            // no longer a primary is closed below instead; one that is down has nothing to undo.
+            if entry.state != .unsubscribing, entry.shard.isReady, primaries.contains(entry.shard.endpoint) {
+                _ = send(.unsubscribe(channel), on: entry.shard)
+            }
+        }
+        syncShards()
+        for (_, entry) in moved { entry.handler(.unsubscribed) }
     }
 
     // MARK: Events
@@ -200,6 +251,8 @@ public final class ShardedPubSub: PubSubChannels {
                 shard.stop()
                 shards[shard.endpoint.description] = nil
             }
+            // Channels whose slot another connected primary serves now need not wait for this one.
+            if !lost.isEmpty { scheduleRetry() }
             reportDisconnectedIfDown()
 
         case .subscribed(let channel, let request):

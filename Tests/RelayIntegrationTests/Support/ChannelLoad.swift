@@ -117,6 +117,18 @@ final class ChannelLoad {
         return acks[session]?.count ?? 0
     }
 
+    /// The seq of `session`'s last acknowledged part (nil: none yet).
+    func lastAcknowledgedSeq(_ session: String) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return acks[session]?.last?.seq
+    }
+
+    /// The highest record id each subscriber of `session` received so far (nil: none yet).
+    func receivedIds(_ session: String) -> [(port: UInt16, lastId: Int?)] {
+        subscribers.filter { $0.session == session }.map { ($0.port, $0.lastId) }
+    }
+
     /// Waits until `count` parts of `session` are acknowledged (the moment to break something).
     func waitForAcknowledged(_ session: String, count: Int, timeout: TimeInterval = 60) throws {
         try waitUntil(timeout: timeout, interval: 0.01, "\(count) acknowledged parts on \(session) (failures: \(failureList()))") {

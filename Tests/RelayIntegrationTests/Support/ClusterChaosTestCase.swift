@@ -57,6 +57,12 @@ class ClusterChaosTestCase: XCTestCase {
     /// the test with every problem found.
     func runLoad(on sessions: [String], settings: ChannelLoad.Settings = ChannelLoad.Settings(),
                  chaos: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
+        try runLoad(on: sessions, settings: settings, chaosWithLoad: { _ in try chaos() }, file: file, line: line)
+    }
+
+    /// `runLoad` whose chaos step sees the load (to wait for deliveries meanwhile).
+    func runLoad(on sessions: [String], settings: ChannelLoad.Settings = ChannelLoad.Settings(),
+                 chaosWithLoad chaos: (ChannelLoad) throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
         let load = ChannelLoad(sessions: sessions, apis: apis, settings: settings)
         defer { load.stop() }
         try load.openSubscribers()
@@ -64,7 +70,7 @@ class ClusterChaosTestCase: XCTestCase {
         try load.waitForAcknowledged(sessions[0], count: settings.partsPerSession / 3)
         let chaosStarted = Date()
         do {
-            try chaos()
+            try chaos(load)
         } catch {
             XCTFail("the chaos step failed: \(error)", file: file, line: line)
         }

@@ -5,7 +5,8 @@
 // the slot map, knows every replica, every replica's link to its primary is up, and a write
 // succeeds. Nothing is persisted but nodes.conf (so a killed node can rejoin).
 //
-// Chaos for the failover and resharding tests: `kill(port:)` (SIGKILL), `waitForFailover(of:)`,
+// Chaos for the failover and resharding tests: `kill(port:)` (SIGKILL), `stop(port:)` (SIGSTOP:
+// the node hangs, its kernel keeps connections up) and `cont(port:)`, `waitForFailover(of:)`,
 // `revive(port:)` (the node rejoins, as a replica), `moveSlot(_:to:)` (CLUSTER SETSLOT
 // IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT NODE on every primary).
 // The nodes are ChildProcesses (they die with the thread that started them): call `start` and
@@ -19,6 +20,8 @@ final class RedisCluster {
         let busPort: UInt16
         let directory: URL
         fileprivate var child: ChildProcess?
+        /// SIGSTOPped: left out of `livePorts` (it would not answer) until `cont`.
+        fileprivate var isStopped = false
 
         init(port: UInt16, busPort: UInt16, directory: URL) {
             self.port = port
@@ -41,7 +44,7 @@ final class RedisCluster {
 
     /// Every node's port, in start order (the first `primaryCount` are the initial primaries).
     var ports: [UInt16] { nodes.map(\.port) }
-    var livePorts: [UInt16] { nodes.filter(\.isRunning).map(\.port) }
+    var livePorts: [UInt16] { nodes.filter { $0.isRunning && !$0.isStopped }.map(\.port) }
 
     /// The relay's URL: every node as a seed (any one that answers will do).
     var url: String { "redis-cluster://" + ports.map { "\(host):\($0)" }.joined(separator: ",") }
@@ -97,6 +100,8 @@ final class RedisCluster {
     /// Stops every node (SIGTERM, bounded wait, SIGKILL).
     func stop() {
         for node in nodes {
+            if node.isStopped { node.child?.send(signal: SIGCONT) }
+            node.isStopped = false
             node.child?.stop(timeout: 5)
             node.child = nil
         }
@@ -281,6 +286,28 @@ final class RedisCluster {
         child.send(signal: SIGKILL)
         guard child.waitForExit(timeout: 10) else { throw HarnessError("cluster node \(port) survived SIGKILL for 10 s") }
         child.stop()  // closes its log; the log stays readable for failure messages
+    }
+
+    /// SIGSTOPs the node on `port`: it hangs (a partition, a stuck process) without closing a
+    /// connection. Remembers the slots it served, for `waitForFailover(of:)`.
+    func stop(port: UInt16) throws {
+        guard let node = nodes.first(where: { $0.port == port }), let child = node.child, child.isRunning, !node.isStopped else {
+            throw HarnessError("no running cluster node on port \(port)")
+        }
+        slotsAtKill[port] = (try? topology().first { $0.port == port }?.slots) ?? []
+        child.send(signal: SIGSTOP)
+        node.isStopped = true
+    }
+
+    /// SIGCONT after `stop(port:)`, then waits until the node has rejoined (a primary that was
+    /// failed over comes back as a replica) and every primary has a replica in sync again.
+    func cont(port: UInt16, timeout: TimeInterval = 30) throws {
+        guard let node = nodes.first(where: { $0.port == port }), let child = node.child, node.isStopped else {
+            throw HarnessError("no stopped cluster node on port \(port)")
+        }
+        child.send(signal: SIGCONT)
+        node.isStopped = false
+        try waitUntilSettled(requireReplicas: true, timeout: timeout, "node \(port) to rejoin after SIGCONT")
     }
 
     /// After `kill(port:)` of a primary: waits until a replica took over its slots and every

@@ -51,7 +51,18 @@ final class LocalRedis {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the server hangs, its kernel still accepts and keeps the connections (a partition).
+    func pause() {
+        if let process { Glibc.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    /// SIGCONT after `pause`.
+    func resume() {
+        if let process { Glibc.kill(process.processIdentifier, SIGCONT) }
+    }
+
     func destroy() {
+        resume()
         kill()
         try? FileManager.default.removeItem(at: directory)
     }
