@@ -18,6 +18,15 @@ public enum FriendlyID {
     /// Whether a `{session}` path segment is a friendly id (else it is an externalId).
     public static func isSession(_ s: String) -> Bool { s.hasPrefix(sessionPrefix) }
 
+    /// Whether `s` is a session id as this relay makes them: the prefix and 25 of [0-9a-z].
+    /// Only such names become key names: a "session_" name with braces in it would put the
+    /// session's keys in different cluster slots.
+    public static func isWellFormedSession(_ s: String) -> Bool {
+        let bytes = Array(s.utf8)
+        guard bytes.count == sessionPrefix.utf8.count + randomLength, s.hasPrefix(sessionPrefix) else { return false }
+        return bytes.dropFirst(sessionPrefix.utf8.count).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }
+    }
+
     private static func make(prefix: String) -> String {
         var rng = SystemRandomNumberGenerator()
         var out = Array(prefix.utf8)

@@ -63,10 +63,11 @@ public final class RelayServer {
                                intervalSeconds: config.sweepIntervalSeconds, logger: logger)
         sweeper.start()
         relayMetrics.sweeper = sweeper
-        // The outbox walk shares the index sweeper's switch: a node that does not sweep
-        // indexes (tests) does not walk outboxes either.
+        // The outbox walk is what keeps run dispatch at least once: it never turns off (a short
+        // sweep interval, as tests use, makes it faster).
+        let outboxInterval = config.sweepIntervalSeconds > 0 ? min(1, config.sweepIntervalSeconds) : 1
         outboxSweeper = OutboxSweeper(loop: hub.loop, redis: redis, keys: store.keys, forwarder: store.forwarder,
-                                      intervalSeconds: min(1, config.sweepIntervalSeconds), logger: logger)
+                                      intervalSeconds: outboxInterval, logger: logger)
         outboxSweeper.start()
     }
 

@@ -12,6 +12,10 @@ public final class OutboxForwarder {
     private let redis: any RedisCommands
     private let keys: RedisKeys
     private let logger: Logger
+    /// Replicas that must confirm an applied entry before it leaves the outbox (the same
+    /// setting as appends): a failover of the environment's primary right after the apply must
+    /// not lose a run that the outbox no longer holds.
+    public var waitReplicas = 0
     /// Entries applied, and applications that failed (left for the sweeper).
     public private(set) var applied = 0
     public private(set) var failed = 0
@@ -54,7 +58,8 @@ public final class OutboxForwarder {
         ]
         for name in parsed.indexNames { scriptKeys.append(keys.index(environment: env, name)) }
         scriptKeys += extraKeys
-        redis.run(RelayScripts.applyOutbox, keys: scriptKeys, [entry, keys.environmentBase(env)]) { [weak self] reply in
+        let args = [entry, keys.environmentBase(env)].map { Array($0.utf8) }
+        redis.run(RelayScripts.applyOutbox, keys: scriptKeys.map { Array($0.utf8) }, args, waitReplicas: waitReplicas) { [weak self] reply in
             guard let self else { return }
             if let items = reply.array, items.first?.string == "need", attempts > 1 {
                 // The environment holds an older state naming other indexes: declare them too.

@@ -1,10 +1,9 @@
 // OutboxSweeper: finds outbox entries that a relay left behind (it died between a session's
-// step and the environment's step) and forwards them. Every node takes the next range of slots
-// from one shared cursor each tick, so the deployment as a whole looks at `slotsPerTick` outboxes
-// per tick however many nodes it has. Ticks are every `intervalSeconds` on each node, so with
-// the defaults (1,024 slots a second) one node walks all 16,384 outboxes in 16 s, and N nodes
-// in 16/N s, at the same cost per node. An entry is taken once it is `graceMilliseconds` old,
-// so the relay that wrote it has had its chance to forward it first.
+// step and the environment's step) and forwards them. Every node asks each tick for the next
+// range of slots (outbox_cursor.lua), and Redis hands out at most one range per tick interval
+// for the whole deployment: the walk costs the same (1,024 outboxes a second by default, all
+// 16,384 in 16 s) with one node or fifty, and goes on while any node is up. An entry is taken
+// once it is `graceMilliseconds` old, so the relay that wrote it has had its chance first.
 import Logging
 import RelayIO
 
@@ -51,14 +50,14 @@ public final class OutboxSweeper {
         guard pending == 0, redis.isConnected else { return done() }
         pending = 1
         let cursor = keys.outboxSweepCursor
-        redis.send(key: cursor, ["INCRBY", cursor, String(slotsPerTick)]) { [weak self] reply in
+        let interval = String(Int(intervalSeconds * 1000 * 0.9))
+        redis.run(RelayScripts.outboxCursor, keys: [cursor], [String(slotsPerTick), interval]) { [weak self] reply in
             guard let self else { return }
-            guard let end = reply.int else {
+            guard let first = reply.int, first >= 0 else {
                 self.pending = 0
                 return done()
             }
-            let first = Int((end - Int64(self.slotsPerTick)) % Int64(ClusterSlot.count))
-            self.sweep(slots: (0..<self.slotsPerTick).map { (first + $0) % ClusterSlot.count }, done)
+            self.sweep(slots: (0..<self.slotsPerTick).map { (Int(first) + $0) % ClusterSlot.count }, done)
         }
     }
 

@@ -16,7 +16,7 @@ public struct RedisKeys: Sendable {
     /// A channel's stream; its live (sharded) pub/sub channel has the same name.
     public func channel(session: String, io: ChannelIO) -> String { "\(prefix){s:\(session)}:\(io.rawValue)" }
 
-    /// The dedup key of an X-Part-Id append (named even without a part id: then unused).
+    /// The dedup key of an X-Part-Id append.
     public func part(session: String, io: ChannelIO, partId: String) -> String {
         "\(prefix){s:\(session)}:part:\(io.rawValue):\(partId)"
     }

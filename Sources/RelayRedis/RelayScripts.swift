@@ -19,6 +19,7 @@ enum RelayScripts {
 
     static let claimExternal = LuaScript(name: "claim_external", source: lib + PackageResources.claim_external_lua)
     static let applyOutbox = LuaScript(name: "apply_outbox", source: lib + PackageResources.apply_outbox_lua)
+    static let outboxCursor = LuaScript(name: "outbox_cursor", source: lib + PackageResources.outbox_cursor_lua)
     static let finishRun = LuaScript(name: "finish_run", source: lib + PackageResources.finish_run_lua)
 
     static let appendRecord = LuaScript(name: "append_record", source: lib + PackageResources.append_record_lua)

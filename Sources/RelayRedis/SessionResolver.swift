@@ -28,7 +28,10 @@ public final class SessionResolver {
 
     /// The session id `name` stands for in `env` (nil: none), and whether it came from the cache.
     public func resolve(env: String, _ name: String, _ completion: @escaping (Result<(id: String, cached: Bool)?, APIError>) -> Void) {
-        if SessionResolver.isFriendlyId(name) { return completion(.success((name, false))) }
+        if SessionResolver.isFriendlyId(name) {
+            // A malformed id names no session (and must not become a key name).
+            return completion(.success(FriendlyID.isWellFormedSession(name) ? (name, false) : nil))
+        }
         if let id = cache[cacheKey(env, name)] {
             hits += 1
             return completion(.success((id, true)))

@@ -62,20 +62,39 @@ public final class SessionStore {
         guard let ext = request.externalId else {
             return createInSlot(env, request, id: fresh, createdAt: nil, readable: readable, completion)
         }
+        claim(env, request, ext: ext, fresh: fresh, gone: "", readable: readable, completion)
+    }
+
+    /// Claims `ext` in the environment's slot, then creates (or finds) its session in the
+    /// session's slot. `gone`: an id the session's slot just reported gone (claim again once).
+    private func claim(_ env: RelayEnvironment, _ request: CreateSessionRequest, ext: String, fresh: String, gone: String,
+                       readable: ReadableSessions, _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
         let extKey = keys.externalIds(environment: env.id)
-        redis.run(RelayScripts.claimExternal, keys: [extKey, keys.indexStates(environment: env.id)], [ext, fresh]) { [weak self] reply in
+        redis.run(RelayScripts.claimExternal, keys: [extKey, keys.indexStates(environment: env.id)], [ext, fresh, gone]) { [weak self] reply in
             guard let self else { return }
             if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, items.count >= 2, let id = items[1].string else {
+            guard let items = reply.array, items.count >= 3, let status = items[0].string, let id = items[1].string else {
                 return completion(.failure(.internalError("unexpected reply from claim_external")))
             }
-            let createdAt = items.count > 2 ? items[2].string : nil
-            self.createInSlot(env, request, id: id, createdAt: createdAt, readable: readable, completion)
+            let claimed = status == "claimed"
+            let mustExist = !claimed && items[2].int != 0
+            self.createInSlot(env, request, id: id, createdAt: claimed ? items[2].string : nil, mustExist: mustExist,
+                              readable: readable) { result in
+                // The row the externalId named is gone (expired by its shard's clock, or a
+                // foreign row): free the externalId and claim it again, once.
+                if case .failure(SessionStore.gone) = result, gone.isEmpty {
+                    return self.claim(env, request, ext: ext, fresh: fresh, gone: id, readable: readable, completion)
+                }
+                completion(result)
+            }
         }
     }
 
+    private static let gone = APIError.conflict("externalId is being reused, try again")
+
     private func createInSlot(_ env: RelayEnvironment, _ request: CreateSessionRequest, id: String, createdAt: String?,
-                              readable: ReadableSessions, _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
+                              mustExist: Bool = false, readable: ReadableSessions,
+                              _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
         let config = RunTemplate(triggerConfig: request.triggerConfig)
         let args: [String] = [
             env.id, id, FriendlyID.run(),
@@ -84,7 +103,7 @@ public final class SessionStore {
             request.metadata.map { $0.isNull ? "" : $0.serialized() } ?? "",
             request.expiresAt.map(String.init) ?? "",
             config.payloadBase, config.runOptions, config.idleTimeout ?? "", String(retentionSeconds),
-            readable.scriptArgument, createdAt ?? "",
+            readable.scriptArgument, createdAt ?? "", mustExist ? "1" : "0",
         ]
         let outbox = keys.outbox(session: id)
         redis.run(RelayScripts.createSession, keys: [keys.sessionMeta(id), outbox], args) { [weak self] reply in
@@ -94,6 +113,8 @@ public final class SessionStore {
             switch status {
             case "taken":
                 completion(.failure(SessionStore.externalIdTaken))
+            case "gone", "stale":
+                completion(.failure(SessionStore.gone))
             case "conflict":
                 completion(.failure(.conflict("externalId \(request.externalId ?? "") belongs to a closed or expired session")))
             case "created", "cached":

@@ -49,8 +49,9 @@ final class RelayNode {
         // SSUBSCRIBE on the owner of each channel's slot (a single instance owns them all).
         let pubsub = ShardedPubSub(loop: loop, owners: slotOwners, logger: logger)
         let keys = RedisKeys(prefix: config.keyPrefix)
-        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds,
-                                 forwarder: OutboxForwarder(redis: redis, keys: keys, logger: logger))
+        let forwarder = OutboxForwarder(redis: redis, keys: keys, logger: logger)
+        forwarder.waitReplicas = config.redisWaitReplicas
+        let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds, forwarder: forwarder)
         let channels = ChannelStore(redis: redis, sessions: store, settings: ChannelSettings(
             maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds,
             waitReplicas: config.redisWaitReplicas))
@@ -69,6 +70,12 @@ final class RelayNode {
                 logger.error("cannot create the run consumer group; runs of this environment are not dispatched",
                              metadata: ["environment": "\(env)", "error": "\(error)"])
             })
+            RedisVersion.check(redis) { problem in
+                guard let problem else { return }
+                logger.critical("\(problem)")
+                print("relay: \(problem)")
+                exit(2)
+            }
         }
 
         let http = HTTPServer(loop: loop, limits: config.httpLimits(openFileLimit: fileLimit))

@@ -35,3 +35,15 @@ final class FriendlyIDTests: XCTestCase {
         XCTAssertFalse(FriendlyID.isSession("Session_abc"))
     }
 }
+
+final class WellFormedSessionIdTests: XCTestCase {
+    func testOnlyTheRelaysOwnShapeOfIdIsWellFormed() {
+        XCTAssertTrue(FriendlyID.isWellFormedSession(FriendlyID.session()))
+        XCTAssertTrue(FriendlyID.isWellFormedSession("session_" + String(repeating: "a", count: 25)))
+        for bad in ["session_", "session_{a}", "session_x}", "session_" + String(repeating: "A", count: 25),
+                    "session_" + String(repeating: "a", count: 24), "session_" + String(repeating: "a", count: 26),
+                    "session_" + String(repeating: "a", count: 24) + "é"] {
+            XCTAssertFalse(FriendlyID.isWellFormedSession(bad), bad)
+        }
+    }
+}

@@ -98,6 +98,57 @@ final class OutboxTests: RelayTestCase {
     }
 }
 
+extension OutboxTests {
+    /// The environment's index state says the session lives, but its row is gone (its own shard
+    /// expired it a little earlier by its own clock): a create of its externalId makes a new
+    /// session, never a row under the old id.
+    func testAnExternalIdWhoseRowIsGoneNamesANewSession() throws {
+        let external = unique("gone")
+        let first = try XCTUnwrap(try createSession(externalId: external)["id"]?.stringValue)
+        let client = try redis.client()
+        defer { client.close() }
+        try client.checked("DEL", "relay:{s:\(first)}:meta")
+        let again = try api.createSession(sessionBody(externalId: external))
+        XCTAssertEqual(again.status, 201, "\(again)")
+        let second = try XCTUnwrap(try again.json()["id"]?.stringValue)
+        XCTAssertNotEqual(second, first, "the old id is not brought back")
+        XCTAssertEqual(try client.command("EXISTS", "relay:{s:\(first)}:meta").integer, 0)
+        XCTAssertEqual(try retrieveSession(external)["id"]?.stringValue, second)
+    }
+
+    /// A session written by a release before index states has an externalId mapping and no
+    /// state: the sweeper must keep its mapping (it cannot tell it is dead), so the session
+    /// stays reachable by its externalId and the externalId is not handed out again.
+    func testTheSweeperKeepsAnExternalIdWhoseStateItDoesNotKnow() throws {
+        let external = unique("legacy")
+        let id = try XCTUnwrap(try createSession(externalId: external)["id"]?.stringValue)
+        let client = try redis.client()
+        defer { client.close() }
+        try client.checked("HDEL", envBase + "ix", id)
+        let passes = { () throws -> Double in
+            let text = try self.relay.http.request("GET", "/metrics").text
+            let line = text.split(separator: "\n").first { $0.hasPrefix("relay_index_sweep_passes_total") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        let before = try passes()
+        try waitUntil(timeout: 20, interval: 0.1, "two more sweep passes") { try passes() >= before + 2 }
+        XCTAssertEqual(try client.checked("HGET", envBase + "ext", external).string, id)
+        let again = try api.createSession(sessionBody(externalId: external))
+        XCTAssertEqual(again.status, 200, "the externalId still names its session: \(again)")
+        XCTAssertEqual(try again.json()["id"]?.stringValue, id)
+    }
+
+    /// A "session_" name that is not a relay id names no session: 404, never a key name (a
+    /// brace would put the session's keys in different cluster slots: CROSSSLOT, a 500).
+    func testAMalformedSessionIdIsNotFound() throws {
+        for name in ["session_%7Ba%7D", "session_x%7D", "session_short"] {
+            let appended = try api.append(name, "out", #"{"n":1}"#)
+            XCTAssertEqual(appended.status, 404, "\(name): \(appended)")
+            XCTAssertEqual(try api.retrieveSession(name).status, 404, name)
+        }
+    }
+}
+
 /// Cluster slots as the relay computes them (CRC16/XMODEM of the hash tag, mod 16384), and the
 /// outbox key of a session's slot: `relay:{<tag>}:outbox`, the tag being the first "o"+base-36
 /// number that hashes to the slot.

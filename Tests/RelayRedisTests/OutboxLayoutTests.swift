@@ -35,3 +35,11 @@ final class OutboxLayoutTests: XCTestCase {
         XCTAssertNil(OutboxEntry("not json"))
     }
 }
+
+final class RedisVersionTests: XCTestCase {
+    func testTheMajorVersionIsReadFromInfoServer() {
+        XCTAssertEqual(RedisVersion.major(inInfo: "# Server\r\nredis_version:7.0.15\r\nredis_mode:cluster\r\n"), 7)
+        XCTAssertEqual(RedisVersion.major(inInfo: "redis_version:6.2.14\n"), 6)
+        XCTAssertNil(RedisVersion.major(inInfo: "# Server\r\nredis_mode:standalone\r\n"))
+    }
+}

@@ -1,13 +1,14 @@
 -- append_record.lua: append one record to a channel, dedup by X-Part-Id, publish it live.
 -- One atomic call in the session's slot per append, so an append is one round trip.
--- KEYS: 1 meta, 2 the channel's stream, 3 the slot's outbox, 4 the X-Part-Id dedup key (named
---       even without an X-Part-Id, then unused)
+-- KEYS: 1 meta, 2 the channel's stream, 3 the slot's outbox, 4 the X-Part-Id dedup key (only
+--       with an X-Part-Id: a key that does not exist makes a multi-key call fail with TRYAGAIN
+--       while its slot migrates, so none is named in vain)
 -- ARGV: 1 env, 2 session name (friendly id or externalId), 3 io ("in" | "out"),
 --       4 data JSON ("" for control), 5 headers JSON array ("" for data records), 6 X-Part-Id or "",
 --       7 dedup window seconds, 8 max records per channel, 9 run id to use if an .in append
 --       must trigger a run, 10 "1" to add session-in-event-id, 11 "1" to add last-event-id
 -- Reply: { "ok", seq, 0 | 1 (duplicate), outbox entry or "" } | { "notfound" } | { "closed" } | { "expired" }
-local mk, key, outbox, part_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local mk, key, outbox, part_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4] or ''
 local env, io = ARGV[1], ARGV[3]
 if not owns(mk, env, ARGV[2]) then return { 'notfound' } end
 local now = now_ms()

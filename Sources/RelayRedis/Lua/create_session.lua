@@ -5,13 +5,15 @@
 --       11 payloadBase (basePayload members without braces), 12 runOptions JSON (triggerConfig
 --       without basePayload), 13 idleTimeoutInSeconds or "", 14 retention seconds after expiry,
 --       15 the sessions the caller may read: "*" (all) or a JSON array of spellings,
---       16 createdAt ms or "" (now)
+--       16 createdAt ms or "" (now), 17 "1" if the row must exist already (the claim found an
+--       index state with a version, so a row was written once: if it is gone, it expired)
 -- With an externalId, the relay first claimed it in the environment's slot (claim_external.lua),
 -- which chose the id: every racing create of that externalId arrives here with the same id,
 -- and the first one to arrive writes the row.
 -- Reply: { "created" | "cached", outbox entry or "", HGETALL of the session... }
 --        | { "conflict" } (closed or expired) | { "taken" } (the caller may not read it: nothing
 --        was written, no run triggered) | { "stale" } (the id belongs to another session)
+--        | { "gone" } (ARGV 17 and no row: the relay frees the externalId and claims again)
 local mk, outbox = KEYS[1], KEYS[2]
 local env, sid, run, ext = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now = now_ms()
@@ -41,6 +43,7 @@ if redis.call('EXISTS', mk) == 1 then
   return row
 end
 
+if ARGV[17] == '1' then return { 'gone' } end
 local created = now
 if ARGV[16] ~= '' then created = tonumber(ARGV[16]) end
 redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[4], 'task', ARGV[5], 'tags', ARGV[6],

@@ -102,9 +102,12 @@ end
 -- Puts what the environment's slot must learn into this slot's outbox and returns the entry
 -- (the relay forwards it at once with apply_outbox.lua; OutboxSweeper forwards entries a
 -- crashed relay left behind).
+-- The outbox keeps a member "+" scored +inf that no walk reads: the key then always exists
+-- once its slot has had a session, so a slot migration moves it like the other keys instead of
+-- splitting a script's keys into "here" and "nowhere" (TRYAGAIN).
 local function outbox_put(outbox_key, env, ix, run, now)
   local entry = cjson.encode({ env = env, ix = ix or false, run = run or false, at = now })
-  redis.call('ZADD', outbox_key, now, entry)
+  redis.call('ZADD', outbox_key, now, entry, '+inf', '+')
   return entry
 end
 

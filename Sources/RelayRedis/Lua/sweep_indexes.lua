@@ -74,15 +74,22 @@ while examined + visits < budget do
     local items = r[2]
     for i = 1, #items, 2 do
       examined = examined + 1
-      local dead
       if target == 'ext' then
-        dead = state_dead(redis.call('HGET', ix_key, items[i + 1]))
-      else
-        dead = state_dead(items[i + 1])
-      end
-      if dead then
+        -- An externalId goes with its session's dead state (below). One whose state is unknown
+        -- (a session written by a release before index states) is kept: it may be live.
+        local held = redis.call('HGET', ix_key, items[i + 1])
+        if held and state_dead(held) then
+          redis.call('HDEL', hash, items[i])
+          removed = removed + 1
+        end
+      elseif state_dead(items[i + 1]) then
         redis.call('HDEL', hash, items[i])
         removed = removed + 1
+        local st = cjson.decode(items[i + 1])
+        if st.ext and st.ext ~= '' and redis.call('HGET', ext_key, st.ext) == items[i] then
+          redis.call('HDEL', ext_key, st.ext)
+          removed = removed + 1
+        end
       end
     end
     if pos == '0' then
