@@ -11,8 +11,8 @@
 //     command's deadline, then answer the last failure (the HTTP layer makes it a 503).
 //   - A command sent whose connection then dropped or timed out may have run: it is never
 //     resent; the failure is the answer.
-// The deadline (`commandTimeoutSeconds` from the call, plus the WAIT timeout for a write that
-// waits for replicas) is a hard bound: when it passes, the caller gets `.timedOut` (or the last
+// The deadline (`commandTimeoutSeconds` from the call; a write that waits for replicas gets
+// until the WAIT timeout after its script ran, if that is later) is a hard bound: when it passes, the caller gets `.timedOut` (or the last
 // "not now" while between tries) even if an attempt is still out; its late reply is ignored.
 // The command may still run: the caller was told to retry (appends carry X-Part-Id).
 // The map is refreshed every 5 s (every second while a primary's connection is down, so a
@@ -47,7 +47,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     private let logger: Logger
 
     /// The whole deadline of one command: the caller is answered by then (a write waiting for
-    /// replicas gets the WAIT timeout on top). Also each primary connection's watchdog
+    /// replicas gets the WAIT timeout from when its script ran, if that ends later). Also each primary connection's watchdog
     /// (RedisClient.commandTimeoutSeconds), which drops a connection that stopped answering.
     public var commandTimeoutSeconds = 2.0 {
         didSet { for node in nodes.values { node.client.commandTimeoutSeconds = commandTimeoutSeconds } }
@@ -138,17 +138,17 @@ public final class ClusterClient: RedisCommands, SlotOwners {
 
     public func send(key: [UInt8]?, _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
         begin(ClusterOperation(slot: key.map { ClusterSlot.of($0) }, deadline: deadline(),
-                               completion: completion) { client, asking, done in
+                               completion: completion) { client, asking, _, done in
             client.send(args, asking: asking, done)
         })
     }
 
     public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
                     unconfirmed: ((RedisReply) -> Void)?, _ completion: @escaping (RedisReply) -> Void) {
-        let wait = waitReplicas > 0 ? Double(waitTimeoutMilliseconds) / 1000 : 0
-        begin(ClusterOperation(slot: keys.first.map { ClusterSlot.of($0) }, deadline: deadline() + wait,
-                               completion: completion) { client, asking, done in
-            client.run(script, keys, args, waitReplicas: waitReplicas, asking: asking, unconfirmed: unconfirmed, done)
+        begin(ClusterOperation(slot: keys.first.map { ClusterSlot.of($0) }, deadline: deadline(),
+                               completion: completion) { client, asking, written, done in
+            client.run(script, keys, args, waitReplicas: waitReplicas, asking: asking, written: written,
+                       unconfirmed: unconfirmed, done)
         })
     }
 
@@ -202,7 +202,14 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         }
         guard let client else { return retryLater(op, after: .failure(.notConnected)) }
         op.lastFailure = nil   // an attempt is out: the deadline answers .timedOut
-        op.perform(client, asking) { [weak self] reply in
+        // A write that waits for replicas ran: its WAIT may take its timeout (and a round trip:
+        // 0.25 s of slack), even past the routing deadline.
+        let written = { [weak self] in
+            guard let self else { return }
+            let wait = Double(self.waitTimeoutMilliseconds) / 1000 + 0.25
+            op.deadline = max(op.deadline, Clock.monotonicSeconds() + wait)
+        }
+        op.perform(client, asking, written) { [weak self] reply in
             // Answered already (the deadline passed): this late reply has nobody to go to.
             guard !op.finished else { return }
             guard let self else { return op.finish(reply) }
@@ -444,10 +451,12 @@ final class ClusterNode {
 /// One command on its way through the cluster.
 final class ClusterOperation {
     let slot: Int?
-    let deadline: Double
+    /// When the caller is answered at the latest (a write waiting for replicas moves it on).
+    var deadline: Double
     private var completion: ((RedisReply) -> Void)?
-    /// Sends the command (`asking`: preceded by ASKING) on a primary's connection.
-    let perform: (RedisClient, Bool, @escaping (RedisReply) -> Void) -> Void
+    /// Sends the command (`asking`: preceded by ASKING) on a primary's connection; a write that
+    /// waits for replicas calls `written` when it ran (before its WAIT).
+    let perform: (RedisClient, _ asking: Bool, _ written: @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void
     var askTarget: RedisEndpoint?
     var redirects = 0
     var backoff = ClusterClient.firstBackoffSeconds
@@ -455,7 +464,7 @@ final class ClusterOperation {
     var lastFailure: RedisReply?
 
     init(slot: Int?, deadline: Double, completion: @escaping (RedisReply) -> Void,
-         perform: @escaping (RedisClient, Bool, @escaping (RedisReply) -> Void) -> Void) {
+         perform: @escaping (RedisClient, Bool, @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void) {
         self.slot = slot
         self.deadline = deadline
         self.completion = completion

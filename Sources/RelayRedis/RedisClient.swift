@@ -145,11 +145,13 @@ public final class RedisClient: RedisCommands {
         run(script, keys, args, waitReplicas: waitReplicas, asking: false, unconfirmed: unconfirmed, completion)
     }
 
-    /// `run` for the cluster router: `asking` precedes the script with ASKING on the same connection.
+    /// `run` for the cluster router: `asking` precedes the script with ASKING on the same
+    /// connection; `written` runs once a write that waits for replicas is in (WAIT follows).
     func run(_ script: LuaScript, _ keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int, asking: Bool,
-             unconfirmed: ((RedisReply) -> Void)?, _ completion: @escaping (RedisReply) -> Void) {
+             written: (() -> Void)? = nil, unconfirmed: ((RedisReply) -> Void)?,
+             _ completion: @escaping (RedisReply) -> Void) {
         guard waitReplicas > 0 else { return evaluate(script, keys, args, asking: asking, completion) }
-        waitLane().run(script, keys: keys, args, replicas: waitReplicas, asking: asking) { reply, confirmed in
+        waitLane().run(script, keys: keys, args, replicas: waitReplicas, asking: asking, written: written) { reply, confirmed in
             guard !confirmed else { return completion(reply) }
             unconfirmed?(reply)
             completion(.failure(.notReplicated))

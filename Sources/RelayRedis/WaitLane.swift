@@ -36,13 +36,15 @@ final class WaitLane {
     func stop() { client.stop() }
 
     /// Runs the script here; a successful reply is held until a WAIT sent after it answers.
+    /// `written` runs when the script's successful reply is in (its WAIT follows).
     /// `completion(reply, confirmed)`: `confirmed` is false when fewer than `replicas` replicas
     /// confirmed in time (only ever for a successful reply).
     func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], replicas: Int, asking: Bool,
-             _ completion: @escaping (RedisReply, Bool) -> Void) {
+             written: (() -> Void)? = nil, _ completion: @escaping (RedisReply, Bool) -> Void) {
         let sent = Clock.monotonicNanoseconds()
         client.evaluate(script, keys, args, asking: asking) { [weak self] reply in
             guard let self, reply.errorMessage == nil else { return completion(reply, true) }
+            written?()
             self.waiting.append((replicas, sent, { completion(reply, $0) }))
             self.flush()
         }
