@@ -88,8 +88,11 @@ public final class ChannelStore {
             let outbox = self.keys.outbox(session: id)
             var scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox]
             if let partId { scriptKeys.append(self.keys.part(session: id, io: io, partId: partId)) }
+            // A write replicas did not confirm in time is on the primary all the same: its outbox
+            // entry (a triggered run, an index state) is forwarded as usual, then the 503.
+            let unconfirmed = { (written: RedisReply) in self.sessions.forwardThen(written, outbox: outbox, entryIndex: 3) {} }
             self.redis.run(RelayScripts.appendRecord, keys: scriptKeys.map { Array($0.utf8) }, args,
-                           waitReplicas: self.settings.waitReplicas) { reply in
+                           waitReplicas: self.settings.waitReplicas, unconfirmed: unconfirmed) { reply in
                 if let error = reply.apiError { return done(.failure(error), false) }
                 guard let items = reply.array, let status = items.first?.string else {
                     return done(.failure(.internalError("unexpected reply from append_record")), false)

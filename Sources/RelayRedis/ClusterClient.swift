@@ -3,13 +3,18 @@
 // each command to the primary owning its routing key's slot:
 //   - MOVED: the slot moved for good. Update that slot now, refresh the whole map soon, resend.
 //   - ASK: the slot is being migrated. Resend once to the target, preceded by ASKING; the map
-//     stays as it is.
+//     stays as it is. The target answers TRYAGAIN to a multi-key command while the slot's keys
+//     are split between the nodes: that is retried from the source like the codes below, and
+//     does not count as a redirection (the migration ends; a redirect loop does not).
 //   - TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING, READONLY, or no connection to the owner (the
 //     command never left): retry after 20 ms, doubling to 200 ms, refreshing the map, until the
-//     command's deadline (`commandTimeoutSeconds` from the call), then answer the last failure
-//     (the HTTP layer makes it a 503).
+//     command's deadline, then answer the last failure (the HTTP layer makes it a 503).
 //   - A command sent whose connection then dropped or timed out may have run: it is never
 //     resent; the failure is the answer.
+// The deadline (`commandTimeoutSeconds` from the call; a write that waits for replicas gets
+// until the WAIT timeout after its script ran, if that is later) is a hard bound: when it passes, the caller gets `.timedOut` (or the last
+// "not now" while between tries) even if an attempt is still out; its late reply is ignored.
+// The command may still run: the caller was told to retry (appends carry X-Part-Id).
 // The map is refreshed every 5 s (every second while a primary's connection is down, so a
 // promoted replica is found soon after a failover), when a primary's connection drops, and on
 // every retry (at most one CLUSTER SLOTS every 100 ms). A primary that leaves the map keeps its connection
@@ -41,8 +46,9 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     public let seeds: [RedisEndpoint]
     private let logger: Logger
 
-    /// The whole deadline of one command: retries stop and the last failure answers after it.
-    /// Also each primary connection's watchdog (RedisClient.commandTimeoutSeconds).
+    /// The whole deadline of one command: the caller is answered by then (a write waiting for
+    /// replicas gets the WAIT timeout from when its script ran, if that ends later). Also each primary connection's watchdog
+    /// (RedisClient.commandTimeoutSeconds), which drops a connection that stopped answering.
     public var commandTimeoutSeconds = 2.0 {
         didSet { for node in nodes.values { node.client.commandTimeoutSeconds = commandTimeoutSeconds } }
     }
@@ -50,6 +56,12 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     public var waitTimeoutMilliseconds = 1000 {
         didSet { for node in nodes.values { node.client.waitTimeoutMilliseconds = waitTimeoutMilliseconds } }
     }
+    /// Writes will ask for replicas: each primary's WaitLane connects with its command connection.
+    public var replicatedWrites = false {
+        didSet { for node in nodes.values { node.client.replicatedWrites = replicatedWrites } }
+    }
+    /// How often commands past their deadline are looked for (the bound's slack).
+    static let deadlineTickSeconds = 0.05
 
     public var onConnected: [() -> Void] = []
     public var onDisconnected: [() -> Void] = []
@@ -68,6 +80,9 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     private var nextAny = 0
 
     private var periodic: LoopTimer?
+    /// Commands not answered yet (and some answered since the last tick), for the deadline.
+    private var outstanding: [ClusterOperation] = []
+    private var deadlineTimer: LoopTimer?
     private var refreshing = false
     private var refreshAgain = false
     private var scheduledRefresh: LoopTimer?
@@ -103,6 +118,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         guard !started else { return }
         started = true
         periodic = loop.every(Self.degradedRefreshIntervalSeconds) { [weak self] in self?.periodicRefresh() }
+        deadlineTimer = loop.every(Self.deadlineTickSeconds) { [weak self] in self?.expireOverdue() }
         if hasMap { reconcile() }
         requestRefresh()
     }
@@ -110,6 +126,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     public func stop() {
         started = false
         periodic?.cancel()
+        deadlineTimer?.cancel()
         scheduledRefresh?.cancel()
         scheduledRefresh = nil
         for node in nodes.values {
@@ -120,17 +137,18 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     }
 
     public func send(key: [UInt8]?, _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
-        dispatch(ClusterOperation(slot: key.map { ClusterSlot.of($0) }, deadline: deadline(), waitReplicas: 0,
-                                  completion: completion) { client, asking, done in
+        begin(ClusterOperation(slot: key.map { ClusterSlot.of($0) }, deadline: deadline(),
+                               completion: completion) { client, asking, _, done in
             client.send(args, asking: asking, done)
         })
     }
 
     public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
-                    _ completion: @escaping (RedisReply) -> Void) {
-        dispatch(ClusterOperation(slot: keys.first.map { ClusterSlot.of($0) }, deadline: deadline(),
-                                  waitReplicas: waitReplicas, completion: completion) { client, asking, done in
-            client.evaluate(script, keys, args, asking: asking, done)
+                    unconfirmed: ((RedisReply) -> Void)?, _ completion: @escaping (RedisReply) -> Void) {
+        begin(ClusterOperation(slot: keys.first.map { ClusterSlot.of($0) }, deadline: deadline(),
+                               completion: completion) { client, asking, written, done in
+            client.run(script, keys, args, waitReplicas: waitReplicas, asking: asking, written: written,
+                       unconfirmed: unconfirmed, done)
         })
     }
 
@@ -151,8 +169,26 @@ public final class ClusterClient: RedisCommands, SlotOwners {
 
     private func deadline() -> Double { Clock.monotonicSeconds() + commandTimeoutSeconds }
 
+    private func begin(_ op: ClusterOperation) {
+        guard started else { return op.finish(.failure(.notConnected)) }
+        outstanding.append(op)
+        dispatch(op)
+    }
+
+    /// Answers every command past its deadline (`.timedOut` when an attempt is out; its reply,
+    /// if it ever comes, is ignored) and forgets the answered ones.
+    private func expireOverdue() {
+        let now = Clock.monotonicSeconds()
+        for op in outstanding where !op.finished && now >= op.deadline {
+            op.finish(op.lastFailure ?? .failure(.timedOut))
+        }
+        outstanding.removeAll { $0.finished }
+    }
+
     private func dispatch(_ op: ClusterOperation) {
-        guard started else { return op.completion(.failure(.notConnected)) }
+        guard !op.finished else { return }
+        guard started else { return op.finish(.failure(.notConnected)) }
+        guard Clock.monotonicSeconds() < op.deadline else { return op.finish(op.lastFailure ?? .failure(.timedOut)) }
         let client: RedisClient?
         var asking = false
         if let target = op.askTarget {
@@ -165,25 +201,31 @@ public final class ClusterClient: RedisCommands, SlotOwners {
             client = anyConnectedPrimary()
         }
         guard let client else { return retryLater(op, after: .failure(.notConnected)) }
-        op.perform(client, asking) { [weak self] reply in
-            guard let self else { return op.completion(reply) }
-            self.handle(op, reply, from: client)
+        op.lastFailure = nil   // an attempt is out: the deadline answers .timedOut
+        // A write that waits for replicas ran: its WAIT may take its timeout (and a round trip:
+        // 0.25 s of slack), even past the routing deadline.
+        let written = { [weak self] in
+            guard let self else { return }
+            let wait = Double(self.waitTimeoutMilliseconds) / 1000 + 0.25
+            op.deadline = max(op.deadline, Clock.monotonicSeconds() + wait)
+        }
+        op.perform(client, asking, written) { [weak self] reply in
+            // Answered already (the deadline passed): this late reply has nobody to go to.
+            guard !op.finished else { return }
+            guard let self else { return op.finish(reply) }
+            self.handle(op, reply, from: client, asking: asking)
         }
     }
 
-    private func handle(_ op: ClusterOperation, _ reply: RedisReply, from client: RedisClient) {
+    private func handle(_ op: ClusterOperation, _ reply: RedisReply, from client: RedisClient, asking: Bool) {
         switch ClusterReplyClassifier.action(for: reply, replyingHost: client.endpoint.host) {
         case .complete:
-            guard op.waitReplicas > 0, reply.errorMessage == nil else { return op.completion(reply) }
-            // WAIT on the connection that ran the write: it covers every write sent before it.
-            client.waitForReplicas(op.waitReplicas) { confirmed in
-                op.completion(confirmed ? reply : .failure(.notReplicated))
-            }
+            op.finish(reply)
         case .redirect(let redirect):
             op.redirects += 1
             guard op.redirects <= Self.maxRedirects else {
                 logger.warning("redis cluster: too many redirections", metadata: ["reply": "\(reply)"])
-                return op.completion(reply)
+                return op.finish(reply)
             }
             switch redirect.kind {
             case .moved:
@@ -197,6 +239,9 @@ public final class ClusterClient: RedisCommands, SlotOwners {
             }
             dispatch(op)
         case .retry:
+            // TRYAGAIN from an ASK target: the slot's keys are split between source and target
+            // mid-migration. Not a redirect loop: give the ASK back, retry from the source.
+            if asking, reply.errorMessage?.hasPrefix("TRYAGAIN") == true { op.redirects -= 1 }
             retryLater(op, after: reply)
         }
     }
@@ -204,14 +249,15 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     /// Tries again after the op's backoff, unless its deadline has passed: then `reply` answers.
     private func retryLater(_ op: ClusterOperation, after reply: RedisReply) {
         let remaining = op.deadline - Clock.monotonicSeconds()
-        guard remaining > 0 else { return op.completion(reply) }
+        guard remaining > 0 else { return op.finish(reply) }
+        op.lastFailure = reply
         stats.retries += 1
         retryCounter.increment()
         requestRefresh()
         let delay = min(op.backoff, remaining)
         op.backoff = min(op.backoff * 2, Self.maxBackoffSeconds)
         loop.after(delay) { [weak self] in
-            guard let self else { return op.completion(reply) }
+            guard let self else { return op.finish(reply) }
             self.dispatch(op)
         }
     }
@@ -237,6 +283,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         let client = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
         client.commandTimeoutSeconds = commandTimeoutSeconds
         client.waitTimeoutMilliseconds = waitTimeoutMilliseconds
+        client.replicatedWrites = replicatedWrites
         let node = ClusterNode(client: client)
         client.onConnected.append { [weak self, weak node] in
             guard let self, let node, self.nodes[name] === node, node.isPrimary else { return }
@@ -404,21 +451,32 @@ final class ClusterNode {
 /// One command on its way through the cluster.
 final class ClusterOperation {
     let slot: Int?
-    let deadline: Double
-    let waitReplicas: Int
-    let completion: (RedisReply) -> Void
-    /// Sends the command (`asking`: preceded by ASKING) on a primary's connection.
-    let perform: (RedisClient, Bool, @escaping (RedisReply) -> Void) -> Void
+    /// When the caller is answered at the latest (a write waiting for replicas moves it on).
+    var deadline: Double
+    private var completion: ((RedisReply) -> Void)?
+    /// Sends the command (`asking`: preceded by ASKING) on a primary's connection; a write that
+    /// waits for replicas calls `written` when it ran (before its WAIT).
+    let perform: (RedisClient, _ asking: Bool, _ written: @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void
     var askTarget: RedisEndpoint?
     var redirects = 0
     var backoff = ClusterClient.firstBackoffSeconds
+    /// The "not now" that answers if the deadline passes between two tries (nil while a try is out).
+    var lastFailure: RedisReply?
 
-    init(slot: Int?, deadline: Double, waitReplicas: Int, completion: @escaping (RedisReply) -> Void,
-         perform: @escaping (RedisClient, Bool, @escaping (RedisReply) -> Void) -> Void) {
+    init(slot: Int?, deadline: Double, completion: @escaping (RedisReply) -> Void,
+         perform: @escaping (RedisClient, Bool, @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void) {
         self.slot = slot
         self.deadline = deadline
-        self.waitReplicas = waitReplicas
         self.completion = completion
         self.perform = perform
+    }
+
+    var finished: Bool { completion == nil }
+
+    /// Answers the caller; only the first answer counts.
+    func finish(_ reply: RedisReply) {
+        guard let completion else { return }
+        self.completion = nil
+        completion(reply)
     }
 }

@@ -1,7 +1,8 @@
 // RedisClient: the relay's command connection to Redis, with reconnects and Lua scripts.
 // Commands fail fast (an error reply at once) while Redis is unreachable, so the HTTP layer can
 // answer 503 instead of queueing. Scripts are sent with EVALSHA and re-sent with EVAL when
-// Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+// Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH). Writes that replicas must confirm
+// (WAIT) go over a second connection, its WaitLane, so that WAIT never holds up the others.
 import Glibc
 import Logging
 import Metrics
@@ -18,16 +19,28 @@ public final class RedisClient: RedisCommands {
     private var watchdog: LoopTimer?
     /// A command unanswered this long drops the connection, so callers get a 503 rather than
     /// waiting on a Redis that hangs (paused, or a partition without a reset).
-    public var commandTimeoutSeconds = 2.0
+    public var commandTimeoutSeconds = 2.0 {
+        didSet { lane?.commandTimeoutSeconds = commandTimeoutSeconds }
+    }
     /// How long WAIT may take after a write when replicas must confirm it (milliseconds).
-    public var waitTimeoutMilliseconds = 1000
+    public var waitTimeoutMilliseconds = 1000 {
+        didSet { lane?.waitTimeoutMilliseconds = waitTimeoutMilliseconds }
+    }
+    /// Writes will ask for replicas (RELAY_REDIS_WAIT_REPLICAS > 0): open the WaitLane's
+    /// connection with this one. Otherwise it opens on the first such write, which then
+    /// answers `.notConnected` (a cluster retries it).
+    public var replicatedWrites = false {
+        didSet { if replicatedWrites { _ = waitLane() } }
+    }
+    private var lane: WaitLane?
+    private var started = false
     /// Round-trip time of every command (a histogram in Prometheus).
     private let latency = Metrics.Timer(label: "relay_redis_command_duration_seconds")
 
-    public init(loop: EventLoop, endpoint: RedisEndpoint, logger: Logger) {
+    public init(loop: EventLoop, endpoint: RedisEndpoint, logger: Logger, role: String = "commands") {
         self.loop = loop
         self.logger = logger
-        link = RedisLink(loop: loop, endpoint: endpoint, logger: logger, role: "commands")
+        link = RedisLink(loop: loop, endpoint: endpoint, logger: logger, role: role)
         link.onDisconnected.append { [weak self] in
             self?.inFlight.removeAll()
             self?.inFlightHead = 0
@@ -48,13 +61,27 @@ public final class RedisClient: RedisCommands {
     }
 
     public func start() {
+        started = true
         link.start()
+        lane?.start()
         watchdog = loop.every(0.25) { [weak self] in self?.checkDeadline() }
     }
 
     public func stop() {
+        started = false
         watchdog?.cancel()
         link.stop()
+        lane?.stop()
+    }
+
+    private func waitLane() -> WaitLane {
+        if let lane { return lane }
+        let lane = WaitLane(loop: loop, endpoint: endpoint, logger: logger)
+        lane.commandTimeoutSeconds = commandTimeoutSeconds
+        lane.waitTimeoutMilliseconds = waitTimeoutMilliseconds
+        self.lane = lane
+        if started { lane.start() }
+        return lane
     }
 
     private func checkDeadline() {
@@ -110,24 +137,24 @@ public final class RedisClient: RedisCommands {
     }
 
     /// Runs a script (EVALSHA, falling back to EVAL on NOSCRIPT) with `keys` as KEYS. With
-    /// `waitReplicas` > 0 a successful reply waits for `WAIT waitReplicas timeout` on this
-    /// connection (which covers every write sent before it) and fails as `.notReplicated` when
-    /// fewer replicas confirmed.
+    /// `waitReplicas` > 0 it runs on the WaitLane's connection and a successful reply waits for
+    /// a `WAIT waitReplicas timeout` sent after it; fewer replicas confirming make it
+    /// `.notReplicated`, after `unconfirmed` has been handed the script's reply.
     public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
-                    _ completion: @escaping (RedisReply) -> Void) {
-        guard waitReplicas > 0 else { return evaluate(script, keys, args, asking: false, completion) }
-        evaluate(script, keys, args, asking: false) { [weak self] reply in
-            guard let self, reply.errorMessage == nil else { return completion(reply) }
-            self.waitForReplicas(waitReplicas) { confirmed in
-                completion(confirmed ? reply : .failure(.notReplicated))
-            }
-        }
+                    unconfirmed: ((RedisReply) -> Void)?, _ completion: @escaping (RedisReply) -> Void) {
+        run(script, keys, args, waitReplicas: waitReplicas, asking: false, unconfirmed: unconfirmed, completion)
     }
 
-    /// WAIT on this connection: true when at least `count` replicas confirmed every earlier write.
-    public func waitForReplicas(_ count: Int, _ completion: @escaping (Bool) -> Void) {
-        send(["WAIT", String(count), String(waitTimeoutMilliseconds)]) { reply in
-            completion((reply.int ?? 0) >= Int64(count))
+    /// `run` for the cluster router: `asking` precedes the script with ASKING on the same
+    /// connection; `written` runs once a write that waits for replicas is in (WAIT follows).
+    func run(_ script: LuaScript, _ keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int, asking: Bool,
+             written: (() -> Void)? = nil, unconfirmed: ((RedisReply) -> Void)?,
+             _ completion: @escaping (RedisReply) -> Void) {
+        guard waitReplicas > 0 else { return evaluate(script, keys, args, asking: asking, completion) }
+        waitLane().run(script, keys: keys, args, replicas: waitReplicas, asking: asking, written: written) { reply, confirmed in
+            guard !confirmed else { return completion(reply) }
+            unconfirmed?(reply)
+            completion(.failure(.notReplicated))
         }
     }
 

@@ -20,10 +20,11 @@ public protocol RedisCommands: AnyObject {
 
     /// Runs a script (EVALSHA, EVAL on NOSCRIPT) with `keys` as KEYS, routed by `keys[0]`.
     /// With `waitReplicas` > 0, a successful reply is held until `WAIT waitReplicas timeout`
-    /// on the same primary answers; fewer replicas than asked turn the reply into
-    /// `.failure(.notReplicated)`-style error (see `RedisError.notReplicated`).
+    /// on the same primary answers (over a connection kept for such writes: WaitLane); fewer
+    /// replicas than asked make the reply `.failure(.notReplicated)` (RedisError.notReplicated).
+    /// The write did happen then: `unconfirmed` gets the script's reply first.
     func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
-             _ completion: @escaping (RedisReply) -> Void)
+             unconfirmed: ((RedisReply) -> Void)?, _ completion: @escaping (RedisReply) -> Void)
 }
 
 extension RedisCommands {
@@ -37,6 +38,11 @@ extension RedisCommands {
 
     public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
         run(script, keys: keys, args, waitReplicas: 0, completion)
+    }
+
+    public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
+                    _ completion: @escaping (RedisReply) -> Void) {
+        run(script, keys: keys, args, waitReplicas: waitReplicas, unconfirmed: nil, completion)
     }
 }
 

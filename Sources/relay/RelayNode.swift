@@ -151,10 +151,12 @@ final class RelayNode {
         case .single(let endpoint):
             let client = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
             client.waitTimeoutMilliseconds = config.redisWaitTimeoutMs
+            client.replicatedWrites = config.redisWaitReplicas > 0
             return (client, SingleNodeSlots(endpoint: endpoint))
         case .cluster(let seeds):
             let client = ClusterClient(loop: loop, seeds: seeds, logger: logger)
             client.waitTimeoutMilliseconds = config.redisWaitTimeoutMs
+            client.replicatedWrites = config.redisWaitReplicas > 0
             return (client, client)
         }
     }

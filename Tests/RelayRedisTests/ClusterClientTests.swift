@@ -203,6 +203,105 @@ final class ClusterClientTests: XCTestCase {
         XCTAssertEqual(client.stats.moved, 0)
     }
 
+    /// Two keys of one slot, the slot being migrated from its owner to another primary, the
+    /// first key moved already, the second one not existing yet (a script creates it, as the
+    /// append script does its dedup key): a script on both gets ASK from the source (it has
+    /// neither) and TRYAGAIN from the target (it has only one: "multiple keys request during
+    /// rehashing"). (A source holding one of the keys answers TRYAGAIN itself.)
+    private func splitSlot(_ tag: String) throws -> (keys: [String], slot: Int, source: RedisEndpoint, target: RedisEndpoint) {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let keys = ["{\(tag)}moved", "{\(tag)}staying"]
+        let slot = ClusterSlot.of(keys[0])
+        let source = try owner(keys[0])
+        let target = try XCTUnwrap(client.primaries.first { $0 != source })
+        XCTAssertEqual(send(keys[0], "SET", keys[0], "v:\(keys[0])"), .status("OK"))
+        XCTAssertEqual(send(keys[1], "DEL", keys[1]), .integer(0))
+        XCTAssertEqual(cluster.cli(target.port, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", cluster.cli(source.port, "CLUSTER", "MYID")), "OK")
+        XCTAssertEqual(cluster.cli(source.port, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", cluster.cli(target.port, "CLUSTER", "MYID")), "OK")
+        XCTAssertEqual(cluster.cli(source.port, "MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", keys[0]), "OK")
+        return (keys, slot, source, target)
+    }
+
+    private static let getBoth = LuaScript(name: "test_get_set", source: Array("""
+        redis.call('SET', KEYS[2], 'v:' .. KEYS[2])
+        return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
+        """.utf8))
+
+    func testTryAgainDuringAMigrationIsRetriedUntilTheMigrationEnds() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let (keys, slot, source, target) = try splitSlot("tryagain")
+        let others = client.primaries.filter { $0 != source && $0 != target }
+        // Finish the migration 0.8 s in: more than the five redirections the router allows
+        // (ASK, TRYAGAIN, backoff 20 ms doubling: about 0.5 s), well inside the 2 s deadline.
+        // The admin commands block the loop for a moment; that is fine here.
+        var finishedAt = 0.0
+        let finish = loop.after(0.8) {
+            let targetID = cluster.cli(target.port, "CLUSTER", "MYID")
+            for node in [target, source] + others {
+                XCTAssertEqual(cluster.cli(node.port, "CLUSTER", "SETSLOT", String(slot), "NODE", targetID), "OK")
+            }
+            finishedAt = Clock.monotonicSeconds()
+        }
+        defer { finish.cancel() }
+        let started = Clock.monotonicSeconds()
+        let reply = run(Self.getBoth, keys, [])
+        let elapsed = Clock.monotonicSeconds() - started
+        XCTAssertEqual(reply, .array(keys.map { .bulk(Array("v:\($0)".utf8)) }), "answered once the migration ended")
+        XCTAssertGreaterThan(finishedAt, 0)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.8)
+        XCTAssertLessThan(elapsed, client.commandTimeoutSeconds)
+        XCTAssertGreaterThan(client.stats.asked, ClusterClient.maxRedirects, "more ASK → TRYAGAIN rounds than the redirection budget")
+        XCTAssertGreaterThan(client.stats.retries, 0)
+        XCTAssertEqual(client.primary(slot: slot), target, "MOVED from the source after the migration")
+        // The slot stays on the target (later tests read the map afresh).
+    }
+
+    func testTheDeadlineBoundsACommandRetriedAndThenStuck() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let (keys, slot, source, target) = try splitSlot("stuck")
+        let targetPid = try XCTUnwrap(cluster.pid(port: target.port))
+        defer {
+            kill(targetPid, SIGCONT)
+            _ = cluster.cli(target.port, script: ["ASKING", "DEL \(keys[0]) \(keys[1])"])
+            _ = cluster.cli(target.port, "CLUSTER", "SETSLOT", String(slot), "STABLE")
+            _ = cluster.cli(source.port, "CLUSTER", "SETSLOT", String(slot), "STABLE")
+            _ = cluster.cli(source.port, "SET", keys[0], "v:\(keys[0])")
+        }
+        // ASK → TRYAGAIN for half a second, then the target stops answering (SIGSTOP, shorter
+        // than cluster-node-timeout: no failover): the try out then must not outlive the deadline.
+        client.commandTimeoutSeconds = 1.0
+        let stop = loop.after(0.5) { kill(targetPid, SIGSTOP) }
+        defer { stop.cancel() }
+        let started = Clock.monotonicSeconds()
+        let reply = run(Self.getBoth, keys, [])
+        let elapsed = Clock.monotonicSeconds() - started
+        kill(targetPid, SIGCONT)
+        print("retried then stuck: \(String(describing: reply)) after \(String(format: "%.3f", elapsed)) s (deadline 1 s)")
+        XCTAssertNotNil(reply?.errorMessage, "\(String(describing: reply))")
+        XCTAssertGreaterThanOrEqual(elapsed, 0.95)
+        XCTAssertLessThan(elapsed, client.commandTimeoutSeconds + 0.3, "answered by the deadline")
+    }
+
+    func testTheDeadlineBoundsACommandToAStoppedPrimary() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let key = "{stopped}key"
+        let pid = try XCTUnwrap(cluster.pid(port: try owner(key).port))
+        client.commandTimeoutSeconds = 1.0
+        XCTAssertEqual(kill(pid, SIGSTOP), 0)
+        defer { kill(pid, SIGCONT) }
+        let started = Clock.monotonicSeconds()
+        let reply = send(key, "GET", key)
+        let elapsed = Clock.monotonicSeconds() - started
+        kill(pid, SIGCONT)
+        print("stopped primary: \(String(describing: reply)) after \(String(format: "%.3f", elapsed)) s (deadline 1 s)")
+        XCTAssertEqual(reply, .failure(.timedOut))
+        XCTAssertGreaterThanOrEqual(elapsed, 0.95)
+        XCTAssertLessThan(elapsed, client.commandTimeoutSeconds + 0.3)
+        // The connection recovers once the primary runs again.
+        XCTAssertTrue(loop.spin(timeout: 5) { self.client.allPrimariesConnected })
+        XCTAssertEqual(send(key, "SET", key, "after"), .status("OK"))
+    }
+
     func testStoppedClientFailsFast() throws {
         client.stop()
         XCTAssertEqual(send("k", "GET", "k"), .failure(.notConnected))
