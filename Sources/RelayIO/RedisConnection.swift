@@ -91,7 +91,7 @@ public final class RedisConnection {
         loop.assertOnLoopThread()
         guard let context else { completion(.failure(.notConnected)); return }
         let box = Unmanaged.passRetained(CompletionBox(completion)).toOpaque()
-        let status = RedisConnection.withArgv(args) { argc, argv, lengths in
+        let status = withRedisArgv(args) { argc, argv, lengths in
             redisAsyncCommandArgv(context, { ac, reply, privdata in
                 guard let privdata else { return }
                 let box = Unmanaged<CompletionBox>.fromOpaque(privdata).takeRetainedValue()
@@ -120,7 +120,7 @@ public final class RedisConnection {
     fileprivate func sendRaw(_ args: [[UInt8]], privdata: UnsafeMutableRawPointer?,
                              callback: (@convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void)?, onFailure: () -> Void) {
         guard let context else { onFailure(); return }
-        let status = RedisConnection.withArgv(args) { argc, argv, lengths in
+        let status = withRedisArgv(args) { argc, argv, lengths in
             redisAsyncCommandArgv(context, callback, privdata, argc, argv, lengths)
         }
         if status != REDIS_OK { onFailure() }
@@ -139,28 +139,6 @@ public final class RedisConnection {
         if let context { redisAsyncDisconnect(context) }
     }
 
-    private static func withArgv<R>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
-        // One contiguous copy of all arguments; hiredis copies them again before returning.
-        var joined: [UInt8] = []
-        joined.reserveCapacity(args.reduce(0) { $0 + $1.count } + 1)
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for arg in args {
-            offsets.append(joined.count)
-            lengths.append(arg.count)
-            joined.append(contentsOf: arg)
-        }
-        joined.append(0)
-        return joined.withUnsafeBytes { raw in
-            let base = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = offsets.map { UnsafePointer(base + $0) }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { lens in
-                    body(Int32(args.count), argv.baseAddress!, lens.baseAddress!)
-                }
-            }
-        }
-    }
 }
 
 private final class CompletionBox {

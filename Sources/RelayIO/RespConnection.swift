@@ -103,7 +103,7 @@ public final class RespConnection {
         loop.assertOnLoopThread()
         guard let bev, failure == nil else { return false }
         var command: UnsafeMutablePointer<CChar>?
-        let length = RespConnection.withArgv(args) { argc, argv, lengths in
+        let length = withRedisArgv(args) { argc, argv, lengths in
             redisFormatCommandArgv(&command, argc, argv, lengths)
         }
         guard length > 0, let command else { return false }
@@ -236,26 +236,4 @@ public final class RespConnection {
         }
     }
 
-    private static func withArgv<R>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
-        // One contiguous copy of the arguments, borrowed for the call (hiredis copies them).
-        var joined: [UInt8] = []
-        joined.reserveCapacity(args.reduce(0) { $0 + $1.count } + 1)
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for arg in args {
-            offsets.append(joined.count)
-            lengths.append(arg.count)
-            joined.append(contentsOf: arg)
-        }
-        joined.append(0)
-        return joined.withUnsafeBytes { raw in
-            let base = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = offsets.map { UnsafePointer(base + $0) }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { lens in
-                    body(Int32(args.count), argv.baseAddress!, lens.baseAddress!)
-                }
-            }
-        }
-    }
 }

@@ -7,49 +7,7 @@ import XCTest
 @testable import RelayRedis
 import RelayIO
 
-final class ClusterClientTests: XCTestCase {
-    private static var cluster: DevCluster?
-    private var loop: EventLoop!
-    private var client: ClusterClient!
-
-    override class func setUp() {
-        super.setUp()
-        guard DevCluster.available else { return }
-        do { cluster = try DevCluster.start() } catch { print("ClusterClientTests: \(error)") }
-    }
-
-    override class func tearDown() {
-        cluster?.stop()
-        cluster = nil
-        super.tearDown()
-    }
-
-    override func setUpWithError() throws {
-        guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
-        let cluster = try XCTUnwrap(Self.cluster, "the cluster did not start")
-        loop = EventLoop()
-        client = ClusterClient(loop: loop, seeds: cluster.seeds, logger: Logger(label: "test"))
-        client.start()
-        try connectAll(client)
-    }
-
-    override func tearDown() {
-        client?.stop()
-        client = nil
-        loop = nil
-    }
-
-    /// Waits (10 s at most) until the map is known and every primary's connection is up.
-    private func connectAll(_ client: ClusterClient) throws {
-        let connected: Void? = loop.wait(10) { done in
-            if client.allPrimariesConnected { return done(()) }
-            client.onConnected.append { if client.allPrimariesConnected { done(()) } }
-        }
-        XCTAssertNotNil(connected, "every primary connected within 10 s")
-        XCTAssertTrue(client.isConnected)
-        XCTAssertEqual(client.primaries.count, 3)
-    }
-
+final class ClusterClientTests: ClusterClientTestCase {
     private func send(_ key: String?, _ args: String...) -> RedisReply? {
         loop.wait(10) { done in client.send(key: key, args, done) }
     }
@@ -65,7 +23,7 @@ final class ClusterClientTests: XCTestCase {
     }
 
     func testCommandsRouteToTheOwningPrimary() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let keys = (0..<60).map { "route:\($0)" } + ["{user1000}.following", "{user1000}.followers"]
         let replies = try XCTUnwrap(loop.replies(10, keys.map { key in { self.client.send(key: key, ["SET", key, "v:\(key)"], $0) } }))
         XCTAssertEqual(replies, Array(repeating: .status("OK"), count: keys.count))
@@ -113,7 +71,7 @@ final class ClusterClientTests: XCTestCase {
     }
 
     func testAskDuringASlotMigrationIsFollowedWithAsking() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let key = "{ask}moving"
         let staying = "{ask}staying"
         let slot = ClusterSlot.of(key)
@@ -152,7 +110,7 @@ final class ClusterClientTests: XCTestCase {
     }
 
     func testScriptRunsOnTheOwningPrimary() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let script = LuaScript(name: "test_set_two", source: Array("""
             redis.call('SET', KEYS[1], ARGV[1])
             redis.call('SET', KEYS[2], ARGV[1])
@@ -173,7 +131,7 @@ final class ClusterClientTests: XCTestCase {
     }
 
     func testWaitForReplicas() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let set = LuaScript(name: "test_set", source: Array("return redis.call('SET', KEYS[1], ARGV[1])".utf8))
         let key = "{wait}key"
         XCTAssertEqual(run(set, [key], ["1"], waitReplicas: 1), .status("OK"), "one replica confirms")
@@ -209,7 +167,7 @@ final class ClusterClientTests: XCTestCase {
     /// neither) and TRYAGAIN from the target (it has only one: "multiple keys request during
     /// rehashing"). (A source holding one of the keys answers TRYAGAIN itself.)
     private func splitSlot(_ tag: String) throws -> (keys: [String], slot: Int, source: RedisEndpoint, target: RedisEndpoint) {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let keys = ["{\(tag)}moved", "{\(tag)}staying"]
         let slot = ClusterSlot.of(keys[0])
         let source = try owner(keys[0])
@@ -228,7 +186,7 @@ final class ClusterClientTests: XCTestCase {
         """.utf8))
 
     func testTryAgainDuringAMigrationIsRetriedUntilTheMigrationEnds() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let (keys, slot, source, target) = try splitSlot("tryagain")
         let others = client.primaries.filter { $0 != source && $0 != target }
         // Finish the migration 0.8 s in: more than the five redirections the router allows
@@ -257,7 +215,7 @@ final class ClusterClientTests: XCTestCase {
     }
 
     func testTheDeadlineBoundsACommandRetriedAndThenStuck() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let (keys, slot, source, target) = try splitSlot("stuck")
         let targetPid = try XCTUnwrap(cluster.pid(port: target.port))
         defer {
@@ -283,7 +241,7 @@ final class ClusterClientTests: XCTestCase {
     }
 
     func testTheDeadlineBoundsACommandToAStoppedPrimary() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let key = "{stopped}key"
         let pid = try XCTUnwrap(cluster.pid(port: try owner(key).port))
         client.commandTimeoutSeconds = 1.0

@@ -7,42 +7,7 @@ import XCTest
 @testable import RelayRedis
 import RelayIO
 
-final class ClusterWaitTests: XCTestCase {
-    private static var cluster: DevCluster?
-    private var loop: EventLoop!
-    private var client: ClusterClient!
-
-    override class func setUp() {
-        super.setUp()
-        guard DevCluster.available else { return }
-        do { cluster = try DevCluster.start() } catch { print("ClusterWaitTests: \(error)") }
-    }
-
-    override class func tearDown() {
-        cluster?.stop()
-        cluster = nil
-        super.tearDown()
-    }
-
-    override func setUpWithError() throws {
-        guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
-        let cluster = try XCTUnwrap(Self.cluster, "the cluster did not start")
-        loop = EventLoop()
-        client = ClusterClient(loop: loop, seeds: cluster.seeds, logger: Logger(label: "test"))
-        client.start()
-        let connected: Void? = loop.wait(10) { [client] done in
-            if client!.allPrimariesConnected { return done(()) }
-            client!.onConnected.append { if client!.allPrimariesConnected { done(()) } }
-        }
-        XCTAssertNotNil(connected, "every primary connected within 10 s")
-    }
-
-    override func tearDown() {
-        client?.stop()
-        client = nil
-        loop = nil
-    }
-
+final class ClusterWaitTests: ClusterClientTestCase {
     private static let set = LuaScript(name: "test_wait_set", source: Array("return redis.call('SET', KEYS[1], ARGV[1])".utf8))
     private static let get = LuaScript(name: "test_wait_get", source: Array("return redis.call('GET', KEYS[1])".utf8))
 
@@ -91,7 +56,7 @@ final class ClusterWaitTests: XCTestCase {
     }
 
     func testALaggingReplicaHoldsUpOnlyTheWaitingWrites() throws {
-        let cluster = try XCTUnwrap(Self.cluster)
+        let cluster = try XCTUnwrap(self.cluster)
         let tag = "lag"
         let primary = try XCTUnwrap(client.primary(slot: ClusterSlot.of("{\(tag)}x")))
         let replica = try XCTUnwrap(cluster.replicaPort(ofPrimary: primary.port))

@@ -1,0 +1,47 @@
+// ClusterClientTestCase: one real cluster (scripts/dev-cluster: three primaries, three
+// replicas) per test class, and for each test a ClusterClient on its own loop with every
+// primary connected (10 s at most).
+import Logging
+import XCTest
+@testable import RelayRedis
+import RelayIO
+
+class ClusterClientTestCase: XCTestCase {
+    private static var clusters: [ObjectIdentifier: DevCluster] = [:]
+    /// This class's cluster (nil if it did not start; the test then fails in setUp).
+    var cluster: DevCluster? { Self.clusters[ObjectIdentifier(type(of: self))] }
+    var loop: EventLoop!
+    var client: ClusterClient!
+
+    override class func setUp() {
+        super.setUp()
+        guard DevCluster.available else { return }
+        do { clusters[ObjectIdentifier(self)] = try DevCluster.start() } catch { print("\(self): \(error)") }
+    }
+
+    override class func tearDown() {
+        clusters.removeValue(forKey: ObjectIdentifier(self))?.stop()
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
+        let cluster = try XCTUnwrap(self.cluster, "the cluster did not start")
+        loop = EventLoop()
+        client = ClusterClient(loop: loop, seeds: cluster.seeds, logger: Logger(label: "test"))
+        client.start()
+        let connected: Void? = loop.wait(10) { [client] done in
+            if client!.allPrimariesConnected { return done(()) }
+            client!.onConnected.append { if client!.allPrimariesConnected { done(()) } }
+        }
+        XCTAssertNotNil(connected, "every primary connected within 10 s")
+        XCTAssertTrue(client.isConnected)
+        XCTAssertEqual(client.primaries.count, 3)
+    }
+
+    override func tearDown() {
+        client?.stop()
+        client = nil
+        loop = nil
+    }
+}
