@@ -116,16 +116,6 @@ public final class RedisConnection {
         send(args.map { Array($0.utf8) }, completion)
     }
 
-    /// Sends with a raw hiredis callback (pub/sub needs callbacks that run more than once).
-    fileprivate func sendRaw(_ args: [[UInt8]], privdata: UnsafeMutableRawPointer?,
-                             callback: (@convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void)?, onFailure: () -> Void) {
-        guard let context else { onFailure(); return }
-        let status = withRedisArgv(args) { argc, argv, lengths in
-            redisAsyncCommandArgv(context, callback, privdata, argc, argv, lengths)
-        }
-        if status != REDIS_OK { onFailure() }
-    }
-
     /// Drops the connection at once (Redis stopped answering): every pending command completes
     /// with `.failure(.timedOut)` (or `.connectionLost`), then onDisconnect runs.
     public func abort(timedOut: Bool = false) {
@@ -153,58 +143,4 @@ public enum PubSubEvent: Equatable, Sendable {
     case unsubscribed
     /// The connection went away; the subscription is over.
     case connectionLost
-}
-
-extension RedisConnection {
-    /// SUBSCRIBE on a connection used only for pub/sub. `handler` runs for the confirmation, for
-    /// every message and, last, for `.unsubscribed` or `.connectionLost`; its box is retained
-    /// until then (hiredis keeps calling the same callback for the channel). Subscribe to a
-    /// channel at most once at a time: hiredis keeps one callback per channel name.
-    public func subscribe(_ channel: [UInt8], _ handler: @escaping (PubSubEvent) -> Void) {
-        guard isConnected else { handler(.connectionLost); return }
-        let box = SubscriptionBox(handler)
-        // hiredis may call back many times: pass one retain, released at the final event.
-        let privdata = Unmanaged.passRetained(box).toOpaque()
-        sendRaw([Array("SUBSCRIBE".utf8), channel], privdata: privdata, callback: { _, reply, privdata in
-            guard let privdata else { return }
-            let box = Unmanaged<SubscriptionBox>.fromOpaque(privdata).takeUnretainedValue()
-            guard !box.finished else { return }
-            guard let reply else {
-                box.finish(.connectionLost)
-                Unmanaged<SubscriptionBox>.fromOpaque(privdata).release()
-                return
-            }
-            let value = RedisReply(reply.assumingMemoryBound(to: redisReply.self))
-            guard let items = value.array, let kind = items.first?.string else { return }
-            switch kind {
-            case "message":
-                if items.count >= 3, case .bulk(let payload) = items[2] { box.handler(.message(payload)) }
-            case "subscribe":
-                box.handler(.subscribed)
-            case "unsubscribe":
-                box.finish(.unsubscribed)
-                Unmanaged<SubscriptionBox>.fromOpaque(privdata).release()
-            default:
-                break
-            }
-        }, onFailure: { box.finish(.connectionLost); Unmanaged<SubscriptionBox>.fromOpaque(privdata).release() })
-    }
-
-    /// UNSUBSCRIBE; the channel's handler then receives `.unsubscribed`.
-    public func unsubscribe(_ channel: [UInt8]) {
-        guard isConnected else { return }
-        // The reply goes to the channel's subscription callback, not to this one.
-        sendRaw([Array("UNSUBSCRIBE".utf8), channel], privdata: nil, callback: nil, onFailure: {})
-    }
-}
-
-private final class SubscriptionBox {
-    let handler: (PubSubEvent) -> Void
-    var finished = false
-    init(_ handler: @escaping (PubSubEvent) -> Void) { self.handler = handler }
-    func finish(_ event: PubSubEvent) {
-        guard !finished else { return }
-        finished = true
-        handler(event)
-    }
 }

@@ -66,7 +66,7 @@ final class PubSubShard {
     /// reply that is not an error (the late answer would have come before it).
     private var unsureSlots: [Int] = []
     private var reconnectTimer: LoopTimer?
-    private var backoff = 0.05
+    private var backoff = ReconnectBackoff()
     private var stopped = true
     /// Connected and PING answered: requests can be sent.
     private(set) var isReady = false
@@ -204,8 +204,7 @@ final class PubSubShard {
 
     private func scheduleReconnect() {
         guard !stopped else { return }
-        let delay = backoff
-        backoff = min(backoff * 2, 1.0)
+        let delay = backoff.next()
         reconnectTimer = loop.after(delay) { [weak self] in
             guard let self, !self.stopped else { return }
             self.reconnectTimer = nil
@@ -261,7 +260,7 @@ final class PubSubShard {
             guard let (_, request, _) = popHead(), request == .ping else { return desync("a PONG out of order") }
             if !isReady {
                 isReady = true
-                backoff = 0.05
+                backoff.reset()
                 logger.info("redis connected", metadata: ["redis": "\(endpoint)", "role": "pub/sub"])
                 onEvent(.ready)
             }

@@ -1,6 +1,6 @@
 // RedisLink: one Redis connection kept up. It connects, reconnects with a backoff (50 ms
 // doubling to 1 s) after a failure or a drop, and tells its owner both ways. RedisClient
-// (commands) and PubSubClient (subscriptions) each hold one.
+// (commands) and PubSubShard (one primary's subscriptions) each hold one.
 import Logging
 import RelayIO
 
@@ -11,7 +11,7 @@ final class RedisLink {
     private let role: String
     private(set) var connection: RedisConnection?
     private var reconnectTimer: LoopTimer?
-    private var backoff = 0.05
+    private var backoff = ReconnectBackoff()
     private var stopped = false
     var onConnected: [() -> Void] = []
     var onDisconnected: [() -> Void] = []
@@ -40,7 +40,7 @@ final class RedisLink {
     /// Called by the owner once Redis has really answered. The backoff is not reset by the TCP
     /// connect alone: a Redis that accepts and then refuses (maxclients, LOADING) must not be
     /// hammered.
-    func answered() { backoff = 0.05 }
+    func answered() { backoff.reset() }
 
     private func connect() {
         let connection = RedisConnection(loop: loop, endpoint: endpoint)
@@ -68,8 +68,7 @@ final class RedisLink {
 
     private func scheduleReconnect() {
         guard !stopped else { return }
-        let delay = backoff
-        backoff = min(backoff * 2, 1.0)
+        let delay = backoff.next()
         reconnectTimer = loop.after(delay) { [weak self] in self?.connect() }
     }
 }

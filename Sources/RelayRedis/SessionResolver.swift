@@ -22,13 +22,11 @@ public final class SessionResolver {
         self.keys = keys
     }
 
-    public static func isFriendlyId(_ name: String) -> Bool { name.hasPrefix("session_") }
-
     private func cacheKey(_ env: String, _ name: String) -> String { env + "\u{0}" + name }
 
     /// The session id `name` stands for in `env` (nil: none), and whether it came from the cache.
     public func resolve(env: String, _ name: String, _ completion: @escaping (Result<(id: String, cached: Bool)?, APIError>) -> Void) {
-        if SessionResolver.isFriendlyId(name) {
+        if FriendlyID.isSession(name) {
             // A malformed id names no session (and must not become a key name).
             return completion(.success(FriendlyID.isWellFormedSession(name) ? (name, false) : nil))
         }
@@ -46,7 +44,7 @@ public final class SessionResolver {
 
     /// Remembers a mapping a script in the session's slot has confirmed.
     public func remember(env: String, _ name: String, id: String) {
-        guard !SessionResolver.isFriendlyId(name) else { return }
+        guard !FriendlyID.isSession(name) else { return }
         if cache.count >= SessionResolver.capacity { cache.removeAll(keepingCapacity: true) }
         cache[cacheKey(env, name)] = id
     }

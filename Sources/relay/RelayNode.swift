@@ -162,16 +162,6 @@ final class RelayNode {
     }
 }
 
-extension RedisTarget {
-    /// The single instance, or the first seed.
-    var firstEndpoint: RedisEndpoint {
-        switch self {
-        case .single(let endpoint): return endpoint
-        case .cluster(let seeds): return seeds[0]
-        }
-    }
-}
-
 func bootstrapLogging(level: String) {
     let level = Logger.Level(rawValue: level) ?? .info
     LoggingSystem.bootstrap { label in

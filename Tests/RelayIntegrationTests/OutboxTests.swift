@@ -149,31 +149,15 @@ extension OutboxTests {
     }
 }
 
-/// Cluster slots as the relay computes them (CRC16/XMODEM of the hash tag, mod 16384), and the
-/// outbox key of a session's slot: `relay:{<tag>}:outbox`, the tag being the first "o"+base-36
-/// number that hashes to the slot.
+/// The outbox key of a session's slot, as the relay names it: `relay:{<tag>}:outbox`, the tag
+/// being the first "o"+base-36 number whose slot (ClusterKeySlot) is the session's.
 enum TestKeySlots {
-    static func crc16<S: Sequence>(_ bytes: S) -> UInt16 where S.Element == UInt8 {
-        var crc: UInt16 = 0
-        for byte in bytes {
-            crc ^= UInt16(byte) << 8
-            for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
-        }
-        return crc
-    }
-
-    static func slot(tag: String) -> Int { Int(crc16(tag.utf8) % 16384) }
-
     static func outboxKey(session: String) -> String {
-        let target = slot(tag: "s:\(session)")
-        var seen = Set<Int>()
+        let target = ClusterKeySlot.ofSession(session)
         var n = 0
         while true {
             let tag = "o" + String(n, radix: 36)
-            let slot = slot(tag: tag)
-            // The relay takes the first number for each slot.
-            if slot == target && !seen.contains(slot) { return "relay:{\(tag)}:outbox" }
-            seen.insert(slot)
+            if ClusterKeySlot.of("{\(tag)}") == target { return "relay:{\(tag)}:outbox" }
             n += 1
         }
     }
