@@ -67,6 +67,13 @@ final class EchoWorkerTests: RelayTestCase {
         let pid = try XCTUnwrap(worker?.pid)
         func openFiles() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count }
         try waitUntil(timeout: 10, "the worker to connect") { try openFiles() >= 5 }
+        // One run first: the worker opens some connections only when it first needs them
+        // (its API client, its command connections), so a baseline taken right after start
+        // could miss them and count them as leaked.
+        let warmUp = try api.newSession(externalId: unique("warm-up"), extra: ["triggerConfig": .object(["idleTimeoutInSeconds": 1])])
+        try waitUntil(timeout: 30, "the worker to complete a first run") {
+            try api.retrieveSession(warmUp).json()["currentRunId"]?.isNull == true
+        }
         let baseline = try openFiles()
         let sessions = try (0..<40).map { _ in
             try api.newSession(externalId: unique("leak"), extra: ["triggerConfig": .object(["idleTimeoutInSeconds": 1])])
