@@ -28,6 +28,37 @@ public enum RecordEncoding {
         return out
     }
 
+    /// A loss signal (docs/API.md, History guarantees): records with `after` < seq < `before`
+    /// may have existed and are gone. `{"data":null,"id":N[,"seqNum":N],"lost":{"after":K,"before":B}}`
+    /// for a loss marker (id N = B); without `id` (nil) for a resume point past the channel's end.
+    public static func lossJSON(id: UInt64?, after: UInt64, before: UInt64, includeSeqNum: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(96)
+        out.append(contentsOf: #"{"data":null"#.utf8)
+        if let id {
+            out.append(contentsOf: #","id":"#.utf8)
+            JSONBytes.appendDecimal(id, to: &out)
+            if includeSeqNum {
+                out.append(contentsOf: #","seqNum":"#.utf8)
+                JSONBytes.appendDecimal(id, to: &out)
+            }
+        }
+        out.append(contentsOf: #","lost":"#.utf8)
+        out.append(contentsOf: lostRange(after: after, before: before))
+        out.append(0x7D)
+        return out
+    }
+
+    /// `{"after":K,"before":B}`
+    public static func lostRange(after: UInt64, before: UInt64) -> [UInt8] {
+        var out: [UInt8] = Array(#"{"after":"#.utf8)
+        JSONBytes.appendDecimal(after, to: &out)
+        out.append(contentsOf: #","before":"#.utf8)
+        JSONBytes.appendDecimal(before, to: &out)
+        out.append(0x7D)
+        return out
+    }
+
     /// `[["name","value"],...]`
     public static func headersJSON(_ headers: [(String, String)]) -> [UInt8] {
         var out: [UInt8] = [0x5B]

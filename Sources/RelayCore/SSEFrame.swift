@@ -45,6 +45,22 @@ public enum SSEFrame {
         return out
     }
 
+    /// A loss signal (docs/API.md, History guarantees): `[id: N\n]event: lost\ndata: <JSON>\n\n`,
+    /// with an id for a loss marker of the channel, without one for a resume point past the end.
+    public static func lost(id: UInt64?, after: UInt64, before: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        if let id {
+            out.append(contentsOf: "id: ".utf8)
+            JSONBytes.appendDecimal(id, to: &out)
+            out.append(0x0A)
+        }
+        out.append(contentsOf: "event: lost\ndata: ".utf8)
+        out.append(contentsOf: RecordEncoding.lossJSON(id: id, after: after, before: before, includeSeqNum: false))
+        out.append(contentsOf: "\n\n".utf8)
+        return out
+    }
+
     /// "data: <line>\n" for each line of `payload` (split on CRLF, CR or LF).
     static func appendData(_ payload: ArraySlice<UInt8>, to out: inout [UInt8]) {
         let prefix: StaticString = "data: "

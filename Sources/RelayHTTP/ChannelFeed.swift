@@ -10,7 +10,8 @@ import RelayRedis
 final class ChannelFeed {
     enum Subscription { case idle, subscribing, subscribed, unsubscribing }
 
-    /// A live message from pub/sub: "SEQ d|c|x\n<record JSON>".
+    /// A live message from pub/sub: "SEQ D|C\n<stored field>", "SEQ L\n<last seq kept>" (a loss
+    /// marker), "SEQ x\n" (closed), or from a node of the previous version "SEQ d|c\n<record JSON>".
     struct LiveMessage {
         var seq: UInt64
         var kind: UInt8
@@ -29,6 +30,11 @@ final class ChannelFeed {
             self.seq = seq
             kind = payload[space + 1]
             json = payload[(space + 3)...]
+        }
+
+        /// A loss marker's last seq kept before it.
+        var lostAfter: UInt64? {
+            kind == UInt8(ascii: "L") ? UInt64(String(decoding: json, as: UTF8.self)) : nil
         }
     }
 
@@ -170,40 +176,68 @@ final class ChannelFeed {
 
     // MARK: Records
 
-    /// Live messages arrive in publish order, but some may be missing (a reconnect): a jump
-    /// in sequence numbers is filled from the stream before anything after it is delivered.
+    /// Live messages arrive in publish order, but some may be missing (a reconnect): an entry
+    /// whose predecessor this feed has not framed is held until the stream fills the gap.
     func receive(_ message: LiveMessage) {
         if filling { pending.append(message); return }
         if message.kind == UInt8(ascii: "x") { return closed(at: message.seq) }
-        if lastSeqKnown && message.seq > lastSeq + 1 {
+        let lostAfter = message.lostAfter
+        if message.kind == UInt8(ascii: "L") && lostAfter == nil { return }
+        let previous = lostAfter ?? (message.seq - 1)
+        if lastSeqKnown && message.seq > lastSeq && previous > lastSeq {
             pending.append(message)
             fill()
             return
         }
         switch message.kind {
+        case UInt8(ascii: "L"):
+            let after = lostAfter ?? 0
+            deliver(seq: message.seq, previous: after) { SSEFrame.lost(id: message.seq, after: after, before: message.seq) }
         case UInt8(ascii: "D"), UInt8(ascii: "C"):
             // The stored field: the record JSON is built here, once per node, by the same code
             // as catch-up and drains.
             let isControl = message.kind == UInt8(ascii: "C")
-            let field = Array(message.json)
-            let record = RecordEncoding.json(id: message.seq, dataJSON: isControl ? nil : field,
-                                             headersJSON: isControl ? field : nil, includeSeqNum: false)
-            deliver(seq: message.seq, json: record[...], isControl: isControl)
+            deliver(seq: message.seq, previous: previous) {
+                let field = Array(message.json)
+                let record = RecordEncoding.json(id: message.seq, dataJSON: isControl ? nil : field,
+                                                 headersJSON: isControl ? field : nil, includeSeqNum: false)
+                return SSEFrame.record(id: message.seq, recordJSON: record[...], isControl: isControl)
+            }
         default:
             // "d" / "c": a node of the previous version published the whole record JSON.
-            deliver(seq: message.seq, json: message.json, isControl: message.kind == UInt8(ascii: "c"))
+            deliver(seq: message.seq, previous: previous) {
+                SSEFrame.record(id: message.seq, recordJSON: message.json, isControl: message.kind == UInt8(ascii: "c"))
+            }
         }
     }
 
-    /// Frames the record once and offers the same frame to every live subscriber.
-    private func deliver(seq: UInt64, json: ArraySlice<UInt8>, isControl: Bool) {
+    /// Frames the entry once and offers the same frame to every live subscriber.
+    private func deliver(seq: UInt64, previous: UInt64, frame: () -> [UInt8]) {
         if lastSeqKnown && seq <= lastSeq { return }
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
-        let frame = SharedFrame(SSEFrame.record(id: seq, recordJSON: json, isControl: isControl))
+        let shared = SharedFrame(frame())
         for subscriber in subscribers.values where subscriber.isLive {
-            subscriber.offer(seq: seq, frame: frame)
+            subscriber.offer(seq: seq, previous: previous, frame: shared)
+        }
+    }
+
+    private func deliver(_ record: StoredRecord) {
+        deliver(seq: record.seq, previous: record.previous) {
+            if let after = record.lostAfter { return SSEFrame.lost(id: record.seq, after: after, before: record.seq) }
+            return SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl)
+        }
+    }
+
+    /// The channel ends at `last`, before what this feed framed: the records after it were lost
+    /// with a primary (a failover, a restart from older data). Subscribers given any of them
+    /// are told; the feed goes on from `last` (the channel's next entry is a loss marker).
+    func historyEnds(at last: UInt64) {
+        guard lastSeqKnown, lastSeq > last else { return }
+        lastSeq = last
+        for subscriber in subscribers.values where subscriber.isLive {
+            subscriber.historyEnded(at: last)
         }
     }
 
@@ -220,11 +254,10 @@ final class ChannelFeed {
         hub.log.range(session: session, io: io, after: lastSeq, count: FanoutHub.batchSize) { [weak self] result in
             guard let self else { return }
             switch result {
-            case .success(let records):
-                for record in records {
-                    self.deliver(seq: record.seq, json: record.json(includeSeqNum: false)[...], isControl: record.isControl)
-                }
-                if records.count == FanoutHub.batchSize { return self.fill() }
+            case .success(let page):
+                page.records.forEach(self.deliver)
+                if page.records.count == FanoutHub.batchSize { return self.fill() }
+                if page.records.isEmpty { self.historyEnds(at: page.last) }
             case .failure:
                 // Redis is unreachable: forget the position; subscribers catch up one by one.
                 self.lastSeqKnown = false

@@ -82,13 +82,19 @@ extension RelayServer {
             self.channels.drain(session: record.id, io: io, after: params.after, limit: params.limit) { result in
                 switch result {
                 case .failure(let error): self.respondError(exchange, error)
-                case .success(let page):
+                case .success(let (page, hasMore)):
                     var body: [UInt8] = Array(#"{"records":["#.utf8)
                     for (i, record) in page.records.enumerated() {
                         if i > 0 { body.append(UInt8(ascii: ",")) }
                         body.append(contentsOf: record.json(includeSeqNum: true))
                     }
-                    body.append(contentsOf: "],\"hasMore\":\(page.hasMore)}".utf8)
+                    body.append(contentsOf: "],\"hasMore\":\(hasMore)".utf8)
+                    // afterEventId past the channel's end: a position from a lost history.
+                    if page.records.isEmpty, let (after, before) = ChannelContinuity.pastEnd(position: params.after, last: page.last) {
+                        body.append(contentsOf: #","lost":"#.utf8)
+                        body.append(contentsOf: RecordEncoding.lostRange(after: after, before: before))
+                    }
+                    body.append(UInt8(ascii: "}"))
                     self.metrics.responded(status: 200)
                     exchange.respond(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")]
                                         + self.commonHeaders(exchange), body: body)

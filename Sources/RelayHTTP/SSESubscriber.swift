@@ -33,7 +33,8 @@ final class SSESubscriber {
         case reading
         /// Writing a batch (framed for this subscriber alone); writing pauses while more than
         /// half the unsent-output cap is queued, so a long catch-up never trips the cap.
-        case writing(backlog: ArraySlice<StoredRecord>, fullBatch: Bool)
+        /// (Indirect: boxed per batch, so the state of a live subscriber stays small.)
+        indirect case writing(backlog: ArraySlice<StoredRecord>, read: ChannelPage)
         /// The read failed (Redis unreachable): read again shortly; the stream stays open.
         case retrying
     }
@@ -52,6 +53,11 @@ final class SSESubscriber {
     private(set) var isEnded = false
     /// Last sequence number written to this client.
     private(set) var delivered: UInt64
+    /// The client asked for a position or has been given records: a trim or a loss after
+    /// `delivered` is news to it (ChannelContinuity).
+    private var positioned: Bool
+    /// Reads in a row that found nothing while the feed had framed more (see `caughtUp`).
+    private var emptyReads = 0
 
     let output: SubscriberOutput
     let feed: ChannelFeed
@@ -86,6 +92,7 @@ final class SSESubscriber {
         self.hub = hub
         state = .starting(opening)
         delivered = opening.lastEventId ?? 0
+        positioned = opening.lastEventId != nil
         endWhenCaughtUp = opening.endWhenCaughtUp
         flushQueue = hub.flushQueue
         metrics = hub.metrics
@@ -116,37 +123,33 @@ final class SSESubscriber {
             case .failure(let error):
                 leave()
                 opening.refuse(error)
-            case .success(let records):
+            case .success(let page):
                 if let refusal = opening.refusal() {
                     leave()
                     return opening.refuse(refusal)
                 }
-                startResponse(opening, firstBatch: records)
+                startResponse(opening, firstBatch: page)
             }
         }
     }
 
-    /// Sends the headers (with the gap notice if the resume point was trimmed away), then
-    /// writes the first batch.
-    private func startResponse(_ opening: StreamOpening, firstBatch records: [StoredRecord]) {
+    /// Sends the headers (with `X-Relay-First-Id` if the resume point was trimmed away), then
+    /// writes the first batch (the gap or loss notices it needs come first: `take(_:)`).
+    private func startResponse(_ opening: StreamOpening, firstBatch page: ChannelPage) {
         var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
                        ("X-Accel-Buffering", "no")] + opening.headers
-        var gap: (UInt64, UInt64)?
-        if let requested = opening.lastEventId, let first = records.first?.seq, first > requested + 1 {
-            gap = (requested, first)
-            headers.append(("X-Relay-First-Id", String(first)))
-            delivered = first - 1
+        if let first = page.records.first,
+           let (_, firstAvailable) = ChannelContinuity.trimmed(delivered: delivered, positioned: positioned,
+                                                               seq: first.seq, previous: first.previous) {
+            headers.append(("X-Relay-First-Id", String(firstAvailable)))
         }
         opening.started()
         // Catching up from here: a client already gone makes startStream end the stream at once.
-        state = .catchingUp(.writing(backlog: records[...], fullBatch: records.count == FanoutHub.batchSize))
+        state = .catchingUp(.writing(backlog: page.records[...], read: page))
         // Strong: the output drops this closure when the stream ends, which breaks the cycle.
         output.startStream(status: 200, headers: headers) { self.leave() }
-        // First `retry:` (browsers reconnect that soon after a drain), then the gap notice.
+        // First `retry:` (browsers reconnect that soon after a drain), then the records.
         if let retry = hub.retryFrame { enqueue(retry) }
-        if let (requested, first) = gap {
-            enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: first)))
-        }
         flush()
         pump()
     }
@@ -165,19 +168,19 @@ final class SSESubscriber {
                     guard case .catchingUp(.retrying) = state else { return }
                     readNextBatch()
                 }
-            case .success(let records):
-                state = .catchingUp(.writing(backlog: records[...], fullBatch: records.count == FanoutHub.batchSize))
+            case .success(let page):
+                state = .catchingUp(.writing(backlog: page.records[...], read: page))
                 pump()
             }
         }
     }
 
     private func pump() {
-        while case .catchingUp(.writing(let backlog, let fullBatch)) = state {
+        while case .catchingUp(.writing(let backlog, let read)) = state {
             guard let record = backlog.first else {
                 pumpTimer?.cancel()
                 pumpTimer = nil
-                return caughtUp(fullBatch: fullBatch)
+                return caughtUp(read)
             }
             if output.unsentBytes > maxUnsentBytes / 2 {
                 if pumpTimer == nil {
@@ -185,23 +188,59 @@ final class SSESubscriber {
                 }
                 return
             }
-            state = .catchingUp(.writing(backlog: backlog.dropFirst(), fullBatch: fullBatch))
+            state = .catchingUp(.writing(backlog: backlog.dropFirst(), read: read))
             guard record.seq > delivered else { continue }
-            enqueue(SharedFrame(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
-                                                isControl: record.isControl)))
-            delivered = record.seq
-            recordWritten()
+            take(record)
             flush()
         }
+    }
+
+    /// Writes one entry read from the log: a gap notice first if records before it were
+    /// trimmed away, then the record (or the loss marker's `event: lost`).
+    private func take(_ record: StoredRecord) {
+        if let (requested, firstAvailable) = ChannelContinuity.trimmed(
+            delivered: delivered, positioned: positioned, seq: record.seq, previous: record.previous) {
+            enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: firstAvailable)))
+        }
+        if let after = record.lostAfter {
+            enqueue(SharedFrame(SSEFrame.lost(id: record.seq, after: after, before: record.seq)))
+        } else {
+            enqueue(SharedFrame(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
+                                                isControl: record.isControl)))
+        }
+        delivered = record.seq
+        positioned = true
+        recordWritten()
     }
 
     /// A batch is written: read on if the log (or the feed) has more, end if the channel is
     /// closed, or go live. There is no await between the feed's `lastSeq` check and going
     /// live, so nothing the feed framed can fall between the two.
-    private func caughtUp(fullBatch: Bool) {
-        if fullBatch || (feed.lastSeqKnown && feed.lastSeq > delivered) {
-            return readNextBatch()
+    private func caughtUp(_ read: ChannelPage) {
+        // A position past the channel's end comes from a history that was lost: say so, and
+        // go on from where the channel ends (its next entry is a loss marker, or a record the
+        // lost history never had).
+        if read.records.isEmpty, let (after, before) = ChannelContinuity.pastEnd(position: delivered, last: read.last) {
+            enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before)))
+            delivered = after
+            flush()
+            feed.historyEnds(at: read.last)
         }
+        if read.records.count == FanoutHub.batchSize { return readNextBatch() }
+        if feed.lastSeqKnown && feed.lastSeq > delivered {
+            // Framed while this read was in flight: read again. Twice in a row with nothing
+            // found means the feed knows records this primary does not show yet (a high
+            // watermark behind after a failover): look again shortly, not in a tight loop.
+            emptyReads = read.records.isEmpty ? emptyReads + 1 : 0
+            if emptyReads < 2 { return readNextBatch() }
+            state = .catchingUp(.retrying)
+            hub.loop.after(0.25) { [self] in
+                guard case .catchingUp(.retrying) = state else { return }
+                readNextBatch()
+            }
+            return
+        }
+        emptyReads = 0
         if let closed = feed.closedSeq, delivered >= closed {
             return finish(clean: true)
         }
@@ -213,14 +252,27 @@ final class SSESubscriber {
 
     // MARK: Live (events from the feed)
 
-    /// A record the feed framed (offered to live subscribers only). Taken if it is the next
-    /// one; a gap sends the subscriber back to catching up.
-    func offer(seq: UInt64, frame: SharedFrame) {
-        if seq <= delivered { return }
-        guard seq == delivered + 1 else { return catchUpFromLog() }
-        enqueue(frame)
-        delivered = seq
-        recordWritten()
+    /// An entry the feed framed (offered to live subscribers only). Taken if it is the next
+    /// one (its channel predecessor `previous` is at or before `delivered`); anything missing
+    /// in between sends the subscriber back to catching up.
+    func offer(seq: UInt64, previous: UInt64, frame: SharedFrame) {
+        switch ChannelContinuity.offer(delivered: delivered, seq: seq, previous: previous) {
+        case .skip: return
+        case .readLog: return catchUpFromLog()
+        case .take:
+            enqueue(frame)
+            delivered = seq
+            positioned = true
+            recordWritten()
+        }
+    }
+
+    /// The feed found that the channel now ends at `last`, before what this subscriber was
+    /// given: those records were lost with a primary. Say so (`event: lost`), go on from `last`.
+    func historyEnded(at last: UInt64) {
+        guard isLive, let (after, before) = ChannelContinuity.pastEnd(position: delivered, last: last) else { return }
+        enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before)))
+        delivered = after
     }
 
     /// The channel was closed at `seq`: end once everything up to it is written.

@@ -4,17 +4,33 @@ import Glibc
 import RelayCore
 import RelayIO
 
-/// A record as stored: its sequence number and either the data JSON or the control headers.
+/// An entry of a channel as stored: a record (its sequence number and either the data JSON or
+/// the control headers), or a loss marker (`lostAfter`: records after that seq and before this
+/// one may have been lost with a primary; docs/API.md, History guarantees).
 public struct StoredRecord: Equatable, Sendable {
     public var seq: UInt64
     /// The record's `data` as JSON text (the body itself, or the body as a JSON string).
     public var data: [UInt8]?
     /// A control record's headers as a JSON array text.
     public var headers: [UInt8]?
+    /// A loss marker: the last seq the channel kept before it.
+    public var lostAfter: UInt64?
+
+    public init(seq: UInt64, data: [UInt8]? = nil, headers: [UInt8]? = nil, lostAfter: UInt64? = nil) {
+        self.seq = seq
+        self.data = data
+        self.headers = headers
+        self.lostAfter = lostAfter
+    }
 
     public var isControl: Bool { headers != nil }
+    public var isLossMarker: Bool { lostAfter != nil }
 
-    /// `{"data":...,"id":N[,"seqNum":N][,"headers":[...]]}`
+    /// The seq of the channel's entry before this one, as far as the channel knows: `seq - 1`,
+    /// or for a loss marker the last seq kept. A reader at `delivered` misses nothing when
+    /// `previous <= delivered` (see `ChannelContinuity`).
+    public var previous: UInt64 { lostAfter ?? (seq - 1) }
+
     /// A control record whose `trigger-control` header is `turn-complete`: the task finished
     /// its turn, nothing more comes until the next `.in` message.
     public var isTurnComplete: Bool {
@@ -22,8 +38,29 @@ public struct StoredRecord: Equatable, Sendable {
         return text.hasPrefix(#"[["trigger-control","turn-complete"]"#)
     }
 
+    /// `{"data":...,"id":N[,"seqNum":N][,"headers":[...]]}`, or for a loss marker
+    /// `{"data":null,"id":N[,"seqNum":N],"lost":{"after":K,"before":N}}`.
     public func json(includeSeqNum: Bool) -> [UInt8] {
-        RecordEncoding.json(id: seq, dataJSON: data, headersJSON: headers, includeSeqNum: includeSeqNum)
+        if let lostAfter {
+            return RecordEncoding.lossJSON(id: seq, after: lostAfter, before: seq, includeSeqNum: includeSeqNum)
+        }
+        return RecordEncoding.json(id: seq, dataJSON: data, headersJSON: headers, includeSeqNum: includeSeqNum)
+    }
+}
+
+/// One read of a channel (read_channel.lua): records after a position, up to the high
+/// watermark, and where the channel ends.
+public struct ChannelPage: Equatable, Sendable {
+    public var records: [StoredRecord]
+    /// The channel's last seq (0: none yet), visible or not.
+    public var last: UInt64
+    /// The last seq readers may see (below `last` only while replicas have not confirmed).
+    public var highWatermark: UInt64
+
+    public init(records: [StoredRecord], last: UInt64, highWatermark: UInt64) {
+        self.records = records
+        self.last = last
+        self.highWatermark = highWatermark
     }
 }
 
@@ -82,6 +119,7 @@ public final class ChannelStore {
             data, headers, Array((partId ?? "").utf8), Array(String(settings.dedupWindowSeconds).utf8),
             Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
             addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
+            settings.waitReplicas > 0 ? [0x31] : [0x30],
         ]
         names.withSession(env: env.id, session, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
             guard let self else { return }
@@ -101,7 +139,12 @@ public final class ChannelStore {
                 case "ok":
                     let seq = items.count > 1 ? UInt64(items[1].int ?? 0) : 0
                     let appended = AppendResult(seq: seq, duplicate: items.count > 2 && items[2].int == 1)
-                    self.sessions.forwardThen(reply, outbox: outbox, entryIndex: 3) { done(.success(appended), false) }
+                    self.commit(session: id, io: io, through: seq) { committed in
+                        // Replicas hold the record; if the commit itself failed, the next one
+                        // (any later append's) uncovers it: the append still answers 503.
+                        guard committed else { return done(.failure(.serviceUnavailable("Redis is unavailable")), false) }
+                        self.sessions.forwardThen(reply, outbox: outbox, entryIndex: 3) { done(.success(appended), false) }
+                    }
                 case "notfound": done(.failure(.notFound("Session not found")), true)
                 case "closed": done(.failure(.badRequest("Cannot append to a closed session")), false)
                 case "expired": done(.failure(.badRequest("Cannot append to an expired session")), false)
@@ -111,13 +154,29 @@ public final class ChannelStore {
         }, completion)
     }
 
-    /// Records with seq > `after`, at most `count`, oldest first.
+    /// Read-committed delivery (`waitReplicas` > 0): replicas confirmed the channel's records
+    /// through `seq`, so readers may see them now (commit_records.lua publishes them). Without
+    /// replicas to wait for, the append script published the record itself.
+    private func commit(session: String, io: ChannelIO, through seq: UInt64, _ done: @escaping (Bool) -> Void) {
+        guard settings.waitReplicas > 0 else { return done(true) }
+        let keys = [keys.sessionMeta(session), keys.channel(session: session, io: io)]
+        redis.run(RelayScripts.commitRecords, keys: keys, [io.rawValue, String(seq)]) { reply in
+            done(reply.apiError == nil && reply.int != nil)
+        }
+    }
+
+    /// Records with seq > `after` up to the high watermark, at most `count`, oldest first, and
+    /// where the channel ends.
     public func range(session: String, io: ChannelIO, after: UInt64, count: Int,
-                      _ completion: @escaping (Result<[StoredRecord], APIError>) -> Void) {
-        let key = keys.channel(session: session, io: io)
-        redis.send(key: key, ["XRANGE", key, "(0-\(after)", "+", "COUNT", String(count)]) { reply in
+                      _ completion: @escaping (Result<ChannelPage, APIError>) -> Void) {
+        let keys = [keys.sessionMeta(session), keys.channel(session: session, io: io)]
+        redis.run(RelayScripts.readChannel, keys: keys, [io.rawValue, String(after), String(count)]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
-            completion(.success(ChannelStore.records(from: reply)))
+            guard let items = reply.array, items.count >= 2, let last = items[0].int, let hw = items[1].int else {
+                return completion(.failure(.internalError("unexpected reply from read_channel")))
+            }
+            completion(.success(ChannelPage(records: ChannelStore.records(from: items.dropFirst(2)),
+                                            last: UInt64(max(0, last)), highWatermark: UInt64(max(0, hw)))))
         }
     }
 
@@ -134,34 +193,47 @@ public final class ChannelStore {
         }
     }
 
-    /// The channel's last sequence number (0: empty), whatever the session's state.
+    /// The channel's last visible sequence number (0: empty), whatever the session's state.
     public func lastSeq(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64, APIError>) -> Void) {
         let key = keys.sessionMeta(session)
-        redis.send(key: key, ["HGET", key, "seq:\(io.rawValue)"]) { reply in
+        redis.send(key: key, ["HMGET", key, "hw:\(io.rawValue)", "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
-            completion(.success(reply.int.map { UInt64(max(0, $0)) } ?? 0))
+            let fields = reply.array ?? []
+            let visible = fields.first?.int ?? (fields.count > 1 ? fields[1].int : nil)
+            completion(.success(visible.map { UInt64(max(0, $0)) } ?? 0))
         }
     }
 
-    /// The channel's last record, if any.
+    /// The channel's last visible record, if any.
     public func lastRecord(session: String, io: ChannelIO, _ completion: @escaping (Result<StoredRecord?, APIError>) -> Void) {
-        let key = keys.channel(session: session, io: io)
-        redis.send(key: key, ["XREVRANGE", key, "+", "-", "COUNT", "1"]) { reply in
-            if let error = reply.apiError { return completion(.failure(error)) }
-            completion(.success(ChannelStore.records(from: reply).first))
+        lastSeq(session: session, io: io) { [redis, keys] result in
+            switch result {
+            case .failure(let error): completion(.failure(error))
+            case .success(0): completion(.success(nil))
+            case .success(let last):
+                let key = keys.channel(session: session, io: io)
+                redis.send(key: key, ["XREVRANGE", key, "0-\(last)", "-", "COUNT", "1"]) { reply in
+                    if let error = reply.apiError { return completion(.failure(error)) }
+                    completion(.success(ChannelStore.records(from: reply.array ?? []).first))
+                }
+            }
         }
     }
 
-    /// The drain of docs/API.md, Channels: up to `limit` records after `after`, and whether more follow.
+    /// The drain of docs/API.md, Channels: up to `limit` records after `after`, whether more
+    /// follow, and where the channel ends.
     public func drain(session: String, io: ChannelIO, after: UInt64, limit: Int,
-                      _ completion: @escaping (Result<(records: [StoredRecord], hasMore: Bool), APIError>) -> Void) {
+                      _ completion: @escaping (Result<(page: ChannelPage, hasMore: Bool), APIError>) -> Void) {
         range(session: session, io: io, after: after, count: limit + 1) { result in
-            completion(result.map { records in (Array(records.prefix(limit)), records.count > limit) })
+            completion(result.map { page in
+                var shown = page
+                shown.records = Array(page.records.prefix(limit))
+                return (shown, page.records.count > limit)
+            })
         }
     }
 
-    static func records(from reply: RedisReply) -> [StoredRecord] {
-        guard let entries = reply.array else { return [] }
+    static func records<Entries: Collection>(from entries: Entries) -> [StoredRecord] where Entries.Element == RedisReply {
         var records: [StoredRecord] = []
         records.reserveCapacity(entries.count)
         for entry in entries {
@@ -170,12 +242,15 @@ public final class ChannelStore {
             var record = StoredRecord(seq: seq)
             parts[1].forEachField { name, value in
                 guard case .bulk(let name) = name, case .bulk(let value) = value else { return }
-                if name == [UInt8(ascii: "d")] { record.data = value }
-                if name == [UInt8(ascii: "h")] { record.headers = value }
+                switch name {
+                case [UInt8(ascii: "d")]: record.data = value
+                case [UInt8(ascii: "h")]: record.headers = value
+                case [UInt8(ascii: "l")]: record.lostAfter = UInt64(String(decoding: value, as: UTF8.self))
+                default: break
+                }
             }
             records.append(record)
         }
         return records
     }
 }
-

@@ -9,9 +9,10 @@ import RelayIO
 public protocol ChannelLog: AnyObject {
     /// The pub/sub channel on which a channel's live records are published.
     func channelName(session: String, io: ChannelIO) -> String
-    /// Records with seq > `after`, at most `count`, oldest first.
+    /// Entries with seq > `after` up to the high watermark, at most `count`, oldest first,
+    /// and where the channel ends.
     func range(session: String, io: ChannelIO, after: UInt64, count: Int,
-               _ completion: @escaping (Result<[StoredRecord], APIError>) -> Void)
+               _ completion: @escaping (Result<ChannelPage, APIError>) -> Void)
     /// The channel's last sequence number if the session is closed or expired, nil if open.
     func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void)
 }

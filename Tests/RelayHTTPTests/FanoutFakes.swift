@@ -16,7 +16,7 @@ final class FakeLog: ChannelLog {
         let channel: String
         let after: UInt64
         let count: Int
-        let completion: (Result<[StoredRecord], APIError>) -> Void
+        let completion: (Result<ChannelPage, APIError>) -> Void
     }
 
     /// Each channel's records, by channel name.
@@ -32,7 +32,7 @@ final class FakeLog: ChannelLog {
     }
 
     func range(session: String, io: ChannelIO, after: UInt64, count: Int,
-               _ completion: @escaping (Result<[StoredRecord], APIError>) -> Void) {
+               _ completion: @escaping (Result<ChannelPage, APIError>) -> Void) {
         readCount += 1
         pending.append(Read(channel: channelName(session: session, io: io), after: after, count: count, completion: completion))
     }
@@ -50,8 +50,10 @@ final class FakeLog: ChannelLog {
             return []
         }
         let read = pending.removeFirst()
-        let found = (records[read.channel] ?? []).filter { $0.seq > read.after && $0.seq <= limit }.prefix(read.count)
-        read.completion(.success(Array(found)))
+        let held = records[read.channel] ?? []
+        let found = held.filter { $0.seq > read.after && $0.seq <= limit }.prefix(read.count)
+        let last = min(held.last?.seq ?? 0, limit)
+        read.completion(.success(ChannelPage(records: Array(found), last: last, highWatermark: min(last, limit))))
         return found.map(\.seq)
     }
 

@@ -6,10 +6,13 @@
 -- ARGV: 1 env, 2 session name (friendly id or externalId), 3 io ("in" | "out"),
 --       4 data JSON ("" for control), 5 headers JSON array ("" for data records), 6 X-Part-Id or "",
 --       7 dedup window seconds, 8 max records per channel, 9 run id to use if an .in append
---       must trigger a run, 10 "1" to add session-in-event-id, 11 "1" to add last-event-id
+--       must trigger a run, 10 "1" to add session-in-event-id, 11 "1" to add last-event-id,
+--       12 "1" when replicas must confirm the record before readers see it (read-committed: the
+--       record is neither published nor below the high watermark until commit_records.lua)
 -- Reply: { "ok", seq, 0 | 1 (duplicate), outbox entry or "" } | { "notfound" } | { "closed" } | { "expired" }
 local mk, key, outbox, part_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4] or ''
 local env, io = ARGV[1], ARGV[3]
+local committed = ARGV[12] ~= '1'
 if not owns(mk, env, ARGV[2]) then return { 'notfound' } end
 local now = now_ms()
 
@@ -31,32 +34,38 @@ if io == 'in' then
   end
 end
 
-local seq = redis.call('HINCRBY', mk, 'seq:' .. io, 1)
-local stored, kind
+check_generation(mk, key, io, ARGV[8], now)
+local seq_field = 'seq:' .. io
+if not committed then
+  -- Readers stop at the high watermark; a channel written before it existed starts it here.
+  redis.call('HSETNX', mk, 'hw:' .. io, redis.call('HGET', mk, seq_field) or '0')
+end
+local seq = seq_text(redis.call('HINCRBY', mk, seq_field, 1))
+local field, stored
 if ARGV[5] ~= '' then
   local headers = ARGV[5]
   if ARGV[10] == '1' or ARGV[11] == '1' then
     headers = string.sub(headers, 1, -2)
     if ARGV[10] == '1' then
-      headers = headers .. ',["session-in-event-id",' .. cjson.encode(tostring(redis.call('HGET', mk, 'seq:in') or '0')) .. ']'
+      headers = headers .. ',["session-in-event-id",' .. cjson.encode(redis.call('HGET', mk, 'seq:in') or '0') .. ']'
     end
     if ARGV[11] == '1' then
-      headers = headers .. ',["last-event-id",' .. cjson.encode(tostring(seq)) .. ']'
+      headers = headers .. ',["last-event-id",' .. cjson.encode(seq) .. ']'
     end
     headers = headers .. ']'
   end
-  redis.call('XADD', key, 'MAXLEN', '~', ARGV[8], '0-' .. seq, 'h', headers)
-  stored = headers
-  kind = ' C\n'
+  field, stored = 'h', headers
 else
-  redis.call('XADD', key, 'MAXLEN', '~', ARGV[8], '0-' .. seq, 'd', ARGV[4])
-  stored = ARGV[4]
-  kind = ' D\n'
+  field, stored = 'd', ARGV[4]
 end
+redis.call('XADD', key, 'MAXLEN', '~', ARGV[8], '0-' .. seq, field, stored)
 follow_ttl(mk, key)
 if ARGV[6] ~= '' then redis.call('SET', part_key, seq, 'EX', ARGV[7]) end
 redis.call('HSET', mk, 'updatedAt', now)
--- The stored field as it is: every node builds the record JSON around it in Swift
--- (RecordEncoding), the same code that builds catch-up and drain records.
-redis.call('SPUBLISH', key, seq .. kind .. stored)
-return { 'ok', seq, 0, entry }
+if committed then
+  redis.call('HSET', mk, 'hw:' .. io, seq)
+  -- The stored field as it is: every node builds the record JSON around it in Swift
+  -- (RecordEncoding), the same code that builds catch-up and drain records.
+  redis.call('SPUBLISH', key, live_message(seq, field, stored))
+end
+return { 'ok', tonumber(seq), 0, entry }

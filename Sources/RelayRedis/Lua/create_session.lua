@@ -49,6 +49,10 @@ if ARGV[16] ~= '' then created = tonumber(ARGV[16]) end
 redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[4], 'task', ARGV[5], 'tags', ARGV[6],
   'createdAt', created, 'updatedAt', created, 'sortKey', sort_key(created, sid),
   'payloadBase', ARGV[11], 'runOptions', ARGV[12])
+-- The channels' generation starts here: a session whose first records are lost with a primary
+-- still gets a loss marker on its next append (check_generation).
+local replid = replication_id()
+redis.call('HSET', mk, 'gen:in', replid, 'gen:out', replid)
 if ext ~= '' then redis.call('HSET', mk, 'externalId', ext) end
 if ARGV[8] ~= '' then redis.call('HSET', mk, 'triggerConfig', ARGV[8]) end
 if ARGV[9] ~= '' then redis.call('HSET', mk, 'metadata', ARGV[9]) end

@@ -5,8 +5,12 @@
 --
 -- A session's slot (hash tag {s:SID}):
 --   P{s:SID}:meta            hash   the session row (fields named in SessionRecord.swift), plus
---                                   seq:in / seq:out (last seq), ixv (index version)
---   P{s:SID}:in, :out        stream records; entry id 0-SEQ; field d (data JSON) or h (headers JSON)
+--                                   seq:in / seq:out (last seq), hw:in / hw:out (the last seq
+--                                   readers may see: the high watermark), gen:in / gen:out (the
+--                                   replication ID of the primary that wrote the last seq: the
+--                                   channel's generation), ixv (index version)
+--   P{s:SID}:in, :out        stream records; entry id 0-SEQ; field d (data JSON) or h (headers
+--                                   JSON), or l (a loss marker: the last seq kept before it)
 --   P{s:SID}:part:IO:PARTID  string first seq of an X-Part-Id append (expires after the dedup window)
 --   P{T}:outbox              zset   the slot's outbox (T: a tag that hashes to this slot, see
 --                                   ClusterSlot.outboxTag): what the environment's slot must
@@ -28,7 +32,8 @@
 -- Live fan-out: SPUBLISH on the channel named like the stream (sharded pub/sub: the message
 -- stays on the session's shard), "SEQ D\n<data JSON>" (data), "SEQ C\n<headers JSON>"
 -- (control) -- the stream entry's field as stored, wrapped into the record JSON by each node --
--- and "SEQ x\n" (closed; SEQ = the last record).
+-- "SEQ L\n<K>" (a loss marker: records after K and before SEQ may have been lost) and "SEQ x\n"
+-- (closed; SEQ = the last record).
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -117,4 +122,48 @@ local function publish_closed(mk, in_key, out_key)
     local last = redis.call('HGET', mk, 'seq:' .. p[1]) or '0'
     redis.call('SPUBLISH', p[2], last .. ' x\n')
   end
+end
+
+-- A seq as Redis text: Lua's own tostring would write a seq above 1e14 as "1.8e+15".
+local function seq_text(n)
+  return string.format('%d', n)
+end
+
+-- The replication ID of the primary running this script. It changes when a replica is promoted
+-- and whenever a primary restarts (from whatever AOF or RDB it finds): exactly the events after
+-- which this dataset may lack writes that were acknowledged (docs/API.md, History guarantees).
+local function replication_id()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+end
+
+-- How a live message is published, the same for appends and commits (see the fan-out notes above).
+local function live_message(seq, field, value)
+  if field == 'd' then return seq .. ' D\n' .. value end
+  if field == 'h' then return seq .. ' C\n' .. value end
+  return seq .. ' L\n' .. value
+end
+
+-- The generation check every write of a channel makes first. If the channel's last seq was
+-- written under another replication ID (gen:IO), the history this primary holds may lack
+-- records the old one handed out: a loss marker takes the next seq, B = max(last, now_ms * 1000)
+-- + 1, above anything the lost history could have issued (a primary appends far fewer than
+-- 1,000 records per millisecond to one channel, and a failover or restart takes longer than
+-- the primaries' clocks disagree), so no seq ever names two records. B < 2^53 until 2255.
+-- A channel with no gen:IO (written before generations existed) adopts the current one.
+-- Returns the marker's seq and the last seq kept before it, or nil. The marker becomes visible
+-- at once (hw = B): it is no client's data, and the records kept before it are on the primary
+-- of record now.
+local function check_generation(mk, key, io, maxlen, now)
+  local replid = replication_id()
+  local held = redis.call('HMGET', mk, 'gen:' .. io, 'seq:' .. io)
+  if held[1] == replid then return nil end
+  redis.call('HSET', mk, 'gen:' .. io, replid)
+  if not held[1] then return nil end
+  local last = tonumber(held[2] or '0')
+  local marker = math.max(last, now * 1000) + 1
+  local text = seq_text(marker)
+  redis.call('XADD', key, 'MAXLEN', '~', maxlen, '0-' .. text, 'l', seq_text(last))
+  redis.call('HSET', mk, 'seq:' .. io, text, 'hw:' .. io, text)
+  redis.call('SPUBLISH', key, live_message(text, 'l', seq_text(last)))
+  return marker, last
 end
