@@ -31,6 +31,12 @@ final class FakeLog: ChannelLog {
         records[channel, default: []] += seqs.map(record)
     }
 
+    /// A generation change: the records after `kept` are gone, a loss marker takes `marker`.
+    func loseHistory(_ channel: String, after kept: UInt64, marker: UInt64? = nil) {
+        records[channel] = (records[channel] ?? []).filter { $0.seq <= kept }
+        if let marker { records[channel, default: []].append(StoredRecord(seq: marker, lostAfter: kept)) }
+    }
+
     func range(session: String, io: ChannelIO, after: UInt64, count: Int,
                _ completion: @escaping (Result<ChannelPage, APIError>) -> Void) {
         readCount += 1
@@ -93,6 +99,11 @@ final class FakePubSub: PubSubChannels {
     /// A live message as the append script publishes it: "SEQ D|C|x\n<the stored field>"
     /// (the data JSON of a record, the headers JSON of a control record, nothing for x).
     /// "d" and "c" are the previous version's form, with the whole record JSON.
+    /// A loss marker at `seq`: records after `after` and before `seq` may have been lost.
+    func publishLoss(_ channel: String, _ seq: UInt64, after: UInt64) {
+        handlers[channel]?(.message(Array("\(seq) L\n\(after)".utf8)))
+    }
+
     func publish(_ channel: String, _ seq: UInt64, kind: Character = "D") {
         let stored = record(seq)
         let field: [UInt8]

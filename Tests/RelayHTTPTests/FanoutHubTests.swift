@@ -167,6 +167,96 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(client.output.ids, [8, 9])
     }
 
+    // MARK: History guarantees (loss markers, past-the-end positions, trims mid-resume)
+
+    /// A live subscriber that was given records a failover then lost gets the loss marker (an
+    /// `event: lost` with its id) and goes on with the records after it, with no read of its own.
+    func testLossMarkerReachesLiveSubscribersThatSawTheLostRecords() {
+        let client = liveClient(upTo: 5)
+        pubsub.publish(channel, 5)
+        log.loseHistory(channel, after: 3, marker: 1_000_000)
+        log.append(channel, 1_000_001...1_000_001)
+        pubsub.publishLoss(channel, 1_000_000, after: 3)
+        pubsub.publish(channel, 1_000_001)
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4, 5, 1_000_000, 1_000_001])
+        XCTAssertTrue(client.output.text.contains(
+            "id: 1000000\nevent: lost\ndata: {\"data\":null,\"id\":1000000,\"lost\":{\"after\":3,\"before\":1000000}}\n\n"))
+        XCTAssertEqual(state(client), "live")
+        XCTAssertTrue(log.pending.isEmpty, "a marker follows what the subscriber has: no read")
+    }
+
+    /// A resume point inside a lost range catches up through the marker.
+    func testResumeInsideALostRangeGetsTheMarker() {
+        log.append(channel, 1...3)
+        log.loseHistory(channel, after: 3, marker: 900)
+        log.append(channel, 901...902)
+        let client = open(lastEventId: 7)
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.ids, [900, 901, 902])
+        XCTAssertNil(client.output.header("X-Relay-First-Id"), "a loss is not a trim")
+        XCTAssertFalse(client.output.text.contains("event: gap"))
+        XCTAssertTrue(client.output.text.contains("event: lost\ndata: {\"data\":null,\"id\":900,\"lost\":{\"after\":3,\"before\":900}}"))
+    }
+
+    /// A Last-Event-ID past the channel's end (a position from a lost history) is told at once,
+    /// and the stream goes on from where the channel ends.
+    func testResumePastTheEndIsToldAtOnce() {
+        log.append(channel, 1...3)
+        let client = open(lastEventId: 10)
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertTrue(client.output.text.contains("event: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":11}}\n\n"),
+                      client.output.text)
+        XCTAssertEqual(state(client), "live")
+        log.append(channel, 4...4)
+        pubsub.publish(channel, 4)
+        flush()
+        XCTAssertEqual(client.output.ids, [4])
+    }
+
+    /// The feed finds, after a resubscribe, that the channel ends before what it framed: live
+    /// subscribers that were given the lost records are told without waiting for an append.
+    func testFeedThatFindsTheChannelShorterTellsItsSubscribers() {
+        let client = liveClient(upTo: 5)
+        pubsub.publish(channel, 5)
+        pubsub.drop()
+        log.loseHistory(channel, after: 3)
+        pubsub.reconnect()
+        pubsub.confirm(channel)
+        XCTAssertEqual(log.answerNext(), [])
+        flush()
+        XCTAssertTrue(client.output.text.hasSuffix("event: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":6}}\n\n"),
+                      client.output.text)
+        log.loseHistory(channel, after: 3, marker: 700)
+        log.append(channel, 701...701)
+        pubsub.publishLoss(channel, 700, after: 3)
+        pubsub.publish(channel, 701)
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4, 5, 700, 701])
+        XCTAssertEqual(state(client), "live")
+    }
+
+    /// Records trimmed away between two catch-up batches of one resume are announced with a
+    /// gap notice (before, only a trim at the start was).
+    func testTrimBetweenCatchUpBatchesSendsGapNotice() {
+        let n = UInt64(FanoutHub.batchSize)
+        log.append(channel, 1...(n + 10))
+        let client = open(lastEventId: 0)
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertEqual(client.output.ids.last, n)
+        log.records[channel] = log.records[channel]!.filter { $0.seq > n + 5 }
+        log.answerNext()
+        flush()
+        XCTAssertTrue(client.output.text.contains("event: gap\ndata: {\"requested\":\(n),\"firstAvailable\":\(n + 6)}"))
+        XCTAssertEqual(Array(client.output.ids.suffix(5)), Array((n + 6)...(n + 10)))
+    }
+
     func testClosedSessionEndsOnceTheLogIsRead() {
         log.append(channel, 1...2)
         let client = open(endWhenCaughtUp: true)

@@ -21,7 +21,9 @@
 //     EventSource cannot send headers), lastEventId (resume after this id; default: the start of
 //     the retained window), timeoutSeconds (the relay's idle timeout, 1-600, default 600),
 //     baseUrl (default "": the page's origin), onRecord(data, record), onControl(control, record),
-//     onStatus(status, info), onGap({requested, firstAvailable}), getToken() (optional, async: asked
+//     onStatus(status, info), onGap({requested, firstAvailable}), onLost({after, before}) (records
+//     in that range may have been lost with a Redis primary: drop any you hold; see docs/API.md,
+//     History guarantees), getToken() (optional, async: asked
 //     for a fresh token when the relay refuses the current one with 401), minDelayMs / maxDelayMs
 //     (reconnect backoff, default 250 / 15000).
 //   - onRecord gets `data` (the record's JSON value) and the whole record {data, id}.
@@ -234,13 +236,27 @@ export function subscribe(session, options = {}) {
   }
 
   function accept(record) {
+    if (record.lost && typeof record.id !== "number") return true;  // a past-the-end notice
     if (typeof record.id !== "number") return false;
     if (lastEventId !== null && record.id <= lastEventId) return false;  // never twice
     lastEventId = record.id;
     return true;
   }
 
+  // A loss signal (event: lost, or a loss marker in a drain): records after `after` and before
+  // `before` may have been lost with a Redis primary; drop any you hold in that range. A signal
+  // without an id says the resume point was past the channel's end: go on from `after`.
+  function lost(signal) {
+    const range = signal && signal.lost;
+    if (!range || typeof range.after !== "number" || typeof range.before !== "number") return;
+    if (typeof signal.id !== "number" && lastEventId !== null && range.after < lastEventId) {
+      lastEventId = range.after;
+    }
+    call(options.onLost, { after: range.after, before: range.before });
+  }
+
   function deliver(record) {
+    if (record.lost) return lost(record);
     if (record.data === null && Array.isArray(record.headers)) {
       const control = controlOf(record);
       if (control.subtype === "turn-complete" && control.headers["public-access-token"]) {
@@ -274,6 +290,7 @@ export function subscribe(session, options = {}) {
     };
     es.onmessage = onEvent;
     es.addEventListener("control", onEvent);
+    es.addEventListener("lost", onEvent);
     es.addEventListener("gap", (event) => {
       if (source !== es) return;
       try {
