@@ -180,15 +180,16 @@ public final class ChannelStore {
         }
     }
 
-    /// The channel's last sequence number if the session is closed or expired, nil if open.
+    /// The channel's last visible sequence number if the session is closed or expired, nil if open.
     public func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void) {
         let key = keys.sessionMeta(session)
-        redis.send(key: key, ["HMGET", key, "closedAt", "expiresAt", "seq:\(io.rawValue)"]) { reply in
+        redis.send(key: key, ["HMGET", key, "closedAt", "expiresAt", "hw:\(io.rawValue)", "seq:\(io.rawValue)"]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
             let fields = reply.array ?? []
             let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
             let expired = fields.count > 1 && (fields[1].int.map { $0 <= Int64(Clock.nowMilliseconds()) } ?? false)
-            let last = fields.count > 2 ? UInt64(fields[2].int ?? 0) : 0
+            let visible = fields.count > 3 ? (fields[2].int ?? fields[3].int) : nil
+            let last = UInt64(max(0, visible ?? 0))
             completion(.success(closed || expired ? last : nil))
         }
     }

@@ -159,7 +159,8 @@ private final class RunFollower {
     }
 
     private func enqueue(_ event: SSEEvent) {
-        guard let seq = event.id, let record = try? JSONParser.parse(event.data) else { return }
+        // Data records only: not `gap`, `lost` (records Redis lost: nothing to answer) or `control`.
+        guard event.event == nil, let seq = event.id, let record = try? JSONParser.parse(event.data) else { return }
         let data = record["data"]
         let text: String
         switch data {

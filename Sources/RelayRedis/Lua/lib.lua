@@ -116,10 +116,13 @@ local function outbox_put(outbox_key, env, ix, run, now)
   return entry
 end
 
+-- Tells subscribers the channels end: at their last visible seq (the high watermark; with
+-- read-committed delivery, records not yet confirmed are not waited for).
 local function publish_closed(mk, in_key, out_key)
   local pairs_ = { { 'in', in_key }, { 'out', out_key } }
   for _, p in ipairs(pairs_) do
-    local last = redis.call('HGET', mk, 'seq:' .. p[1]) or '0'
+    local f = redis.call('HMGET', mk, 'hw:' .. p[1], 'seq:' .. p[1])
+    local last = f[1] or f[2] or '0'
     redis.call('SPUBLISH', p[2], last .. ' x\n')
   end
 end
