@@ -62,11 +62,12 @@ end
 redis.call('XADD', key, 'MAXLEN', '~', ARGV[8], '0-' .. seq, field, stored)
 follow_ttl(mk, key)
 if ARGV[6] ~= '' then redis.call('SET', part_key, seq, 'EX', ARGV[7]) end
-redis.call('HSET', mk, 'updatedAt', now)
 if committed then
-  redis.call('HSET', mk, 'hw:' .. io, seq)
+  redis.call('HSET', mk, 'updatedAt', now, 'hw:' .. io, seq)
   -- The stored field as it is: every node builds the record JSON around it in Swift
   -- (RecordEncoding), the same code that builds catch-up and drain records.
   redis.call('SPUBLISH', key, live_message(seq, field, stored))
+else
+  redis.call('HSET', mk, 'updatedAt', now)
 end
 return { 'ok', tonumber(seq), 0, entry }
