@@ -192,7 +192,7 @@ final class ChannelFeed {
         switch message.kind {
         case UInt8(ascii: "L"):
             let after = lostAfter ?? 0
-            deliver(seq: message.seq, previous: after) { SSEFrame.lost(id: message.seq, after: after, before: message.seq) }
+            deliver(seq: message.seq, previous: after, isLoss: true) { SSEFrame.lost(id: message.seq, after: after, before: message.seq) }
         case UInt8(ascii: "D"), UInt8(ascii: "C"):
             // The stored field: the record JSON is built here, once per node, by the same code
             // as catch-up and drains.
@@ -212,8 +212,9 @@ final class ChannelFeed {
     }
 
     /// Frames the entry once and offers the same frame to every live subscriber.
-    private func deliver(seq: UInt64, previous: UInt64, frame: () -> [UInt8]) {
+    private func deliver(seq: UInt64, previous: UInt64, isLoss: Bool = false, frame: () -> [UInt8]) {
         if lastSeqKnown && seq <= lastSeq { return }
+        if isLoss { hub.metrics.historyLosses += 1 }
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
@@ -224,7 +225,7 @@ final class ChannelFeed {
     }
 
     private func deliver(_ record: StoredRecord) {
-        deliver(seq: record.seq, previous: record.previous) {
+        deliver(seq: record.seq, previous: record.previous, isLoss: record.isLossMarker) {
             if let after = record.lostAfter { return SSEFrame.lost(id: record.seq, after: after, before: record.seq) }
             return SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl)
         }
@@ -235,6 +236,7 @@ final class ChannelFeed {
     /// are told; the feed goes on from `last` (the channel's next entry is a loss marker).
     func historyEnds(at last: UInt64) {
         guard lastSeqKnown, lastSeq > last else { return }
+        hub.metrics.historyLosses += 1
         lastSeq = last
         for subscriber in subscribers.values where subscriber.isLive {
             subscriber.historyEnded(at: last)

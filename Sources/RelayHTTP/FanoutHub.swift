@@ -33,6 +33,9 @@ public final class FanoutMetrics {
     public var idleTimeouts = 0
     /// Streams ended because their public token expired.
     public var tokenExpiries = 0
+    /// Losses of a channel's history this node's feeds saw: loss markers framed, and channels
+    /// found to end before what a feed had framed (docs/API.md, History guarantees).
+    public var historyLosses = 0
     public init() {}
 }
 

@@ -13,6 +13,7 @@ public final class RelayMetrics {
     private let slowDropped = Counter(label: "relay_slow_subscribers_dropped_total")
     private let idleTimeouts = Counter(label: "relay_idle_timeouts_total")
     private let tokenExpiries = Counter(label: "relay_sse_token_expiries_total")
+    private let historyLosses = Counter(label: "relay_history_losses_total")
     private let subscribersIn = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "in")])
     private let subscribersOut = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "out")])
     private let channels = Gauge(label: "relay_channels_subscribed")
@@ -28,7 +29,7 @@ public final class RelayMetrics {
     /// Its totals are reported with the rest at each scrape.
     var sweeper: IndexSweeper?
     private var responses: [Int: Counter] = [:]
-    private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0, expired: 0)
+    private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0, expired: 0, losses: 0)
     private var reportedResponses: [Int: Int] = [:]
 
     public init() {}
@@ -60,8 +61,9 @@ public final class RelayMetrics {
         slowDropped.increment(by: Int64(hub.metrics.slowSubscribersDropped - reported.slow))
         idleTimeouts.increment(by: Int64(hub.metrics.idleTimeouts - reported.idle))
         tokenExpiries.increment(by: Int64(hub.metrics.tokenExpiries - reported.expired))
+        historyLosses.increment(by: Int64(hub.metrics.historyLosses - reported.losses))
         reported = (server.recordsAppended, hub.metrics.recordsDelivered, hub.metrics.slowSubscribersDropped,
-                    hub.metrics.idleTimeouts, hub.metrics.tokenExpiries)
+                    hub.metrics.idleTimeouts, hub.metrics.tokenExpiries, hub.metrics.historyLosses)
         for (status, count) in server.responsesByStatus {
             let counter = responses[status] ?? Counter(label: "relay_http_responses_total", dimensions: [("status", String(status))])
             responses[status] = counter

@@ -184,6 +184,7 @@ final class FanoutHubTests: XCTestCase {
             "id: 1000000\nevent: lost\ndata: {\"data\":null,\"id\":1000000,\"lost\":{\"after\":3,\"before\":1000000}}\n\n"))
         XCTAssertEqual(state(client), "live")
         XCTAssertTrue(log.pending.isEmpty, "a marker follows what the subscriber has: no read")
+        XCTAssertEqual(hub.metrics.historyLosses, 1)
     }
 
     /// A resume point inside a lost range catches up through the marker.
@@ -238,6 +239,7 @@ final class FanoutHubTests: XCTestCase {
         flush()
         XCTAssertEqual(client.output.ids, [1, 2, 3, 4, 5, 700, 701])
         XCTAssertEqual(state(client), "live")
+        XCTAssertEqual(hub.metrics.historyLosses, 2, "the shortened channel, then its marker")
     }
 
     /// Records trimmed away between two catch-up batches of one resume are announced with a

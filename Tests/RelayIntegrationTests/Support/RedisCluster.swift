@@ -7,6 +7,7 @@
 //
 // Chaos for the failover and resharding tests: `kill(port:)` (SIGKILL), `stop(port:)` (SIGSTOP:
 // the node hangs, its kernel keeps connections up) and `cont(port:)`, `waitForFailover(of:)`,
+// `resume(port:)` (SIGCONT, no wait), `replicaPorts(of:)`,
 // `revive(port:)` (the node rejoins, as a replica), `moveSlot(_:to:)` (CLUSTER SETSLOT
 // IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT NODE on every primary).
 // The nodes are ChildProcesses (they die with the thread that started them): call `start` and
@@ -308,6 +309,26 @@ final class RedisCluster {
         child.send(signal: SIGCONT)
         node.isStopped = false
         try waitUntilSettled(requireReplicas: true, timeout: timeout, "node \(port) to rejoin after SIGCONT")
+    }
+
+    /// SIGCONT after `stop(port:)`, waiting for nothing: for a replica resumed while its primary
+    /// is dead (the cluster cannot settle with a replica for every primary then; follow with
+    /// `waitForFailover(of:)`).
+    func resume(port: UInt16) throws {
+        guard let node = nodes.first(where: { $0.port == port }), let child = node.child, node.isStopped else {
+            throw HarnessError("no stopped cluster node on port \(port)")
+        }
+        child.send(signal: SIGCONT)
+        node.isStopped = false
+    }
+
+    /// The ports of the replicas of the primary on `port`, as CLUSTER NODES says now.
+    func replicaPorts(of port: UInt16) throws -> [UInt16] {
+        let lines = try topology()
+        guard let primary = lines.first(where: { $0.port == port && $0.isPrimary }) else {
+            throw HarnessError("\(port) is not a primary: \(lines)")
+        }
+        return lines.filter { $0.primaryId == primary.id }.map(\.port).sorted()
     }
 
     /// After `kill(port:)` of a primary: waits until a replica took over its slots and every
