@@ -11,6 +11,8 @@
 // - an append whose answer is lost after the relay applied it is retried with the same
 //   X-Part-Id and resolves to the first seq with duplicate: true;
 // - closing the session ends the subscription ("ended", "session closed") after every record;
+// - a loss marker (Redis lost writes) reaches onLost, not onRecord, and the records after it
+//   follow in order;
 // - /demo (built on the client) shows the records, the connection status and the last id.
 
 import XCTest
@@ -310,5 +312,49 @@ final class BrowserClientTests: RelayTestCase {
         let ended = try XCTUnwrap(reports.last { $0.kind == "status" }?.value)
         XCTAssertEqual(ended["status"], "ended")
         XCTAssertEqual(ended["reason"], "session closed")
+    }
+
+    /// A generation change as a failover makes it (the channel's stored replication ID is not
+    /// the primary's): the next append writes a loss marker. The client reports it through
+    /// onLost, never as a record, and delivers the records after it in order.
+    func testALossMarkerGoesToOnLostAndTheRecordsAfterItFollow() throws {
+        let (_, balancer) = try cluster()
+        let lb = balancer.api()
+        let external = unique("lost")
+        let created = try createSession(externalId: external, with: lb)
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        // Reports are appended concurrently, so each carries the page's own order (`step`).
+        let page = try BrowserPage(balancer: balancer, script: """
+            let step = 0;
+            relay.subscribe("\(external)", {
+              baseUrl: BASE, token: "\(token)", minDelayMs: 100,
+              onRecord(data, record) { report("record", { id: record.id, data, step: ++step }); },
+              onLost(range) { report("lost", { ...range, step: ++step }); },
+              onStatus(status) { report("status", status); },
+            });
+            """)
+        defer { page.stop() }
+        try page.waitForReports(timeout: 60, "the page to go live") { $0.contains { $0.kind == "status" && $0.value == "live" } }
+        for i in 1...3 { XCTAssertEqual(try lb.append(session, "out", "r\(i)").status, 200) }
+        try page.waitForReports(timeout: 20, "records 1-3") { $0.filter { $0.kind == "record" }.count >= 3 }
+        let client = try redis.client()
+        try client.checked("HSET", "relay:{s:\(session)}:meta", "gen:out", "a-replication-id-from-before-a-failover")
+        let first = try lb.append(session, "out", "after 1")
+        XCTAssertEqual(first.status, 200)
+        let seq = try XCTUnwrap(try first.json()["seq"]?.intValue)
+        XCTAssertGreaterThan(seq, 3 + 1_000_000, "a new block of seqs")
+        XCTAssertEqual(try lb.append(session, "out", "after 2").status, 200)
+        let reports = try page.waitForReports(timeout: 20, "the loss and two more records") {
+            $0.filter { $0.kind == "record" }.count >= 5
+        }
+        let events = reports.filter { $0.kind != "status" }.sorted { ($0.value["step"]?.intValue ?? 0) < ($1.value["step"]?.intValue ?? 0) }
+        XCTAssertEqual(events.map(\.kind), ["record", "record", "record", "lost", "record", "record"], "the loss comes where it happened")
+        let lost = try XCTUnwrap(events.first { $0.kind == "lost" }?.value)
+        XCTAssertEqual(lost["after"]?.intValue, 3)
+        XCTAssertEqual(lost["before"]?.intValue, seq - 1, "the marker's own seq: the record after it is the append's")
+        let records = events.filter { $0.kind == "record" }.map(\.value)
+        XCTAssertEqual(records.compactMap { $0["id"]?.intValue }, [1, 2, 3, seq, seq + 1])
+        XCTAssertEqual(records.compactMap { $0["data"]?.stringValue }, ["r1", "r2", "r3", "after 1", "after 2"])
     }
 }
