@@ -45,16 +45,16 @@ public enum SSEFrame {
         return out
     }
 
-    /// A loss signal (docs/API.md, History guarantees): `[id: N\n]event: lost\ndata: <JSON>\n\n`,
-    /// with an id for a loss marker of the channel, without one for a resume point past the end.
+    /// A loss signal (docs/API.md, History guarantees): `id: P\nevent: lost\ndata: <JSON>\n\n`.
+    /// A loss marker of the channel: `id` is its seq (P = id). A resume point past the channel's
+    /// end: `id` is nil (the JSON names no record) and P is `after`, where the channel ends and
+    /// where a client resumes from.
     public static func lost(id: UInt64?, after: UInt64, before: UInt64) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(128)
-        if let id {
-            out.append(contentsOf: "id: ".utf8)
-            JSONBytes.appendDecimal(id, to: &out)
-            out.append(0x0A)
-        }
+        out.append(contentsOf: "id: ".utf8)
+        JSONBytes.appendDecimal(id ?? after, to: &out)
+        out.append(0x0A)
         out.append(contentsOf: "event: lost\ndata: ".utf8)
         out.append(contentsOf: RecordEncoding.lossJSON(id: id, after: after, before: before, includeSeqNum: false))
         out.append(contentsOf: "\n\n".utf8)

@@ -52,6 +52,8 @@ final class ChannelFeed {
     private var everSubscribed = false
     private var readyWaiters: [() -> Void] = []
     private var filling = false
+    /// Fills in a row that found nothing (a gap the stream cannot fill yet): the next waits.
+    private var emptyFills = 0
     private var pending: [LiveMessage] = []
     private var lingerTimer: LoopTimer?
     unowned let hub: FanoutHub
@@ -214,7 +216,11 @@ final class ChannelFeed {
     /// Frames the entry once and offers the same frame to every live subscriber.
     private func deliver(seq: UInt64, previous: UInt64, isLoss: Bool = false, frame: () -> [UInt8]) {
         if lastSeqKnown && seq <= lastSeq { return }
-        if isLoss { hub.metrics.historyLosses += 1 }
+        emptyFills = 0
+        if isLoss {
+            hub.metrics.historyLosses += 1
+            forgetClose(after: previous)
+        }
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
@@ -231,16 +237,31 @@ final class ChannelFeed {
         }
     }
 
+    /// A subscriber read that the channel ends at `last`, before what this feed framed: the
+    /// feed reads the stream itself to tell a loss from a read older than its last record.
+    func checkEnd(_ last: UInt64) {
+        if lastSeqKnown && lastSeq > last && !filling { fill() }
+    }
+
     /// The channel ends at `last`, before what this feed framed: the records after it were lost
     /// with a primary (a failover, a restart from older data). Subscribers given any of them
-    /// are told; the feed goes on from `last` (the channel's next entry is a loss marker).
-    func historyEnds(at last: UInt64) {
+    /// are told; the feed goes on from `last` (the channel's next entry is a loss marker). A
+    /// close past `last` was lost too: ask the session row again.
+    private func historyEnds(at last: UInt64) {
         guard lastSeqKnown, lastSeq > last else { return }
         hub.metrics.historyLosses += 1
         lastSeq = last
+        forgetClose(after: last)
         for subscriber in subscribers.values where subscriber.isLive {
             subscriber.historyEnded(at: last)
         }
+    }
+
+    /// A close announced past the last seq the channel kept was lost with the history.
+    private func forgetClose(after kept: UInt64) {
+        guard let closedSeq, closedSeq > kept else { return }
+        self.closedSeq = nil
+        checkClosed()
     }
 
     private func closed(at seq: UInt64) {
@@ -251,14 +272,25 @@ final class ChannelFeed {
     }
 
     /// Reads the records after `lastSeq` from the stream, then replays what arrived meanwhile.
+    /// After a read that found nothing, the next one waits a little: a gap the stream cannot
+    /// fill yet (its watermark behind a message) must not become a loop of reads.
     private func fill() {
         filling = true
+        guard emptyFills == 0 else {
+            hub.loop.after(0.25) { [weak self] in self?.readForFill() }
+            return
+        }
+        readForFill()
+    }
+
+    private func readForFill() {
         hub.log.range(session: session, io: io, after: lastSeq, count: FanoutHub.batchSize) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let page):
                 page.records.forEach(self.deliver)
-                if page.records.count == FanoutHub.batchSize { return self.fill() }
+                self.emptyFills = page.records.isEmpty ? self.emptyFills + 1 : 0
+                if page.records.count == FanoutHub.batchSize { return self.readForFill() }
                 if page.records.isEmpty { self.historyEnds(at: page.last) }
             case .failure:
                 // Redis is unreachable: forget the position; subscribers catch up one by one.

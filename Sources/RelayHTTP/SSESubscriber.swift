@@ -224,7 +224,9 @@ final class SSESubscriber {
             enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before)))
             delivered = after
             flush()
-            feed.historyEnds(at: read.last)
+            // The feed checks for itself whether what it framed is gone: this read may be older
+            // than a record the feed has framed since.
+            feed.checkEnd(read.last)
         }
         if read.records.count == FanoutHub.batchSize { return readNextBatch() }
         if feed.lastSeqKnown && feed.lastSeq > delivered {

@@ -56,11 +56,14 @@ public struct ChannelPage: Equatable, Sendable {
     public var last: UInt64
     /// The last seq readers may see (below `last` only while replicas have not confirmed).
     public var highWatermark: UInt64
+    /// The session is closed or expired.
+    public var ended: Bool
 
-    public init(records: [StoredRecord], last: UInt64, highWatermark: UInt64) {
+    public init(records: [StoredRecord], last: UInt64, highWatermark: UInt64, ended: Bool = false) {
         self.records = records
         self.last = last
         self.highWatermark = highWatermark
+        self.ended = ended
     }
 }
 
@@ -139,10 +142,11 @@ public final class ChannelStore {
                 case "ok":
                     let seq = items.count > 1 ? UInt64(items[1].int ?? 0) : 0
                     let appended = AppendResult(seq: seq, duplicate: items.count > 2 && items[2].int == 1)
-                    self.commit(session: id, io: io, through: seq) { committed in
+                    self.commit(session: id, io: io, through: seq) { refusal in
                         // Replicas hold the record; if the commit itself failed, the next one
-                        // (any later append's) uncovers it: the append still answers 503.
-                        guard committed else { return done(.failure(.serviceUnavailable("Redis is unavailable")), false) }
+                        // (any later append's) uncovers it: the append still answers 503. A
+                        // session closed meanwhile never shows it: its streams ended before it.
+                        if let refusal { return done(.failure(refusal), false) }
                         self.sessions.forwardThen(reply, outbox: outbox, entryIndex: 3) { done(.success(appended), false) }
                     }
                 case "notfound": done(.failure(.notFound("Session not found")), true)
@@ -157,11 +161,17 @@ public final class ChannelStore {
     /// Read-committed delivery (`waitReplicas` > 0): replicas confirmed the channel's records
     /// through `seq`, so readers may see them now (commit_records.lua publishes them). Without
     /// replicas to wait for, the append script published the record itself.
-    private func commit(session: String, io: ChannelIO, through seq: UInt64, _ done: @escaping (Bool) -> Void) {
-        guard settings.waitReplicas > 0 else { return done(true) }
+    private func commit(session: String, io: ChannelIO, through seq: UInt64, _ done: @escaping (APIError?) -> Void) {
+        guard settings.waitReplicas > 0 else { return done(nil) }
         let keys = [keys.sessionMeta(session), keys.channel(session: session, io: io)]
         redis.run(RelayScripts.commitRecords, keys: keys, [io.rawValue, String(seq)]) { reply in
-            done(reply.apiError == nil && reply.int != nil)
+            if let error = reply.apiError { return done(error) }
+            switch reply.int {
+            case .some(-1): done(.badRequest("Cannot append to a closed session"))
+            case .some(-2): done(.badRequest("Cannot append to an expired session"))
+            case .some: done(nil)
+            case nil: done(.internalError("unexpected reply from commit_records"))
+            }
         }
     }
 
@@ -172,37 +182,25 @@ public final class ChannelStore {
         let keys = [keys.sessionMeta(session), keys.channel(session: session, io: io)]
         redis.run(RelayScripts.readChannel, keys: keys, [io.rawValue, String(after), String(count)]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, items.count >= 2, let last = items[0].int, let hw = items[1].int else {
+            guard let items = reply.array, items.count >= 3, let last = items[0].int, let hw = items[1].int else {
                 return completion(.failure(.internalError("unexpected reply from read_channel")))
             }
-            completion(.success(ChannelPage(records: ChannelStore.records(from: items.dropFirst(2)),
-                                            last: UInt64(max(0, last)), highWatermark: UInt64(max(0, hw)))))
+            completion(.success(ChannelPage(records: ChannelStore.records(from: items.dropFirst(3)),
+                                            last: UInt64(max(0, last)), highWatermark: UInt64(max(0, hw)),
+                                            ended: items[2].int == 1)))
         }
     }
 
     /// The channel's last visible sequence number if the session is closed or expired, nil if open.
     public func closedState(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64?, APIError>) -> Void) {
-        let key = keys.sessionMeta(session)
-        redis.send(key: key, ["HMGET", key, "closedAt", "expiresAt", "hw:\(io.rawValue)", "seq:\(io.rawValue)"]) { reply in
-            if let error = reply.apiError { return completion(.failure(error)) }
-            let fields = reply.array ?? []
-            let closed = fields.count > 0 && !(fields[0].string ?? "").isEmpty
-            let expired = fields.count > 1 && (fields[1].int.map { $0 <= Int64(Clock.nowMilliseconds()) } ?? false)
-            let visible = fields.count > 3 ? (fields[2].int ?? fields[3].int) : nil
-            let last = UInt64(max(0, visible ?? 0))
-            completion(.success(closed || expired ? last : nil))
+        range(session: session, io: io, after: 0, count: 0) { result in
+            completion(result.map { $0.ended ? $0.highWatermark : nil })
         }
     }
 
     /// The channel's last visible sequence number (0: empty), whatever the session's state.
     public func lastSeq(session: String, io: ChannelIO, _ completion: @escaping (Result<UInt64, APIError>) -> Void) {
-        let key = keys.sessionMeta(session)
-        redis.send(key: key, ["HMGET", key, "hw:\(io.rawValue)", "seq:\(io.rawValue)"]) { reply in
-            if let error = reply.apiError { return completion(.failure(error)) }
-            let fields = reply.array ?? []
-            let visible = fields.first?.int ?? (fields.count > 1 ? fields[1].int : nil)
-            completion(.success(visible.map { UInt64(max(0, $0)) } ?? 0))
-        }
+        range(session: session, io: io, after: 0, count: 0) { result in completion(result.map(\.highWatermark)) }
     }
 
     /// The channel's last visible record, if any.

@@ -79,6 +79,7 @@ public final class SessionStore {
             let claimed = status == "claimed"
             let mustExist = !claimed && items[2].int != 0
             self.createInSlot(env, request, id: id, createdAt: claimed ? items[2].string : nil, mustExist: mustExist,
+                              staleClaim: !claimed && items.count > 3 && items[3].int == 1,
                               readable: readable) { result in
                 // The row the externalId named is gone (expired by its shard's clock, or a
                 // foreign row): free the externalId and claim it again, once.
@@ -93,7 +94,7 @@ public final class SessionStore {
     private static let gone = APIError.conflict("externalId is being reused, try again")
 
     private func createInSlot(_ env: RelayEnvironment, _ request: CreateSessionRequest, id: String, createdAt: String?,
-                              mustExist: Bool = false, readable: ReadableSessions,
+                              mustExist: Bool = false, staleClaim: Bool = false, readable: ReadableSessions,
                               _ completion: @escaping (Result<CreateOutcome, APIError>) -> Void) {
         let config = RunTemplate(triggerConfig: request.triggerConfig)
         let args: [String] = [
@@ -103,7 +104,7 @@ public final class SessionStore {
             request.metadata.map { $0.isNull ? "" : $0.serialized() } ?? "",
             request.expiresAt.map(String.init) ?? "",
             config.payloadBase, config.runOptions, config.idleTimeout ?? "", String(retentionSeconds),
-            readable.scriptArgument, createdAt ?? "", mustExist ? "1" : "0",
+            readable.scriptArgument, createdAt ?? "", mustExist ? "1" : "0", staleClaim ? "1" : "0",
         ]
         let outbox = keys.outbox(session: id)
         redis.run(RelayScripts.createSession, keys: [keys.sessionMeta(id), outbox], args) { [weak self] reply in

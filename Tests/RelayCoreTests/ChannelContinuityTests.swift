@@ -43,7 +43,8 @@ final class ChannelContinuityTests: XCTestCase {
         XCTAssertEqual(String(decoding: RecordEncoding.lossJSON(id: 900, after: 3, before: 900, includeSeqNum: true), as: UTF8.self),
                        #"{"data":null,"id":900,"seqNum":900,"lost":{"after":3,"before":900}}"#)
         XCTAssertEqual(String(decoding: SSEFrame.lost(id: nil, after: 3, before: 11), as: UTF8.self),
-                       "event: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":11}}\n\n")
+                       "id: 3\nevent: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":11}}\n\n",
+                       "past the end: the SSE id is where the channel ends, the JSON names no record")
         XCTAssertEqual(String(decoding: SSEFrame.lost(id: 900, after: 3, before: 900), as: UTF8.self),
                        "id: 900\nevent: lost\ndata: {\"data\":null,\"id\":900,\"lost\":{\"after\":3,\"before\":900}}\n\n")
     }

@@ -210,13 +210,13 @@ final class FanoutHubTests: XCTestCase {
         pubsub.confirm(channel)
         log.answerNext()
         flush()
-        XCTAssertTrue(client.output.text.contains("event: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":11}}\n\n"),
+        XCTAssertTrue(client.output.text.contains("id: 3\nevent: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":11}}\n\n"),
                       client.output.text)
         XCTAssertEqual(state(client), "live")
         log.append(channel, 4...4)
         pubsub.publish(channel, 4)
         flush()
-        XCTAssertEqual(client.output.ids, [4])
+        XCTAssertEqual(client.output.ids, [3, 4], "the notice's id is where the channel ended")
     }
 
     /// The feed finds, after a resubscribe, that the channel ends before what it framed: live
@@ -230,16 +230,37 @@ final class FanoutHubTests: XCTestCase {
         pubsub.confirm(channel)
         XCTAssertEqual(log.answerNext(), [])
         flush()
-        XCTAssertTrue(client.output.text.hasSuffix("event: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":6}}\n\n"),
+        XCTAssertTrue(client.output.text.hasSuffix("id: 3\nevent: lost\ndata: {\"data\":null,\"lost\":{\"after\":3,\"before\":6}}\n\n"),
                       client.output.text)
         log.loseHistory(channel, after: 3, marker: 700)
         log.append(channel, 701...701)
         pubsub.publishLoss(channel, 700, after: 3)
         pubsub.publish(channel, 701)
         flush()
-        XCTAssertEqual(client.output.ids, [1, 2, 3, 4, 5, 700, 701])
+        XCTAssertEqual(client.output.ids, [1, 2, 3, 4, 5, 3, 700, 701])
         XCTAssertEqual(state(client), "live")
         XCTAssertEqual(hub.metrics.historyLosses, 2, "the shortened channel, then its marker")
+    }
+
+    /// A resume past the end whose read is older than a record the feed has framed since (the
+    /// read's reply and the publish come on different connections) is told its own position is
+    /// past the end, but the feed reads for itself before it believes the channel shrank: no
+    /// live subscriber hears of a loss, and nothing is written twice.
+    func testAStaleReadPastTheEndIsNoLossForTheOthers() {
+        let live = liveClient(upTo: 5)
+        pubsub.publish(channel, 5)
+        let late = open(lastEventId: 1_000)
+        pubsub.confirm(channel)
+        log.answerNext(upTo: 4)        // read before record 5 was appended
+        flush()
+        XCTAssertTrue(late.output.text.contains("event: lost"), "its own position is past the end")
+        XCTAssertEqual(log.answerNext(), [], "the feed's own read: the channel still ends at 5")
+        log.append(channel, 6...6)
+        pubsub.publish(channel, 6)
+        flush()
+        XCTAssertFalse(live.output.text.contains("event: lost"), live.output.text)
+        XCTAssertEqual(live.output.ids, Array(1...6), "nothing twice")
+        XCTAssertEqual(hub.metrics.historyLosses, 0)
     }
 
     /// Records trimmed away between two catch-up batches of one resume are announced with a

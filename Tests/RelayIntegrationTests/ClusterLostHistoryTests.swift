@@ -28,6 +28,29 @@ final class ClusterLostHistoryReadCommittedTests: ClusterLostHistoryTestCase {
     func testFailoverWithWait1LosesNothingSeenOrAcknowledged() throws {
         try runScriptedFailover(readCommitted: true)
     }
+
+    /// A record written while the replica was away (503, never shown) and confirmed only after
+    /// the session closed does not join the channel: its subscribers were told where it ends.
+    /// The retry answers 400 and the channel still ends where the close said.
+    func testARecordConfirmedAfterTheCloseIsNeverShown() throws {
+        let api = apis[0]
+        let session = try api.newSession()
+        XCTAssertEqual(try api.append(session, "out", "first", partId: "first").status, 200)
+        let primary = try cluster.owner(ofSession: session)
+        let replica = try XCTUnwrap(try cluster.replicaPorts(of: primary).first)
+        try cluster.stop(port: replica)
+        let refused = try api.append(session, "out", "late", partId: "late")
+        XCTAssertEqual(refused.status, 503, refused.description)
+        XCTAssertEqual(try api.closeSession(session).status, 200)
+        try cluster.cont(port: replica)
+        let retried = try api.append(session, "out", "late", partId: "late")
+        XCTAssertEqual(retried.status, 400, "confirmed after the close: not part of the channel: \(retried)")
+        let records = try XCTUnwrap(try api.drain(session, "out").json()["records"]?.arrayValue)
+        XCTAssertEqual(records.compactMap { $0["id"]?.intValue }, [1])
+        let stream = try api.subscribe(session, "out", headers: [("Timeout-Seconds", "10")])
+        XCTAssertEqual(try stream.nextDataEvent()?.id, "1")
+        XCTAssertNil(try stream.nextDataEvent(timeout: 5), "a closed session's stream ends after record 1")
+    }
 }
 
 class ClusterLostHistoryTestCase: ClusterChaosTestCase {

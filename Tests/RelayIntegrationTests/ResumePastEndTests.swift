@@ -1,6 +1,6 @@
 // ResumePastEndTests.swift: a position past a channel's end (issue 15: it comes from a history
 // that was lost) gets an explicit `lost` signal at once, never an indefinite wait: an SSE resume
-// gets `event: lost` with no id, `{"data":null,"lost":{"after":E,"before":N+1}}`, then the records
+// gets `event: lost` with `id: E`, `{"data":null,"lost":{"after":E,"before":N+1}}`, then the records
 // appended after E; a drain gets `{"records":[],"hasMore":false,"lost":{...}}`. A position at or
 // before the end gets nothing of the kind. Runs in both modes.
 
@@ -18,7 +18,7 @@ final class ResumePastEndTests: RelayTestCase {
             let opened = Date()
             let event = try XCTUnwrap(try stream.nextDataEvent(timeout: 5), "\(how): the stream ended")
             XCTAssertLessThan(Date().timeIntervalSince(opened), 2, "\(how): the signal comes at once")
-            XCTAssertNil(event.id, "\(how): the past-end signal has no id (it is no position of the channel): \(event)")
+            XCTAssertEqual(event.id, "3", "\(how): the past-end signal's id is where the channel ends (where to resume): \(event)")
             XCTAssertEqual(event.event, "lost", "\(how): \(event)")
             XCTAssertEqual(try event.json(), ["data": .null, "lost": ["after": 3, "before": 1001]], "\(how): \(event)")
             streams.append(stream)
@@ -29,6 +29,21 @@ final class ResumePastEndTests: RelayTestCase {
             let event = try XCTUnwrap(try stream.nextDataEvent(timeout: 10), "stream \(index) ended")
             XCTAssertEqual(try HistoryItem.parse(event), .record(id: 4, body: "four"), "stream \(index): the records after the end follow")
         }
+    }
+
+    /// The high watermark stops readers (drains, HEAD, streams) at the last confirmed record. A
+    /// watermark written under another replication ID (a promoted replica's copy may lag the
+    /// records it holds) stops no one: a reader never waits for a watermark that will not move.
+    func testReadersStopAtTheWatermarkOnlyUnderItsOwnGeneration() throws {
+        let session = try channelWithThreeRecords()
+        let client = try redis.client()
+        let meta = "relay:{s:\(session)}:meta"
+        try client.checked("HSET", meta, "hw:out", "1")
+        XCTAssertEqual(try api.drain(session, "out").json()["records"]?.arrayValue?.count, 1, "records 2-3 are not confirmed")
+        XCTAssertEqual(try api.http.request("HEAD", RelayAPI.channelPath(session, "out")).headers["X-Last-Event-Id"], "1")
+        try client.checked("HSET", meta, "gen:out", "a-replication-id-from-before-a-failover")
+        XCTAssertEqual(try api.drain(session, "out").json()["records"]?.arrayValue?.count, 3, "the primary of record shows all it holds")
+        XCTAssertEqual(try api.http.request("HEAD", RelayAPI.channelPath(session, "out")).headers["X-Last-Event-Id"], "3")
     }
 
     func testAResumeAtTheEndOrBeforeGetsNoLossSignal() throws {

@@ -349,6 +349,7 @@ export function subscribe(session, options = {}) {
         const page = await records(session, channel, { baseUrl: options.baseUrl, token, afterEventId: lastEventId ?? 0,
                                                       fetch: options.fetch });
         if (closed) return;
+        if (page.lost) lost({ lost: page.lost });
         for (const record of page.records || []) if (accept(record)) deliver(record);
         if (!page.hasMore || !(page.records || []).length) break;
       }

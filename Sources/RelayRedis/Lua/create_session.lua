@@ -6,7 +6,9 @@
 --       without basePayload), 13 idleTimeoutInSeconds or "", 14 retention seconds after expiry,
 --       15 the sessions the caller may read: "*" (all) or a JSON array of spellings,
 --       16 createdAt ms or "" (now), 17 "1" if the row must exist already (the claim found an
---       index state with a version, so a row was written once: if it is gone, it expired)
+--       index state with a version, so a row was written once: if it is gone, it expired),
+--       18 "1" if the externalId was claimed long ago by another call that wrote no row we
+--       can see (it may have written one that Redis lost since, with its records)
 -- With an externalId, the relay first claimed it in the environment's slot (claim_external.lua),
 -- which chose the id: every racing create of that externalId arrives here with the same id,
 -- and the first one to arrive writes the row.
@@ -50,8 +52,10 @@ redis.call('HSET', mk, 'id', sid, 'env', env, 'type', ARGV[4], 'task', ARGV[5], 
   'createdAt', created, 'updatedAt', created, 'sortKey', sort_key(created, sid),
   'payloadBase', ARGV[11], 'runOptions', ARGV[12])
 -- The channels' generation starts here: a session whose first records are lost with a primary
--- still gets a loss marker on its next append (check_generation).
-local replid = replication_id()
+-- still gets a loss marker on its next append (check_generation). For an id another call
+-- claimed long ago, a row written once may have been lost with its records: no generation matches, so
+-- each channel's first append writes a marker above anything that row's history issued.
+local replid = ARGV[18] == '1' and 'unknown' or replication_id()
 redis.call('HSET', mk, 'gen:in', replid, 'gen:out', replid)
 if ext ~= '' then redis.call('HSET', mk, 'externalId', ext) end
 if ARGV[8] ~= '' then redis.call('HSET', mk, 'triggerConfig', ARGV[8]) end

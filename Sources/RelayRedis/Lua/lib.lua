@@ -135,8 +135,24 @@ end
 -- The replication ID of the primary running this script. It changes when a replica is promoted
 -- and whenever a primary restarts (from whatever AOF or RDB it finds): exactly the events after
 -- which this dataset may lack writes that were acknowledged (docs/API.md, History guarantees).
+-- INFO must be allowed to the relay's Redis user (it is in ACL category @dangerous).
 local function replication_id()
-  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+  local id = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+  if not id then error('relay: INFO replication has no master_replid') end
+  return id
+end
+
+-- Where a channel ends for readers: its last seq, and the last seq readers may see (the high
+-- watermark). Under a replication ID other than the channel's generation (a promoted replica,
+-- a restarted primary), the watermark the old primary moved may not have reached this dataset
+-- while records below it were shown: everything this primary holds is visible then (it is the
+-- primary of record for it), so no reader waits for a watermark that will never move.
+local function visible_end(mk, io)
+  local f = redis.call('HMGET', mk, 'seq:' .. io, 'hw:' .. io, 'gen:' .. io)
+  local last = tonumber(f[1] or '0')
+  local hw = tonumber(f[2] or f[1] or '0')
+  if hw < last and f[3] and f[3] ~= replication_id() then hw = last end
+  return last, hw
 end
 
 -- How a live message is published, the same for appends and commits (see the fan-out notes above).

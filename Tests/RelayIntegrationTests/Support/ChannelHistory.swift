@@ -63,17 +63,18 @@ enum HistoryItem: Equatable, CustomStringConvertible {
                   json["data"] == .null, after < before else {
                 throw HarnessError("malformed `event: lost`: \(event)")
             }
-            if let idText = event.id {
+            if json["id"] != nil {
                 // A loss marker: {"data":null,"id":B,"lost":{"after":K,"before":B}} under `id: B`.
-                guard let id = Int(idText), json["id"]?.intValue == id, before == id,
+                guard let idText = event.id, let id = Int(idText), json["id"]?.intValue == id, before == id,
                       Set(json.objectValue?.keys.map { $0 } ?? []) == ["data", "id", "lost"] else {
                     throw HarnessError("malformed loss marker (expected id: B and {\"data\":null,\"id\":B,\"lost\":{\"after\":K,\"before\":B}}): \(event)")
                 }
                 return .lost(id: id, after: after, before: before)
             }
-            // Past the end: {"data":null,"lost":{"after":E,"before":N+1}} with no id line.
-            guard json["id"] == nil, Set(json.objectValue?.keys.map { $0 } ?? []) == ["data", "lost"] else {
-                throw HarnessError("malformed past-end `event: lost` (expected no id and {\"data\":null,\"lost\":{...}}): \(event)")
+            // Past the end: {"data":null,"lost":{"after":E,"before":N+1}} under `id: E` (where the
+            // channel ends: the position to resume from).
+            guard event.id == String(after), Set(json.objectValue?.keys.map { $0 } ?? []) == ["data", "lost"] else {
+                throw HarnessError("malformed past-end `event: lost` (expected id: E and {\"data\":null,\"lost\":{\"after\":E,...}}): \(event)")
             }
             return .lost(id: nil, after: after, before: before)
         case "gap":
