@@ -1,5 +1,5 @@
 // fuzz_sse — SSEParser and SSEFrame.
-// SOURCES: SSEParser.swift SSEFrame.swift JSONBytes.swift
+// SOURCES: SSEParser.swift SSEFrame.swift JSONBytes.swift RecordEncoding.swift
 // EXTRA: Fuzz/support/FuzzSupport.swift
 //
 // Input: byte 0 seeds the split points and the frame options, the rest is both an arbitrary
@@ -10,7 +10,8 @@
 //  - SSEFrame.record(id:recordJSON:isControl:) for an arbitrary payload, parsed back, is exactly
 //    one event with that id, event "control" or none, and data = the payload with CRLF / CR
 //    turned into LF; several frames with pings in between parse back in order;
-//  - SSEFrame.gap parses back to the gap event with its two numbers.
+//  - SSEFrame.gap parses back to the gap event with its two numbers, SSEFrame.lost (a loss
+//    marker, and a resume point past the end) to the lost event with its id and range.
 
 private func feed(_ stream: [UInt8], pieces: [Int]) -> [SSEEvent] {
     var parser = SSEParser()
@@ -80,12 +81,18 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let half = rest.count / 2
     let second = SSEFrame.record(id: id &+ 1, recordJSON: rest[half...], isControl: !isControl)
     let requested = rng.next(), first = rng.next()
-    let stream = SSEFrame.ping + frame + SSEFrame.gap(requested: requested, firstAvailable: first) + second + SSEFrame.tokenExpired
+    let marker = rng.next() >> 11, kept = rng.next() >> 12
+    let stream = SSEFrame.ping + frame + SSEFrame.gap(requested: requested, firstAvailable: first) + second
+        + SSEFrame.lost(id: marker, after: kept, before: marker) + SSEFrame.lost(id: nil, after: kept, before: requested)
+        + SSEFrame.tokenExpired
     let events = feed(stream, pieces: pieces)
     let secondExpected = SSEEvent(id: String(id &+ 1), event: isControl ? nil : "control",
                                   data: String(decoding: normalizedLines(Array(rest[half...])), as: UTF8.self))
     let gap = SSEEvent(event: "gap", data: "{\"requested\":\(requested),\"firstAvailable\":\(first)}")
-    check(same(events, [SSEEvent(comment: "ping"), expected, gap, secondExpected, SSEEvent(comment: "token expired")]),
+    let lostMarker = SSEEvent(id: String(marker), event: "lost",
+                              data: "{\"data\":null,\"id\":\(marker),\"lost\":{\"after\":\(kept),\"before\":\(marker)}}")
+    let pastEnd = SSEEvent(id: String(kept), event: "lost", data: "{\"data\":null,\"lost\":{\"after\":\(kept),\"before\":\(requested)}}")
+    check(same(events, [SSEEvent(comment: "ping"), expected, gap, secondExpected, lostMarker, pastEnd, SSEEvent(comment: "token expired")]),
           "frame stream parsed as \(events)", input)
     return 0
 }
