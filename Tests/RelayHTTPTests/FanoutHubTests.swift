@@ -546,6 +546,28 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(client.output.ids, [1, 2, 3, 4])
     }
 
+    /// A close announced at 4 that was lost with the primary (the channel now ends at 2 and goes
+    /// on behind a loss marker) no longer ends streams: a subscriber that reads past 4 stays.
+    func testACloseLostWithTheHistoryEndsNoStream() {
+        let client = liveClient(upTo: 2)
+        pubsub.publish(channel, 2)
+        pubsub.publish(channel, 4, kind: "x")      // records 3-4 and the close are then lost
+        XCTAssertEqual(log.answerNext(), [])
+        log.loseHistory(channel, after: 2, marker: 900)
+        log.append(channel, 901...901)
+        pubsub.publishLoss(channel, 900, after: 2)
+        pubsub.publish(channel, 901)
+        flush()
+        XCTAssertEqual(client.output.ids, [1, 2, 900, 901])
+        let late = open()
+        pubsub.confirm(channel)
+        log.answerNext()
+        flush()
+        XCTAssertEqual(late.output.ids, [1, 2, 900, 901])
+        XCTAssertFalse(late.output.endedCleanly, "the lost close at 4 does not end a stream past it")
+        XCTAssertEqual(state(late), "live")
+    }
+
     /// A subscriber still catching up when the close arrives ends once it has read to the close.
     func testCloseWhileCatchingUpEndsAfterTheLastRecord() {
         log.append(channel, 1...2)
