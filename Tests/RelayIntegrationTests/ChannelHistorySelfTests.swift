@@ -68,8 +68,10 @@ final class ChannelHistorySelfTests: XCTestCase {
     func testLossSignalsParseStrictly() throws {
         let marker = SSEEvent(id: "\(b)", event: "lost", data: "{\"data\":null,\"id\":\(b),\"lost\":{\"after\":299,\"before\":\(b)}}")
         XCTAssertEqual(try HistoryItem.parse(marker), .lost(id: b, after: 299, before: b))
-        let pastEnd = SSEEvent(id: nil, event: "lost", data: "{\"data\":null,\"lost\":{\"after\":3,\"before\":1001}}")
+        let pastEnd = SSEEvent(id: "3", event: "lost", data: "{\"data\":null,\"lost\":{\"after\":3,\"before\":1001}}")
         XCTAssertEqual(try HistoryItem.parse(pastEnd), .lost(id: nil, after: 3, before: 1001))
+        XCTAssertThrowsError(try HistoryItem.parse(SSEEvent(id: "5", event: "lost", data: "{\"data\":null,\"lost\":{\"after\":3,\"before\":1001}}")),
+                             "a past-the-end notice's id is where the channel ends")
         XCTAssertThrowsError(try HistoryItem.parse(SSEEvent(id: "7", event: "lost", data: "{\"data\":null,\"id\":7,\"lost\":{\"after\":3,\"before\":6}}")),
                              "a marker's before is its own id")
         XCTAssertThrowsError(try HistoryItem.parse(SSEEvent(id: nil, event: "lost", data: "{\"data\":null,\"id\":7,\"lost\":{\"after\":3,\"before\":7}}")),
