@@ -56,6 +56,13 @@ final class BrowserClientTests: RelayTestCase {
         (try? String(contentsOf: node.logURL, encoding: .utf8))?.contains("method=\(method) path=\(path) ") == true
     }
 
+    /// A session created through the balancer for a page: its externalId, id and public token.
+    private func pageSession(_ prefix: String, with lb: RelayAPI) throws -> (external: String, session: String, token: String) {
+        let external = unique(prefix)
+        let created = try createSession(externalId: external, with: lb)
+        return (external, try XCTUnwrap(created["id"]?.stringValue), try XCTUnwrap(created["publicAccessToken"]?.stringValue))
+    }
+
     /// Restarts `node` if a test stopped it (the class's relay must run when the next test starts).
     private func revive(_ node: RelayProcess?) {
         guard let node, !node.isRunning else { return }
@@ -163,10 +170,7 @@ final class BrowserClientTests: RelayTestCase {
     func testAppendRetriesAcrossANodeDrainWithoutADuplicate() throws {
         let (nodes, balancer) = try cluster()
         let lb = balancer.api()
-        let external = unique("drain")
-        let created = try createSession(externalId: external, with: lb)
-        let session = try XCTUnwrap(created["id"]?.stringValue)
-        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        let (external, session, token) = try pageSession("drain", with: lb)
         let marker = unique("message")
         // On the first record of .out ("go"), the page stops listening and, a moment later,
         // appends one message to .in with part id "the-part".
@@ -228,10 +232,7 @@ final class BrowserClientTests: RelayTestCase {
     func testAppendWhoseAnswerWasLostResolvesToTheFirstSeqAsADuplicate() throws {
         let (_, balancer) = try cluster()
         let lb = balancer.api()
-        let external = unique("lost")
-        let created = try createSession(externalId: external, with: lb)
-        let session = try XCTUnwrap(created["id"]?.stringValue)
-        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        let (external, session, token) = try pageSession("lost", with: lb)
         // The first answer is dropped after the relay has applied the append (as if the
         // connection broke on the way back): the client cannot know, and must retry safely.
         let page = try BrowserPage(balancer: balancer, script: """
@@ -260,10 +261,7 @@ final class BrowserClientTests: RelayTestCase {
     func testDemoPageShowsStatusAndLastId() throws {
         let (_, balancer) = try cluster()
         let lb = balancer.api()
-        let external = unique("demo")
-        let created = try createSession(externalId: external, with: lb)
-        let session = try XCTUnwrap(created["id"]?.stringValue)
-        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        let (external, session, token) = try pageSession("demo", with: lb)
         XCTAssertEqual(try lb.control(session, ["subtype": "turn-complete"]).status, 200)
         XCTAssertEqual(try lb.append(session, "out", #"{"type":"text","text":"first answer"}"#).status, 200)
         guard let chromium = ChildProcess.findExecutable("chromium") else { throw HarnessError("chromium not found") }
@@ -290,10 +288,7 @@ final class BrowserClientTests: RelayTestCase {
     func testClosingTheSessionEndsTheSubscriptionAfterEveryRecord() throws {
         let (_, balancer) = try cluster()
         let lb = balancer.api()
-        let external = unique("close")
-        let created = try createSession(externalId: external, with: lb)
-        let session = try XCTUnwrap(created["id"]?.stringValue)
-        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        let (external, session, token) = try pageSession("close", with: lb)
         let page = try BrowserPage(balancer: balancer, script: """
             relay.subscribe("\(external)", {
               baseUrl: BASE, token: "\(token)", minDelayMs: 100,
@@ -320,10 +315,7 @@ final class BrowserClientTests: RelayTestCase {
     func testALossMarkerGoesToOnLostAndTheRecordsAfterItFollow() throws {
         let (_, balancer) = try cluster()
         let lb = balancer.api()
-        let external = unique("lost")
-        let created = try createSession(externalId: external, with: lb)
-        let session = try XCTUnwrap(created["id"]?.stringValue)
-        let token = try XCTUnwrap(created["publicAccessToken"]?.stringValue)
+        let (external, session, token) = try pageSession("lost", with: lb)
         // Reports are appended concurrently, so each carries the page's own order (`step`).
         let page = try BrowserPage(balancer: balancer, script: """
             let step = 0;
