@@ -184,7 +184,7 @@ final class ChannelFeed {
         if filling { pending.append(message); return }
         if message.kind == UInt8(ascii: "x") { return closed(at: message.seq) }
         let lostAfter = message.lostAfter
-        if message.kind == UInt8(ascii: "L") && lostAfter == nil { return }
+        if message.kind == UInt8(ascii: "L") && lostAfter == nil { return }  // malformed
         let previous = lostAfter ?? (message.seq - 1)
         if lastSeqKnown && message.seq > lastSeq && previous > lastSeq {
             pending.append(message)
@@ -193,8 +193,9 @@ final class ChannelFeed {
         }
         switch message.kind {
         case UInt8(ascii: "L"):
-            let after = lostAfter ?? 0
-            deliver(seq: message.seq, previous: after, isLoss: true) { SSEFrame.lost(id: message.seq, after: after, before: message.seq) }
+            deliver(seq: message.seq, previous: previous, isLoss: true) {
+                SSEFrame.lost(id: message.seq, after: previous, before: message.seq)
+            }
         case UInt8(ascii: "D"), UInt8(ascii: "C"):
             // The stored field: the record JSON is built here, once per node, by the same code
             // as catch-up and drains.
@@ -231,10 +232,7 @@ final class ChannelFeed {
     }
 
     private func deliver(_ record: StoredRecord) {
-        deliver(seq: record.seq, previous: record.previous, isLoss: record.isLossMarker) {
-            if let after = record.lostAfter { return SSEFrame.lost(id: record.seq, after: after, before: record.seq) }
-            return SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false), isControl: record.isControl)
-        }
+        deliver(seq: record.seq, previous: record.previous, isLoss: record.isLossMarker) { record.sseFrame }
     }
 
     /// A subscriber read that the channel ends at `last`, before what this feed framed: the
@@ -311,5 +309,14 @@ final class ChannelFeed {
                 subscriber.catchUpFromLog()
             }
         }
+    }
+}
+
+extension StoredRecord {
+    /// The entry as one SSE event, the same from the log (catch-up, gap fill) as live: a
+    /// record, or a loss marker's `event: lost`.
+    var sseFrame: [UInt8] {
+        if let lostAfter { return SSEFrame.lost(id: seq, after: lostAfter, before: seq) }
+        return SSEFrame.record(id: seq, recordJSON: json(includeSeqNum: false), isControl: isControl)
     }
 }

@@ -202,12 +202,7 @@ final class SSESubscriber {
             delivered: delivered, positioned: positioned, seq: record.seq, previous: record.previous) {
             enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: firstAvailable)))
         }
-        if let after = record.lostAfter {
-            enqueue(SharedFrame(SSEFrame.lost(id: record.seq, after: after, before: record.seq)))
-        } else {
-            enqueue(SharedFrame(SSEFrame.record(id: record.seq, recordJSON: record.json(includeSeqNum: false),
-                                                isControl: record.isControl)))
-        }
+        enqueue(SharedFrame(record.sseFrame))
         delivered = record.seq
         positioned = true
         recordWritten()

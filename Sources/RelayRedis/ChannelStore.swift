@@ -150,13 +150,16 @@ public final class ChannelStore {
                         self.sessions.forwardThen(reply, outbox: outbox, entryIndex: 3) { done(.success(appended), false) }
                     }
                 case "notfound": done(.failure(.notFound("Session not found")), true)
-                case "closed": done(.failure(.badRequest("Cannot append to a closed session")), false)
-                case "expired": done(.failure(.badRequest("Cannot append to an expired session")), false)
+                case "closed": done(.failure(Self.closedRefusal), false)
+                case "expired": done(.failure(Self.expiredRefusal), false)
                 default: done(.failure(.internalError("unexpected reply from append_record")), false)
                 }
             }
         }, completion)
     }
+
+    private static let closedRefusal = APIError.badRequest("Cannot append to a closed session")
+    private static let expiredRefusal = APIError.badRequest("Cannot append to an expired session")
 
     /// Read-committed delivery (`waitReplicas` > 0): replicas confirmed the channel's records
     /// through `seq`, so readers may see them now (commit_records.lua publishes them). Without
@@ -167,8 +170,8 @@ public final class ChannelStore {
         redis.run(RelayScripts.commitRecords, keys: keys, [io.rawValue, String(seq)]) { reply in
             if let error = reply.apiError { return done(error) }
             switch reply.int {
-            case .some(-1): done(.badRequest("Cannot append to a closed session"))
-            case .some(-2): done(.badRequest("Cannot append to an expired session"))
+            case .some(-1): done(Self.closedRefusal)
+            case .some(-2): done(Self.expiredRefusal)
             case .some: done(nil)
             case nil: done(.internalError("unexpected reply from commit_records"))
             }

@@ -47,8 +47,8 @@ if ARGV[5] ~= '' then
   if ARGV[10] == '1' or ARGV[11] == '1' then
     headers = string.sub(headers, 1, -2)
     if ARGV[10] == '1' then
-      local inbound = redis.call('HMGET', mk, 'hw:in', 'seq:in')
-      headers = headers .. ',["session-in-event-id",' .. cjson.encode(inbound[1] or inbound[2] or '0') .. ']'
+      local _, inbound = visible_end(mk, 'in')
+      headers = headers .. ',["session-in-event-id",' .. cjson.encode(seq_text(inbound)) .. ']'
     end
     if ARGV[11] == '1' then
       headers = headers .. ',["last-event-id",' .. cjson.encode(seq) .. ']'

@@ -116,17 +116,6 @@ local function outbox_put(outbox_key, env, ix, run, now)
   return entry
 end
 
--- Tells subscribers the channels end: at their last visible seq (the high watermark; with
--- read-committed delivery, records not yet confirmed are not waited for).
-local function publish_closed(mk, in_key, out_key)
-  local pairs_ = { { 'in', in_key }, { 'out', out_key } }
-  for _, p in ipairs(pairs_) do
-    local f = redis.call('HMGET', mk, 'hw:' .. p[1], 'seq:' .. p[1])
-    local last = f[1] or f[2] or '0'
-    redis.call('SPUBLISH', p[2], last .. ' x\n')
-  end
-end
-
 -- A seq as Redis text: Lua's own tostring would write a seq above 1e14 as "1.8e+15".
 local function seq_text(n)
   return string.format('%d', n)
@@ -185,4 +174,14 @@ local function check_generation(mk, key, io, maxlen, now)
   redis.call('HSET', mk, 'seq:' .. io, text, 'hw:' .. io, text)
   redis.call('SPUBLISH', key, live_message(text, 'l', seq_text(last)))
   return marker, last
+end
+
+-- Tells subscribers the channels end: at their last visible seq (visible_end; with
+-- read-committed delivery, records not yet confirmed are not waited for).
+local function publish_closed(mk, in_key, out_key)
+  local pairs_ = { { 'in', in_key }, { 'out', out_key } }
+  for _, p in ipairs(pairs_) do
+    local _, visible = visible_end(mk, p[1])
+    redis.call('SPUBLISH', p[2], seq_text(visible) .. ' x\n')
+  end
 end
