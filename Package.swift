@@ -22,10 +22,10 @@ let package = Package(
         // C libraries from Debian packages, found through pkg-config.
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        // Compiles hiredis' header-only libevent adapter once and wraps macros.
+        // Wraps macros and variadic C calls Swift cannot make directly.
         .target(
             name: "CRelayShims",
-            dependencies: ["CLibevent", "CHiredis"],
+            dependencies: ["CLibevent"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
         // The wire formats the HTTP server reads (request heads, chunked bodies, percent
@@ -37,7 +37,7 @@ let package = Package(
             name: "RelayCore",
             dependencies: ["RelayWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        // The thin unsafe layer: libevent loop, evhttp server, async hiredis connection.
+        // The thin unsafe layer: libevent loop, HTTP server, the Redis connection (hiredis' reply reader).
         // All UnsafePointer, Unmanaged and C callbacks live here (see RelayIO/Interop.md).
         .target(
             name: "RelayIO",

@@ -4,5 +4,4 @@
 #define _GNU_SOURCE 1
 #endif
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 #endif

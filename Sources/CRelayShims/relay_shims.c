@@ -1,5 +1,4 @@
 #include "CRelayShims.h"
-#include <hiredis/adapters/libevent.h>
 #include <event2/http_struct.h>
 #include <event2/buffer.h>
 #include <errno.h>
@@ -15,14 +14,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <pthread.h>
-
-int relay_redis_attach(redisAsyncContext *ac, struct event_base *base) {
-    return redisLibeventAttach(ac, base);
-}
-
-const char *relay_redis_errstr(const redisAsyncContext *ac) {
-    return ac->err ? ac->errstr : NULL;
-}
 
 
 evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int reuse_port, int backlog) {

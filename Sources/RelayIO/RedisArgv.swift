@@ -1,5 +1,5 @@
-// RedisArgv: a command's arguments as hiredis takes them (argc, argv, argvlen), for both
-// connections (RedisConnection's async context and RespConnection's formatter). The pointers
+// RedisArgv: a command's arguments as hiredis takes them (argc, argv, argvlen), for
+// RespConnection's command formatter. The pointers
 // are valid only inside `body`; hiredis copies the arguments before it returns.
 internal func withRedisArgv<R>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
     // One contiguous copy of all arguments (and a NUL), pointed into.

@@ -1,14 +1,28 @@
-// RespConnection: one raw RESP2 connection to a Redis server on the libevent loop, for pub/sub.
-// hiredis 0.14's async API cannot carry sharded pub/sub (an `smessage` push with no pending
-// callback trips its assertion), so this connection owns the socket itself (a bufferevent)
-// and only borrows hiredis' reply reader and command formatter. It has no notion of which
-// reply answers which command: every reply and every push goes, in arrival order, to one
-// `onReply` closure, and the owner matches them (see RelayRedis/PubSubShard.swift).
+// RespConnection: one raw RESP2 connection to a Redis server on the libevent loop: the only
+// Redis connection type of the relay (commands, replicated writes, pub/sub; see
+// RelayRedis/RedisNode.swift). It owns the socket itself (a bufferevent) and only borrows
+// hiredis' reply reader and command formatter: hiredis 0.14's async API cannot carry sharded
+// pub/sub (an `smessage` push with no pending callback trips its assertion). It has no notion
+// of which reply answers which command: every reply and every push goes, in arrival order, to
+// one `onReply` closure, and the owner matches them (CommandLane, PubSubShard).
 // One connection, one socket: reconnecting is the owner's decision (a new RespConnection).
 // See Interop.md ("RespConnection") for the ownership rules.
 internal import CHiredis
 internal import CLibevent
 internal import CRelayShims
+
+/// Where a Redis server listens.
+public enum RedisEndpoint: Equatable, Sendable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .unix(let path): return "unix:\(path)"
+        }
+    }
+}
 
 public final class RespConnection {
     /// The default cap on the bytes of the reply being read, and on the output not yet written.

@@ -1,6 +1,7 @@
 // ClusterClient: the relay's command router for Redis Cluster. hiredis 0.14 knows nothing of
-// clusters, so this keeps the slot map (CLUSTER SLOTS), one RedisClient per primary, and sends
-// each command to the primary owning its routing key's slot:
+// clusters, so this keeps the slot map (CLUSTER SLOTS) and sends each command to the RedisNode
+// of the primary owning its routing key's slot (a view over the RedisNodeSet, which it shares
+// with ShardedPubSub):
 //   - MOVED: the slot moved for good. Update that slot now, refresh the whole map soon, resend.
 //   - ASK: the slot is being migrated. Resend once to the target, preceded by ASKING; the map
 //     stays as it is. The target answers TRYAGAIN to a multi-key command while the slot's keys
@@ -47,19 +48,11 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     private let logger: Logger
 
     /// The whole deadline of one command: the caller is answered by then (a write waiting for
-    /// replicas gets the WAIT timeout from when its script ran, if that ends later). Also each primary connection's watchdog
-    /// (RedisClient.commandTimeoutSeconds), which drops a connection that stopped answering.
-    public var commandTimeoutSeconds = 2.0 {
-        didSet { for node in nodes.values { node.client.commandTimeoutSeconds = commandTimeoutSeconds } }
-    }
+    /// replicas gets the WAIT timeout from when its script ran, if that ends later). Also each
+    /// node's liveness bound (RedisNodeOptions).
+    public var commandTimeoutSeconds: Double { redisNodes.options.commandTimeoutSeconds }
     /// WAIT's timeout after a script run with `waitReplicas` (milliseconds).
-    public var waitTimeoutMilliseconds = 1000 {
-        didSet { for node in nodes.values { node.client.waitTimeoutMilliseconds = waitTimeoutMilliseconds } }
-    }
-    /// Writes will ask for replicas: each primary's WaitLane connects with its command connection.
-    public var replicatedWrites = false {
-        didSet { for node in nodes.values { node.client.replicatedWrites = replicatedWrites } }
-    }
+    public var waitTimeoutMilliseconds: Int { redisNodes.options.waitTimeoutMilliseconds }
     /// How often commands past their deadline are looked for (the bound's slack).
     static let deadlineTickSeconds = 0.05
 
@@ -73,9 +66,12 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     private var table = SlotTable()
     private var hasMap = false
     private var currentPrimaries: [RedisEndpoint] = []
-    /// Command connections, by endpoint description: every primary, plus ASK targets and
-    /// former primaries until their grace period ends.
+    /// The nodes this router uses, by endpoint description: every primary, plus ASK targets
+    /// and former primaries until their grace period ends.
     private var nodes: [String: ClusterNode] = [:]
+    /// Every node of this process (shared with the pub/sub side).
+    public let redisNodes: RedisNodeSet
+    private let ownsNodes: Bool
     private var started = false
     private var nextAny = 0
 
@@ -96,27 +92,56 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     private let retryCounter = Counter(label: "relay_redis_cluster_retries_total")
     private let refreshCounter = Counter(label: "relay_redis_cluster_refreshes_total")
 
-    public init(loop: EventLoop, seeds: [RedisEndpoint], logger: Logger) {
+    /// A router over `nodes` (shared with the pub/sub side; its owner starts and stops it).
+    public init(loop: EventLoop, seeds: [RedisEndpoint], nodes: RedisNodeSet, logger: Logger) {
         precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
         self.loop = loop
         self.seeds = seeds
         self.logger = logger
+        redisNodes = nodes
+        ownsNodes = false
+        listen()
+    }
+
+    /// A router with nodes of its own, started and stopped with it.
+    public init(loop: EventLoop, seeds: [RedisEndpoint], options: RedisNodeOptions = RedisNodeOptions(), logger: Logger) {
+        precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
+        self.loop = loop
+        self.seeds = seeds
+        self.logger = logger
+        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger)
+        ownsNodes = true
+        listen()
+    }
+
+    private func listen() {
+        redisNodes.needs.append { [weak self] node in self?.nodes[node.endpoint.description]?.node === node }
+        redisNodes.onNodeReady.append { [weak self] node in
+            guard let self, let held = self.nodes[node.endpoint.description], held.node === node, held.isPrimary else { return }
+            self.onConnected.forEach { $0() }
+        }
+        redisNodes.onNodeLost.append { [weak self] node in
+            guard let self, let held = self.nodes[node.endpoint.description], held.node === node else { return }
+            if held.isPrimary { self.onDisconnected.forEach { $0() } }
+            self.requestRefresh()
+        }
     }
 
     // MARK: RedisCommands
 
     public var isConnected: Bool {
-        hasMap && currentPrimaries.contains { nodes[$0.description]?.client.isConnected == true }
+        hasMap && currentPrimaries.contains { nodes[$0.description]?.node.isReady == true }
     }
 
     /// Every primary of the map has its command connection up.
     public var allPrimariesConnected: Bool {
-        hasMap && currentPrimaries.allSatisfy { nodes[$0.description]?.client.isConnected == true }
+        hasMap && currentPrimaries.allSatisfy { nodes[$0.description]?.node.isReady == true }
     }
 
     public func start() {
         guard !started else { return }
         started = true
+        if ownsNodes { redisNodes.start() }
         periodic = loop.every(Self.degradedRefreshIntervalSeconds) { [weak self] in self?.periodicRefresh() }
         deadlineTimer = loop.every(Self.deadlineTickSeconds) { [weak self] in self?.expireOverdue() }
         if hasMap { reconcile() }
@@ -129,25 +154,23 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         deadlineTimer?.cancel()
         scheduledRefresh?.cancel()
         scheduledRefresh = nil
-        for node in nodes.values {
-            node.retire?.cancel()
-            node.client.stop()
-        }
+        for node in nodes.values { node.retire?.cancel() }
         nodes.removeAll()
+        if ownsNodes { redisNodes.stop() } else { redisNodes.prune() }
     }
 
     public func send(key: [UInt8]?, _ args: [[UInt8]], _ completion: @escaping (RedisReply) -> Void) {
         begin(ClusterOperation(slot: key.map { ClusterSlot.of($0) }, deadline: deadline(),
-                               completion: completion) { client, asking, _, done in
-            client.send(args, asking: asking, done)
+                               completion: completion) { node, asking, _, done in
+            node.send(args, asking: asking, done)
         })
     }
 
     public func run(_ script: LuaScript, keys: [[UInt8]], _ args: [[UInt8]], waitReplicas: Int,
                     unconfirmed: ((RedisReply) -> Void)?, _ completion: @escaping (RedisReply) -> Void) {
         begin(ClusterOperation(slot: keys.first.map { ClusterSlot.of($0) }, deadline: deadline(),
-                               completion: completion) { client, asking, written, done in
-            client.run(script, keys, args, waitReplicas: waitReplicas, asking: asking, written: written,
+                               completion: completion) { node, asking, written, done in
+            node.run(script, keys: keys, args, waitReplicas: waitReplicas, asking: asking, written: written,
                        unconfirmed: unconfirmed, done)
         })
     }
@@ -189,14 +212,14 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         guard !op.finished else { return }
         guard started else { return op.finish(.failure(.notConnected)) }
         guard Clock.monotonicSeconds() < op.deadline else { return op.finish(op.lastFailure ?? .failure(.timedOut)) }
-        let client: RedisClient?
+        let client: RedisNode?
         var asking = false
         if let target = op.askTarget {
             op.askTarget = nil
             asking = true
-            client = node(for: target).client
+            client = node(for: target).node
         } else if let slot = op.slot {
-            client = table.owner(of: slot).map { node(for: $0).client }
+            client = table.owner(of: slot).map { node(for: $0).node }
         } else {
             client = anyConnectedPrimary()
         }
@@ -217,7 +240,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         }
     }
 
-    private func handle(_ op: ClusterOperation, _ reply: RedisReply, from client: RedisClient, asking: Bool) {
+    private func handle(_ op: ClusterOperation, _ reply: RedisReply, from client: RedisNode, asking: Bool) {
         switch ClusterReplyClassifier.action(for: reply, replyingHost: client.endpoint.host) {
         case .complete:
             op.finish(reply)
@@ -262,11 +285,11 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         }
     }
 
-    private func anyConnectedPrimary() -> RedisClient? {
+    private func anyConnectedPrimary() -> RedisNode? {
         let count = currentPrimaries.count
         for i in 0..<count {
             let endpoint = currentPrimaries[(nextAny + i) % count]
-            if let client = nodes[endpoint.description]?.client, client.isConnected {
+            if let client = nodes[endpoint.description]?.node, client.isReady {
                 nextAny = (nextAny + i + 1) % count
                 return client
             }
@@ -276,26 +299,12 @@ public final class ClusterClient: RedisCommands, SlotOwners {
 
     // MARK: Connections
 
-    /// The command connection to `endpoint`, made (and started) when there is none.
+    /// The node of `endpoint` for this router (made in the node set when there is none).
     private func node(for endpoint: RedisEndpoint) -> ClusterNode {
         let name = endpoint.description
         if let node = nodes[name] { return node }
-        let client = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
-        client.commandTimeoutSeconds = commandTimeoutSeconds
-        client.waitTimeoutMilliseconds = waitTimeoutMilliseconds
-        client.replicatedWrites = replicatedWrites
-        let node = ClusterNode(client: client)
-        client.onConnected.append { [weak self, weak node] in
-            guard let self, let node, self.nodes[name] === node, node.isPrimary else { return }
-            self.onConnected.forEach { $0() }
-        }
-        client.onDisconnected.append { [weak self, weak node] in
-            guard let self, let node, self.nodes[name] === node else { return }
-            if node.isPrimary { self.onDisconnected.forEach { $0() } }
-            self.requestRefresh()
-        }
+        let node = ClusterNode(node: redisNodes.node(for: endpoint))
         nodes[name] = node
-        if started { client.start() }
         return node
     }
 
@@ -310,16 +319,16 @@ public final class ClusterClient: RedisCommands, SlotOwners {
             if !node.isPrimary {
                 node.isPrimary = true
                 // A connection that was already up (an ASK target) now serves slots.
-                if node.client.isConnected { onConnected.forEach { $0() } }
+                if node.node.isReady { onConnected.forEach { $0() } }
             }
         }
         let grace = commandTimeoutSeconds + 1
-        for (name, node) in nodes where node.retire == nil && !currentPrimaries.contains(node.client.endpoint) {
+        for (name, node) in nodes where node.retire == nil && !currentPrimaries.contains(node.node.endpoint) {
             node.isPrimary = false
             node.retire = loop.after(grace) { [weak self, weak node] in
                 guard let self, let node, self.nodes[name] === node, node.retire != nil else { return }
-                node.client.stop()
                 self.nodes[name] = nil
+                self.redisNodes.prune()
             }
         }
     }
@@ -334,7 +343,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
 
     private func periodicRefresh() {
         let due = Clock.monotonicSeconds() - lastRefreshEnded >= Self.refreshIntervalSeconds - 0.01
-        let degraded = !hasMap || currentPrimaries.contains { nodes[$0.description]?.client.isConnected != true }
+        let degraded = !hasMap || currentPrimaries.contains { nodes[$0.description]?.node.isReady != true }
         if due || degraded { requestRefresh() }
     }
 
@@ -360,10 +369,10 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         stats.refreshes += 1
         refreshCounter.increment()
         // Connected primaries first (no new connection), then every other node we know of.
-        var connected: [RedisClient] = []
+        var connected: [RedisNode] = []
         var others: [RedisEndpoint] = []
         for endpoint in currentPrimaries {
-            if let client = nodes[endpoint.description]?.client, client.isConnected {
+            if let client = nodes[endpoint.description]?.node, client.isReady {
                 connected.append(client)
             } else {
                 others.append(endpoint)
@@ -374,7 +383,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         ask(connected, others)
     }
 
-    private func ask(_ connected: [RedisClient], _ others: [RedisEndpoint]) {
+    private func ask(_ connected: [RedisNode], _ others: [RedisEndpoint]) {
         let handle = { [weak self] (reply: RedisReply, host: String) in
             guard let self, self.started else { return }
             if let topology = ClusterTopology.parse(slots: reply, askedHost: host) {
@@ -437,15 +446,15 @@ public struct ClusterStats: Equatable, Sendable {
     public var refreshes = 0
 }
 
-/// One primary's (or redirection target's) command connection.
+/// A node the router uses: a primary's, or a redirection target's.
 final class ClusterNode {
-    let client: RedisClient
+    let node: RedisNode
     /// Serves slots in the current map (its connects and drops are reported).
     var isPrimary = false
     /// Set while it waits to be stopped (it left the map).
     var retire: LoopTimer?
 
-    init(client: RedisClient) { self.client = client }
+    init(node: RedisNode) { self.node = node }
 }
 
 /// One command on its way through the cluster.
@@ -456,7 +465,7 @@ final class ClusterOperation {
     private var completion: ((RedisReply) -> Void)?
     /// Sends the command (`asking`: preceded by ASKING) on a primary's connection; a write that
     /// waits for replicas calls `written` when it ran (before its WAIT).
-    let perform: (RedisClient, _ asking: Bool, _ written: @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void
+    let perform: (RedisNode, _ asking: Bool, _ written: @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void
     var askTarget: RedisEndpoint?
     var redirects = 0
     var backoff = ClusterClient.firstBackoffSeconds
@@ -464,7 +473,7 @@ final class ClusterOperation {
     var lastFailure: RedisReply?
 
     init(slot: Int?, deadline: Double, completion: @escaping (RedisReply) -> Void,
-         perform: @escaping (RedisClient, Bool, @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void) {
+         perform: @escaping (RedisNode, Bool, @escaping () -> Void, @escaping (RedisReply) -> Void) -> Void) {
         self.slot = slot
         self.deadline = deadline
         self.completion = completion

@@ -5,6 +5,15 @@
 import RelayCore
 import RelayIO
 
+/// What a pub/sub subscription reports.
+public enum PubSubEvent: Equatable, Sendable {
+    case subscribed
+    case message([UInt8])
+    case unsubscribed
+    /// The connection went away; the subscription is over.
+    case connectionLost
+}
+
 /// Reads of a channel's log (a Redis stream).
 public protocol ChannelLog: AnyObject {
     /// The pub/sub channel on which a channel's live records are published.

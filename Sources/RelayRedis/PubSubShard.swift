@@ -1,22 +1,19 @@
-// PubSubShard: the node's pub/sub connection to one primary (a RespConnection), kept up with
-// the backoff of RedisLink (50 ms doubling to 1 s, reset once Redis really answered), and the
-// matching of what Redis sends back to what was asked. RESP2 replies carry no request id:
-// requests are answered in order, so a FIFO of outstanding requests tells replies apart from
-// pushes. `ssubscribe` confirmations and error replies pop it; a `sunsubscribe` pops it only
-// when the head is an SUNSUBSCRIBE of that channel, otherwise it is the server's own push
+// PubSubShard: the pub/sub side of one RedisNode: what was asked on the node's pub/sub
+// connection and what Redis sent back. RESP2 replies carry no request id: requests are
+// answered in order, so a FIFO of outstanding requests (a PendingQueue) tells replies apart
+// from pushes. `ssubscribe` confirmations and error replies pop it; a `sunsubscribe` pops it
+// only when the head is an SUNSUBSCRIBE of that channel, otherwise it is the server's own push
 // (the channel's slot left this primary); `smessage` is always a push. Anything else, or a
-// reply that does not fit the head, means the two sides disagree: the connection is dropped
-// (its subscriptions report `.connectionLost`, and their feeds resubscribe and fill the gap).
-// ShardedPubSub owns the subscriptions; this class only reports what happened.
+// reply that does not fit the head, means the two sides disagree: `onFailure` tells the node,
+// which drops all its connections (the subscriptions report `.connectionLost`, and their feeds
+// resubscribe and fill the gap). ShardedPubSub owns the subscriptions; this class only reports
+// what happened.
 //
-// Liveness: a primary that hangs (SIGSTOP, a network partition) keeps its TCP connection up
-// (its kernel still answers), so a drop never comes. A heartbeat watches every connection
-// from its connect on: PING when nothing came for `heartbeatIntervalSeconds` and nothing is
-// outstanding, and when the oldest request (the first PING, a heartbeat PING, an SSUBSCRIBE)
-// has waited `replyTimeoutSeconds` while nothing at all came meanwhile, or 3 times that in
-// any case, the connection is dropped like a lost one (`.lost`, then a reconnect). In RESP2
-// subscribed mode PING is answered `["pong", ""]`, otherwise `+PONG`: both are matched.
-import Logging
+// The node owns the connection, its reconnects and the liveness verdict; this class supplies
+// the pub/sub part of that verdict (`overdue`): a request unanswered for `replyTimeoutSeconds`
+// while nothing at all came meanwhile, or 3 times that in any case, and the heartbeat PING
+// after `intervalSeconds` of silence. In RESP2 subscribed mode PING is answered `["pong", ""]`,
+// otherwise `+PONG`: both are matched.
 import RelayIO
 
 final class PubSubShard {
@@ -27,9 +24,9 @@ final class PubSubShard {
     }
 
     enum Event {
-        /// The connection is up and Redis answered PING.
+        /// The node is up and every connection of it answered PING.
         case ready
-        /// The connection dropped (after `ready`); every subscription on it is gone.
+        /// The node went down (after `ready`); every subscription on it is gone.
         case lost
         /// SSUBSCRIBE `request` of `channel` is confirmed.
         case subscribed(channel: String, request: Int)
@@ -40,59 +37,31 @@ final class PubSubShard {
         case message(channel: String, payload: [UInt8])
     }
 
-    struct Heartbeat {
-        /// PING after this long without anything from Redis (and nothing outstanding).
-        var intervalSeconds = 2.0
-        /// A request unanswered this long, with nothing received meanwhile, drops the connection.
-        var replyTimeoutSeconds = 3.0
-        static let standard = Heartbeat()
-    }
-
     let endpoint: RedisEndpoint
-    private let loop: EventLoop
-    private let logger: Logger
-    private let maxBufferedBytes: Int
-    private let heartbeat: Heartbeat
+    private let heartbeat: RedisHeartbeat
     private var connection: RespConnection?
-    /// Sent and not yet answered, oldest first (`head` indexes the oldest), with when it was sent.
-    private var outstanding: [(id: Int, request: Request, sentAt: Double)] = []
-    private var head = 0
+    /// Sent and not yet answered, oldest first, with when each was sent.
+    private var outstanding = PendingQueue<(id: Int, request: Request, sentAt: Double)>()
     /// When the connection last received anything (or connected).
     private var lastReceived = 0.0
-    private var heartbeatTimer: LoopTimer?
     /// Slots of SUNSUBSCRIBEs that a `sunsubscribe` was taken to answer although it may have
     /// been the server's push (the slot left this primary while the request was in flight):
     /// the request's real answer, MOVED for that slot, may still come. Cleared by any later
     /// reply that is not an error (the late answer would have come before it).
     private var unsureSlots: [Int] = []
-    private var reconnectTimer: LoopTimer?
-    private var backoff = ReconnectBackoff()
-    private var stopped = true
-    /// Connected and PING answered: requests can be sent.
+    /// The first PING of this connection was answered.
+    private(set) var answered = false
+    /// The node is ready: requests can be sent.
     private(set) var isReady = false
     var onEvent: (Event) -> Void = { _ in }
+    /// The first PING was answered (the node may now be ready).
+    var onAnswered: () -> Void = {}
+    /// The connection is unusable (a refused PING, replies out of step): the node drops it.
+    var onFailure: (String) -> Void = { _ in }
 
-    init(loop: EventLoop, endpoint: RedisEndpoint, logger: Logger, maxBufferedBytes: Int,
-         heartbeat: Heartbeat = .standard) {
-        self.loop = loop
+    init(endpoint: RedisEndpoint, heartbeat: RedisHeartbeat = .standard) {
         self.endpoint = endpoint
-        self.logger = logger
-        self.maxBufferedBytes = maxBufferedBytes
         self.heartbeat = heartbeat
-    }
-
-    func start() {
-        guard stopped else { return }
-        stopped = false
-        connect()
-    }
-
-    /// Closes without reporting anything; no reconnect follows.
-    func stop() {
-        stopped = true
-        reconnectTimer?.cancel()
-        reconnectTimer = nil
-        reset()
     }
 
     /// Sends a request when ready; false (nothing sent) otherwise. A connection that cannot
@@ -115,119 +84,63 @@ final class PubSubShard {
 
     /// Whether a request about `channel` is still waiting for its answer.
     func isWaiting(on channel: String) -> Bool {
-        outstanding[head...].contains { $0.request == .subscribe(channel) || $0.request == .unsubscribe(channel) }
+        outstanding.contains { $0.request == .subscribe(channel) || $0.request == .unsubscribe(channel) }
     }
 
-    // MARK: Connection
+    // MARK: Connection (the node's)
 
-    private func connect() {
-        let connection = RespConnection(loop: loop, endpoint: endpoint, maxBufferedBytes: maxBufferedBytes)
+    /// The node's pub/sub connection is up: PING it (its answer counts towards the node's
+    /// readiness, through `onAnswered`).
+    func attach(_ connection: RespConnection) {
         self.connection = connection
-        connection.onConnect = { [weak self, weak connection] error in
-            guard let self, let connection, connection === self.connection else { return }
-            if let error {
-                self.logger.debug("redis connect failed", metadata: ["redis": "\(self.endpoint)", "role": "pub/sub", "error": "\(error)"])
-                self.connection = nil
-                self.scheduleReconnect()
-            } else {
-                // Ready once Redis answers: a server that accepts and then refuses (maxclients,
-                // LOADING) answers PING with an error, and the connection is retried later.
-                self.outstanding = []
-                self.head = 0
-                self.unsureSlots = []
-                self.lastReceived = Clock.monotonicSeconds()
-                self.startHeartbeat()
-                _ = self.write(.ping, id: 0)
-            }
-        }
-        connection.onDisconnect = { [weak self, weak connection] error in
-            guard let self, let connection, connection === self.connection else { return }
-            self.drop(error ?? "closed by the server")
-        }
-        connection.onReply = { [weak self, weak connection] reply in
-            guard let self, let connection, connection === self.connection else { return }
-            self.received(reply)
-        }
-        if !connection.connect() {
-            self.connection = nil
-            scheduleReconnect()
-        }
+        outstanding = PendingQueue()
+        unsureSlots = []
+        answered = false
+        lastReceived = Clock.monotonicSeconds()
+        _ = write(.ping, id: 0)
     }
 
-    /// The connection is gone (or dropped on purpose): report it and reconnect later.
-    private func drop(_ reason: String) {
-        let wasReady = isReady
-        reset()
-        if wasReady {
-            logger.warning("redis disconnected", metadata: ["redis": "\(endpoint)", "role": "pub/sub", "error": "\(reason)"])
-            onEvent(.lost)
-        } else {
-            logger.debug("redis connect failed", metadata: ["redis": "\(endpoint)", "role": "pub/sub", "error": "\(reason)"])
-        }
-        scheduleReconnect()
-    }
-
-    private func reset() {
-        heartbeatTimer?.cancel()
-        heartbeatTimer = nil
-        connection?.disconnect()
+    /// The connection is gone (the node reports `.lost` itself when it was ready).
+    func detach() {
         connection = nil
         isReady = false
-        outstanding = []
-        head = 0
+        answered = false
+        outstanding = PendingQueue()
         unsureSlots = []
     }
 
-    // MARK: Heartbeat
-
-    private func startHeartbeat() {
-        heartbeatTimer?.cancel()
-        let tick = min(heartbeat.intervalSeconds, heartbeat.replyTimeoutSeconds) / 4
-        heartbeatTimer = loop.every(tick) { [weak self] in self?.checkAlive() }
+    /// The node is ready (every connection of it answered): requests can be sent.
+    func ready() {
+        isReady = true
+        onEvent(.ready)
     }
 
-    private func checkAlive() {
-        guard connection != nil else { return }
-        let now = Clock.monotonicSeconds()
+    // MARK: Liveness (read by the node's verdict)
+
+    /// Why this connection counts as hung now, or nil. Pushes still arriving mean Redis is
+    /// alive and working through its backlog, so the oldest request may wait up to 3 timeouts
+    /// while they do.
+    func overdue(now: Double) -> String? {
+        guard connection != nil, let oldest = outstanding.first else { return nil }
+        let waited = now - oldest.sentAt
         let timeout = heartbeat.replyTimeoutSeconds
-        if head < outstanding.count {
-            let waited = now - outstanding[head].sentAt
-            // Pushes still arriving mean Redis is alive and working through its backlog.
-            if waited > timeout && (now - lastReceived > timeout || waited > 3 * timeout) {
-                let what = outstanding[head].request
-                return drop("no reply to \(what) within \(String(format: "%.1f", waited)) s: Redis is not answering")
-            }
-        } else if isReady && now - lastReceived >= heartbeat.intervalSeconds {
-            _ = write(.ping, id: 0)
-        }
+        guard waited > timeout && (now - lastReceived > timeout || waited > 3 * timeout) else { return nil }
+        return "no reply to \(oldest.request) within \(String(format: "%.1f", waited)) s: Redis is not answering"
     }
 
-    private func scheduleReconnect() {
-        guard !stopped else { return }
-        let delay = backoff.next()
-        reconnectTimer = loop.after(delay) { [weak self] in
-            guard let self, !self.stopped else { return }
-            self.reconnectTimer = nil
-            self.connect()
-        }
+    /// PINGs when nothing came for the heartbeat interval and nothing is outstanding.
+    func heartbeatIfIdle(now: Double) {
+        guard isReady, outstanding.isEmpty, now - lastReceived >= heartbeat.intervalSeconds else { return }
+        _ = write(.ping, id: 0)
     }
 
     // MARK: Replies
 
-    private func popHead() -> (id: Int, request: Request, sentAt: Double)? {
-        guard head < outstanding.count else { return nil }
-        let first = outstanding[head]
-        head += 1
-        if head >= 64 && head * 2 >= outstanding.count {
-            outstanding.removeFirst(head)
-            head = 0
-        }
-        return first
-    }
+    private func popHead() -> (id: Int, request: Request, sentAt: Double)? { outstanding.popFirst() }
 
-    private var headRequest: Request? { head < outstanding.count ? outstanding[head].request : nil }
+    private var headRequest: Request? { outstanding.first?.request }
 
-    private func received(_ reply: RedisReply) {
+    func received(_ reply: RedisReply) {
         lastReceived = Clock.monotonicSeconds()
         if case .error = reply {} else if !unsureSlots.isEmpty && !Self.isPush(reply) { unsureSlots = [] }
         switch reply {
@@ -258,23 +171,21 @@ final class PubSubShard {
             }
         case .status(let status) where status == "PONG":
             guard let (_, request, _) = popHead(), request == .ping else { return desync("a PONG out of order") }
-            if !isReady {
-                isReady = true
-                backoff.reset()
-                logger.info("redis connected", metadata: ["redis": "\(endpoint)", "role": "pub/sub"])
-                onEvent(.ready)
+            if !answered {
+                answered = true
+                onAnswered()
             }
         case .error(let message):
-            if let slot = Self.redirectSlot(message), let index = unsureSlots.firstIndex(of: slot) {
+            if let slot = ClusterRedirect.parse(message, replyingHost: endpoint.host)?.slot, let index = unsureSlots.firstIndex(of: slot) {
                 // The late answer of a SUNSUBSCRIBE whose `sunsubscribe` was the server's push.
                 unsureSlots.remove(at: index)
                 return
             }
             guard let (id, request, _) = popHead() else { return desync("an error reply nobody asked for: \(message)") }
-            if case .subscribe(let channel) = request, !Self.isAbout(channel, message) { return desync("\(message) for \(channel)") }
-            if case .unsubscribe(let channel) = request, !Self.isAbout(channel, message) { return desync("\(message) for \(channel)") }
+            if case .subscribe(let channel) = request, !isAbout(channel, message) { return desync("\(message) for \(channel)") }
+            if case .unsubscribe(let channel) = request, !isAbout(channel, message) { return desync("\(message) for \(channel)") }
             switch request {
-            case .ping: drop("PING refused: \(message)")
+            case .ping: onFailure("PING refused: \(message)")
             case .subscribe(let channel): onEvent(.refused(channel: channel, request: id, isSubscribe: true, error: message))
             case .unsubscribe(let channel): onEvent(.refused(channel: channel, request: id, isSubscribe: false, error: message))
             }
@@ -285,17 +196,9 @@ final class PubSubShard {
 
     /// A redirect names the slot it is about: one for another slot answers some other request
     /// (a push was taken for a reply), so the two sides no longer line up.
-    static func isAbout(_ channel: String, _ error: String) -> Bool {
-        let parts = error.split(separator: " ")
-        guard parts.count >= 2, parts[0] == "MOVED" || parts[0] == "ASK", let slot = Int(parts[1]) else { return true }
-        return slot == ClusterSlot.of(channel)
-    }
-
-    /// The slot a MOVED or ASK error names.
-    static func redirectSlot(_ error: String) -> Int? {
-        let parts = error.split(separator: " ")
-        guard parts.count >= 2, parts[0] == "MOVED" || parts[0] == "ASK" else { return nil }
-        return Int(parts[1])
+    func isAbout(_ channel: String, _ error: String) -> Bool {
+        guard let redirect = ClusterRedirect.parse(error, replyingHost: endpoint.host) else { return true }
+        return redirect.slot == ClusterSlot.of(channel)
     }
 
     /// What may be a push (`smessage`, `sunsubscribe`) rather than the answer to a request.
@@ -306,7 +209,6 @@ final class PubSubShard {
 
     /// The replies no longer line up with the requests: start over on a new connection.
     private func desync(_ what: String) {
-        logger.error("redis pub/sub protocol mismatch; reconnecting", metadata: ["redis": "\(endpoint)", "reply": "\(what)"])
-        drop("protocol mismatch")
+        onFailure("pub/sub protocol mismatch: \(what)")
     }
 }

@@ -2,11 +2,12 @@
 // each channel's slot, in both modes (a single Redis 7 serves SSUBSCRIBE and SPUBLISH too, for
 // every slot: SingleNodeSlots). A record then crosses only its own shard.
 //
-// Connections: one PubSubShard (a raw RESP connection, see RelayIO/RespConnection.swift) per
-// known primary, opened at start and whenever the slot map names a new primary, not only when
-// a channel needs it: primaries are few (3 to 9), a subscription then never waits for a
-// connect, and `isConnected` reflects the cluster, not the channels that happen to be open.
-// A shard that is no longer a primary is closed once no subscription uses it.
+// Connections: the pub/sub side (PubSubShard) of the RedisNode of every known primary, a view
+// over the RedisNodeSet it shares with the command router. Nodes are made at start and whenever
+// the slot map names a new primary, not only when a channel needs one: primaries are few (3 to
+// 9), a subscription then never waits for a connect, and `isConnected` reflects the cluster,
+// not the channels that happen to be open. A node that is no longer a primary is let go once no
+// subscription uses it (the node set closes it when the router is done with it too).
 //
 // What the hub sees (the PubSubChannels contract):
 // - `isConnected`: at least one primary's connection is up. A channel on a primary that is
@@ -28,8 +29,9 @@
 //   handler gets `.unsubscribed`, so the feed subscribes again on the new owner and fills the
 //   gap. A primary that hangs (SIGSTOP, a partition) never drops its connection nor pushes
 //   `sunsubscribe`: without this its channels would wait for it for ever.
-// - a primary that stops answering: PubSubShard's heartbeat drops its connection (PING unanswered
-//   for 3 s, an SSUBSCRIBE likewise), which is reported as a drop.
+// - a primary that stops answering: its node's liveness verdict (RedisNode) drops its
+//   connections (a PING or SSUBSCRIBE unanswered for 3 s, a command for 2 s), which is reported
+//   as a drop.
 // - MOVED in answer to SSUBSCRIBE updates the map (`owners.moved`) and is retried on the new
 //   owner here, at most `maxRedirects` times; the handler sees only the delay.
 import Logging
@@ -61,9 +63,10 @@ public final class ShardedPubSub: PubSubChannels {
     private let loop: EventLoop
     private let owners: SlotOwners
     private let logger: Logger
-    private let maxBufferedBytes: Int
-    private let heartbeat: PubSubShard.Heartbeat
-    /// By endpoint description (RedisEndpoint is not Hashable).
+    /// Every node of this process (shared with the command router).
+    public let redisNodes: RedisNodeSet
+    private let ownsNodes: Bool
+    /// The nodes' pub/sub sides in use, by endpoint description (RedisEndpoint is not Hashable).
     private var shards: [String: PubSubShard] = [:]
     private var entries: [String: Entry] = [:]
     private var nextRequest = 1
@@ -76,18 +79,37 @@ public final class ShardedPubSub: PubSubChannels {
     public var onConnected: [() -> Void] = []
     public var onDisconnected: [() -> Void] = []
 
-    public convenience init(loop: EventLoop, owners: SlotOwners, logger: Logger,
-                            maxBufferedBytes: Int = RespConnection.defaultMaxBufferedBytes) {
-        self.init(loop: loop, owners: owners, logger: logger, maxBufferedBytes: maxBufferedBytes, heartbeat: .standard)
-    }
-
-    init(loop: EventLoop, owners: SlotOwners, logger: Logger, maxBufferedBytes: Int, heartbeat: PubSubShard.Heartbeat) {
+    /// A view over `nodes` (shared with the command router; its owner starts and stops it).
+    public init(loop: EventLoop, owners: SlotOwners, nodes: RedisNodeSet, logger: Logger) {
         self.loop = loop
         self.owners = owners
         self.logger = logger
-        self.maxBufferedBytes = maxBufferedBytes
-        self.heartbeat = heartbeat
+        redisNodes = nodes
+        ownsNodes = false
+        listen()
+    }
+
+    /// Pub/sub with nodes of its own, started and stopped with it.
+    public init(loop: EventLoop, owners: SlotOwners, options: RedisNodeOptions = RedisNodeOptions(), logger: Logger) {
+        self.loop = loop
+        self.owners = owners
+        self.logger = logger
+        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger)
+        ownsNodes = true
+        listen()
+    }
+
+    private func listen() {
+        precondition(redisNodes.options.subscriptions, "ShardedPubSub needs nodes with subscriptions on")
         owners.onChange.append { [weak self] in self?.slotMapChanged() }
+        redisNodes.needs.append { [weak self] node in
+            guard let self, let shard = node.pubsub, self.shards[node.endpoint.description] === shard else { return false }
+            return self.owners.primaries.contains(node.endpoint) || self.isUsed(shard)
+        }
+        redisNodes.onPubSubEvent = { [weak self] node, event in
+            guard let self, let shard = node.pubsub, self.shards[node.endpoint.description] === shard else { return }
+            self.handle(event, from: shard)
+        }
     }
 
     public var isConnected: Bool { shards.values.contains { $0.isReady } }
@@ -99,6 +121,7 @@ public final class ShardedPubSub: PubSubChannels {
     public func start() {
         guard stopped else { return }
         stopped = false
+        if ownsNodes { redisNodes.start() }
         syncShards()
     }
 
@@ -110,8 +133,8 @@ public final class ShardedPubSub: PubSubChannels {
         retryTimer = nil
         followTimer?.cancel()
         followTimer = nil
-        shards.values.forEach { $0.stop() }
         shards = [:]
+        if ownsNodes { redisNodes.stop() } else { redisNodes.prune() }
         let lost = entries.values
         entries = [:]
         lost.forEach { $0.handler(.connectionLost) }
@@ -170,12 +193,17 @@ public final class ShardedPubSub: PubSubChannels {
 
     private func shard(for endpoint: RedisEndpoint) -> PubSubShard {
         if let shard = shards[endpoint.description] { return shard }
-        let shard = PubSubShard(loop: loop, endpoint: endpoint, logger: logger, maxBufferedBytes: maxBufferedBytes,
-                                heartbeat: heartbeat)
-        shard.onEvent = { [weak self, unowned shard] event in self?.handle(event, from: shard) }
+        // The set's options have subscriptions on (checked at init): every node has a shard.
+        let shard = redisNodes.node(for: endpoint).pubsub!
         shards[endpoint.description] = shard
-        if !stopped { shard.start() }
         return shard
+    }
+
+    /// Lets a shard go (the node set closes its node once no view needs it).
+    private func release(_ shard: PubSubShard) {
+        guard shards[shard.endpoint.description] === shard else { return }
+        shards[shard.endpoint.description] = nil
+        redisNodes.prune()
     }
 
     /// A connection per primary; a shard that is no longer a primary goes once unused.
@@ -183,9 +211,8 @@ public final class ShardedPubSub: PubSubChannels {
         guard !stopped else { return }
         let primaries = owners.primaries
         for endpoint in primaries { _ = shard(for: endpoint) }
-        for (key, shard) in shards where !primaries.contains(shard.endpoint) && !isUsed(shard) {
-            shard.stop()
-            shards[key] = nil
+        for shard in shards.values where !primaries.contains(shard.endpoint) && !isUsed(shard) {
+            release(shard)
         }
     }
 
@@ -247,10 +274,7 @@ public final class ShardedPubSub: PubSubChannels {
             let lost = entries.filter { $0.value.shard === shard }
             for channel in lost.keys { entries[channel] = nil }
             lost.values.forEach { $0.handler(.connectionLost) }
-            if !owners.primaries.contains(shard.endpoint) && !isUsed(shard) {
-                shard.stop()
-                shards[shard.endpoint.description] = nil
-            }
+            if !owners.primaries.contains(shard.endpoint) && !isUsed(shard) { release(shard) }
             // Channels whose slot another connected primary serves now need not wait for this one.
             if !lost.isEmpty { scheduleRetry() }
             reportDisconnectedIfDown()
@@ -287,7 +311,8 @@ public final class ShardedPubSub: PubSubChannels {
             if !isSubscribe {
                 // SUNSUBSCRIBE answered MOVED: the server holds no subscription there any more.
                 entry.handler(.unsubscribed)
-            } else if let moved = Self.moved(error, from: shard.endpoint), entry.redirects < Self.maxRedirects {
+            } else if let moved = ClusterRedirect.parse(error, replyingHost: shard.endpoint.host), moved.kind == .moved,
+                      entry.redirects < Self.maxRedirects {
                 owners.moved(slot: moved.slot, to: moved.endpoint)
                 route(channel, entry.handler, redirects: entry.redirects + 1, to: moved.endpoint)
             } else {
@@ -306,8 +331,7 @@ public final class ShardedPubSub: PubSubChannels {
     private func releaseIfUnused(_ shard: PubSubShard) {
         guard !owners.primaries.contains(shard.endpoint), !isUsed(shard),
               shards[shard.endpoint.description] === shard else { return }
-        shard.stop()
-        shards[shard.endpoint.description] = nil
+        release(shard)
         reportDisconnectedIfDown()
     }
 
@@ -327,16 +351,5 @@ public final class ShardedPubSub: PubSubChannels {
             guard !self.stopped, self.isConnected else { return }
             self.onConnected.forEach { $0() }
         }
-    }
-
-    /// "MOVED <slot> <host>:<port>"; an empty host means the host already connected to.
-    static func moved(_ error: String, from current: RedisEndpoint) -> (slot: Int, endpoint: RedisEndpoint)? {
-        let parts = error.split(separator: " ")
-        guard parts.count == 3, parts[0] == "MOVED", let slot = Int(parts[1]),
-              let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...]) else { return nil }
-        var host = String(parts[2][..<colon])
-        if host.isEmpty, case .tcp(let currentHost, _) = current { host = currentHost }
-        guard !host.isEmpty else { return nil }
-        return (slot, .tcp(host: host, port: port))
     }
 }

@@ -42,7 +42,8 @@ final class EchoWorker {
     private static func commands(loop: EventLoop, target: RedisTarget, logger: Logger) -> any RedisCommands {
         switch target {
         case .single(let endpoint): return RedisClient(loop: loop, endpoint: endpoint, logger: logger)
-        case .cluster(let seeds): return ClusterClient(loop: loop, seeds: seeds, logger: logger)
+        case .cluster(let seeds):
+            return ClusterClient(loop: loop, seeds: seeds, options: RedisNodeOptions(subscriptions: false), logger: logger)
         }
     }
 

@@ -45,9 +45,9 @@ final class RelayNode {
         }
 
         let loop = EventLoop()
-        let (redis, slotOwners) = makeRedisCommands(loop: loop, target: target)
-        // SSUBSCRIBE on the owner of each channel's slot (a single instance owns them all).
-        let pubsub = ShardedPubSub(loop: loop, owners: slotOwners, logger: logger)
+        let backend = makeRedis(loop: loop, target: target)
+        let redis = backend.commands
+        let pubsub = backend.pubsub
         let keys = RedisKeys(prefix: config.keyPrefix)
         let forwarder = OutboxForwarder(redis: redis, keys: keys, logger: logger)
         forwarder.waitReplicas = config.redisWaitReplicas
@@ -95,8 +95,7 @@ final class RelayNode {
         // (`workers: N`) sharing a configured name are told apart by their process id.
         let statusName = reusePort && !config.nodeName.isEmpty ? "\(server.nodeName)/\(getpid())" : server.nodeName
         let status = server.enableStatus(StatusSettings(token: config.statusToken, nodeName: statusName))
-        redis.start()
-        pubsub.start()
+        backend.start()
 
         logger.info("relay listening", metadata: [
             "listen": "\(host):\(bound)", "redis": "\(target)", "environments": "\(environments.map(\.slug))",
@@ -130,8 +129,7 @@ final class RelayNode {
                 guard (http.outstanding == 0 && elapsed >= drainGrace) || elapsed >= drainTimeout else { return }
                 logger.info("drained", metadata: ["unfinished": "\(http.outstanding)"])
                 drainTimer?.cancel()
-                redis.stop()
-                pubsub.stop()
+                backend.stop()
                 loop.stop()
             }
         }
@@ -144,21 +142,10 @@ final class RelayNode {
     }
 
 
-    /// The command side: one RedisClient, or a ClusterClient routing by key; and who owns
-    /// each slot (the pub/sub side subscribes on the owner).
-    private func makeRedisCommands(loop: EventLoop, target: RedisTarget) -> (any RedisCommands, any SlotOwners) {
-        switch target {
-        case .single(let endpoint):
-            let client = RedisClient(loop: loop, endpoint: endpoint, logger: logger)
-            client.waitTimeoutMilliseconds = config.redisWaitTimeoutMs
-            client.replicatedWrites = config.redisWaitReplicas > 0
-            return (client, SingleNodeSlots(endpoint: endpoint))
-        case .cluster(let seeds):
-            let client = ClusterClient(loop: loop, seeds: seeds, logger: logger)
-            client.waitTimeoutMilliseconds = config.redisWaitTimeoutMs
-            client.replicatedWrites = config.redisWaitReplicas > 0
-            return (client, client)
-        }
+    /// The Redis side: a node per endpoint, the command router and the sharded pub/sub over them.
+    private func makeRedis(loop: EventLoop, target: RedisTarget) -> RedisBackend {
+        RedisBackend(loop: loop, target: target, options: RedisNodeOptions(
+            waitTimeoutMilliseconds: config.redisWaitTimeoutMs, replicatedWrites: config.redisWaitReplicas > 0), logger: logger)
     }
 }
 

@@ -141,7 +141,7 @@ final class ClusterClientTests: ClusterClientTestCase {
         let primary = try owner(key)
         let replica = try XCTUnwrap(cluster.replicaPort(ofPrimary: primary.port))
         let pid = try XCTUnwrap(cluster.pid(port: replica))
-        client.waitTimeoutMilliseconds = 300
+        try connect(RedisNodeOptions(waitTimeoutMilliseconds: 300, replicatedWrites: true, subscriptions: false))
         XCTAssertEqual(kill(pid, SIGSTOP), 0)
         let started = Clock.monotonicSeconds()
         let paused = run(set, [key], ["2"], waitReplicas: 1)
@@ -153,10 +153,10 @@ final class ClusterClientTests: ClusterClientTestCase {
         XCTAssertEqual(cluster.cli(primary.port, "GET", key), "2", "the write itself is on the primary")
 
         // Running again: the replica catches up and confirms (bounded by the WAIT timeout per try).
-        client.waitTimeoutMilliseconds = 2000
+        try connect(RedisNodeOptions(waitTimeoutMilliseconds: 2000, replicatedWrites: true, subscriptions: false))
         XCTAssertEqual(run(set, [key], ["3"], waitReplicas: 1), .status("OK"))
         // More replicas than the shard has can never confirm.
-        client.waitTimeoutMilliseconds = 200
+        try connect(RedisNodeOptions(waitTimeoutMilliseconds: 200, replicatedWrites: true, subscriptions: false))
         XCTAssertEqual(run(set, [key], ["4"], waitReplicas: 2), .failure(.notReplicated))
         XCTAssertEqual(client.stats.moved, 0)
     }
@@ -227,7 +227,7 @@ final class ClusterClientTests: ClusterClientTestCase {
         }
         // ASK → TRYAGAIN for half a second, then the target stops answering (SIGSTOP, shorter
         // than cluster-node-timeout: no failover): the try out then must not outlive the deadline.
-        client.commandTimeoutSeconds = 1.0
+        try connect(RedisNodeOptions(commandTimeoutSeconds: 1.0, replicatedWrites: true, subscriptions: false))
         let stop = loop.after(0.5) { kill(targetPid, SIGSTOP) }
         defer { stop.cancel() }
         let started = Clock.monotonicSeconds()
@@ -244,7 +244,7 @@ final class ClusterClientTests: ClusterClientTestCase {
         let cluster = try XCTUnwrap(self.cluster)
         let key = "{stopped}key"
         let pid = try XCTUnwrap(cluster.pid(port: try owner(key).port))
-        client.commandTimeoutSeconds = 1.0
+        try connect(RedisNodeOptions(commandTimeoutSeconds: 1.0, replicatedWrites: true, subscriptions: false))
         XCTAssertEqual(kill(pid, SIGSTOP), 0)
         defer { kill(pid, SIGCONT) }
         let started = Clock.monotonicSeconds()

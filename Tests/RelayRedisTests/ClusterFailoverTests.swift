@@ -23,8 +23,7 @@ final class ClusterFailoverTests: XCTestCase {
     func testAKilledPrimaryIsFollowedToItsPromotedReplica() throws {
         let cluster = try XCTUnwrap(cluster)
         let loop = EventLoop()
-        let client = ClusterClient(loop: loop, seeds: cluster.seeds, logger: Logger(label: "test"))
-        client.commandTimeoutSeconds = 2
+        let client = ClusterClient(loop: loop, seeds: cluster.seeds, options: RedisNodeOptions(commandTimeoutSeconds: 2), logger: Logger(label: "test"))
         client.start()
         defer { client.stop() }
         let connected: Void? = loop.wait(10) { done in

@@ -17,9 +17,9 @@ extension ClusterPubSubTests {
     func testAHungPrimaryIsLeftForItsPromotedReplica() throws {
         pubsub.stop()
         disconnects = 0
-        pubsub = ShardedPubSub(loop: loop, owners: slots, logger: Logger(label: "test"),
-                               maxBufferedBytes: RespConnection.defaultMaxBufferedBytes,
-                               heartbeat: .init(intervalSeconds: 600, replyTimeoutSeconds: 600))
+        pubsub = ShardedPubSub(loop: loop, owners: slots,
+                               options: RedisNodeOptions(heartbeat: RedisHeartbeat(intervalSeconds: 600, replyTimeoutSeconds: 600)),
+                               logger: Logger(label: "test"))
         pubsub.onDisconnected.append { [unowned self] in self.disconnects += 1 }
         pubsub.start()
         XCTAssertTrue(loop.spin { [unowned self] in self.pubsub.connectedPrimaries.count == 3 })

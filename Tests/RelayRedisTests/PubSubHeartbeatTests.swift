@@ -15,7 +15,7 @@ final class PubSubHeartbeatTests: XCTestCase {
     var pubsub: ShardedPubSub!
     var connects = 0
     var disconnects = 0
-    let heartbeat = PubSubShard.Heartbeat.standard
+    let heartbeat = RedisHeartbeat.standard
 
     override func setUpWithError() throws {
         loop = EventLoop()

@@ -133,13 +133,14 @@ final class ShardedPubSubTests: XCTestCase {
         XCTAssertFalse(pubsub.isConnected)
     }
 
+    /// The one redirect parser (ClusterRedirect) as the pub/sub side reads MOVED.
     func testMovedReplyParsing() {
-        let here = RedisEndpoint.tcp(host: "10.0.0.1", port: 7000)
-        XCTAssertEqual(ShardedPubSub.moved("MOVED 9930 127.0.0.1:7450", from: here)?.slot, 9930)
-        XCTAssertEqual(ShardedPubSub.moved("MOVED 9930 127.0.0.1:7450", from: here)?.endpoint, .tcp(host: "127.0.0.1", port: 7450))
-        XCTAssertEqual(ShardedPubSub.moved("MOVED 1 :7001", from: here)?.endpoint, .tcp(host: "10.0.0.1", port: 7001), "empty host: the same host")
-        XCTAssertEqual(ShardedPubSub.moved("MOVED 1 ::1:7001", from: here)?.endpoint, .tcp(host: "::1", port: 7001))
-        XCTAssertNil(ShardedPubSub.moved("ASK 1 127.0.0.1:7001", from: here))
-        XCTAssertNil(ShardedPubSub.moved("CLUSTERDOWN The cluster is down", from: here))
+        let here = "10.0.0.1"
+        XCTAssertEqual(ClusterRedirect.parse("MOVED 9930 127.0.0.1:7450", replyingHost: here),
+                       ClusterRedirect(kind: .moved, slot: 9930, endpoint: .tcp(host: "127.0.0.1", port: 7450)))
+        XCTAssertEqual(ClusterRedirect.parse("MOVED 1 :7001", replyingHost: here)?.endpoint, .tcp(host: "10.0.0.1", port: 7001), "empty host: the same host")
+        XCTAssertEqual(ClusterRedirect.parse("MOVED 1 ::1:7001", replyingHost: here)?.endpoint, .tcp(host: "::1", port: 7001))
+        XCTAssertEqual(ClusterRedirect.parse("ASK 1 127.0.0.1:7001", replyingHost: here)?.kind, .ask)
+        XCTAssertNil(ClusterRedirect.parse("CLUSTERDOWN The cluster is down", replyingHost: here))
     }
 }

@@ -1,6 +1,4 @@
 // CRelayShims: the few C helpers Swift cannot express directly.
-// - hiredis 0.14's libevent adapter is defined in a header (static functions); it is
-//   compiled exactly once, in relay_shims.c, and exposed through relay_redis_attach.
 // - variadic or macro-only APIs get plain prefixed wrappers here.
 #ifndef CRELAY_SHIMS_H
 #define CRELAY_SHIMS_H
@@ -10,14 +8,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/bufferevent.h>
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-
-/// Attach an async hiredis context to a libevent base (REDIS_OK / REDIS_ERR).
-int relay_redis_attach(redisAsyncContext *ac, struct event_base *base);
-
-/// The context's error string or NULL (ac->errstr is a char array Swift sees as a tuple).
-const char *relay_redis_errstr(const redisAsyncContext *ac);
 
 /// Allow an SO_REUSEPORT listener on host:port, bound by evhttp. Returns the bound socket or -1.
 evutil_socket_t relay_listen_socket(const char *host, unsigned short port, int reuse_port, int backlog);

@@ -28,7 +28,14 @@ class ClusterClientTestCase: XCTestCase {
         guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
         let cluster = try XCTUnwrap(self.cluster, "the cluster did not start")
         loop = EventLoop()
-        client = ClusterClient(loop: loop, seeds: cluster.seeds, logger: Logger(label: "test"))
+        try connect(RedisNodeOptions(replicatedWrites: true, subscriptions: false))
+    }
+
+    /// (Re)makes `client` with `options` and waits until every primary is connected.
+    func connect(_ options: RedisNodeOptions) throws {
+        let cluster = try XCTUnwrap(self.cluster, "the cluster did not start")
+        client?.stop()
+        client = ClusterClient(loop: loop, seeds: cluster.seeds, options: options, logger: Logger(label: "test"))
         client.start()
         let connected: Void? = loop.wait(10) { [client] done in
             if client!.allPrimariesConnected { return done(()) }

@@ -1,0 +1,70 @@
+// RedisNodeSet: the RedisNodes of this process, one per endpoint, all with the same options.
+// The command router (ClusterClient, or RedisClient for one instance) and the pub/sub
+// (ShardedPubSub) are views over it: they ask it for the node of an endpoint (made, and
+// started, on first use) and hear through it when a node becomes ready or goes down. Each view
+// says which nodes it still needs (`needs`); `prune` stops and forgets the nodes that no view
+// needs any more (a former primary once its last commands and subscriptions are done).
+import Logging
+import RelayIO
+
+public final class RedisNodeSet {
+    public let options: RedisNodeOptions
+    private let loop: EventLoop
+    private let logger: Logger
+    /// By endpoint description (RedisEndpoint is not Hashable).
+    private var nodes: [String: RedisNode] = [:]
+    private var started = false
+
+    /// Run when a node becomes ready, and when a node that was ready goes down.
+    var onNodeReady: [(RedisNode) -> Void] = []
+    var onNodeLost: [(RedisNode) -> Void] = []
+    /// What a node's pub/sub side reports (one pub/sub view per set).
+    var onPubSubEvent: (RedisNode, PubSubShard.Event) -> Void = { _, _ in }
+    /// Whether a view still needs a node; a node no view needs is stopped by `prune`.
+    var needs: [(RedisNode) -> Bool] = []
+
+    public init(loop: EventLoop, options: RedisNodeOptions, logger: Logger) {
+        self.loop = loop
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Every node, in no particular order.
+    public var all: [RedisNode] { Array(nodes.values) }
+
+    public func existing(_ endpoint: RedisEndpoint) -> RedisNode? { nodes[endpoint.description] }
+
+    /// The node of `endpoint`, made (and started, once the set is) when there is none.
+    public func node(for endpoint: RedisEndpoint) -> RedisNode {
+        if let node = nodes[endpoint.description] { return node }
+        let node = RedisNode(loop: loop, endpoint: endpoint, options: options, logger: logger)
+        node.onReady.append { [weak self, unowned node] in self?.onNodeReady.forEach { $0(node) } }
+        node.onLost.append { [weak self, unowned node] in self?.onNodeLost.forEach { $0(node) } }
+        node.pubsub?.onEvent = { [weak self, unowned node] event in self?.onPubSubEvent(node, event) }
+        nodes[endpoint.description] = node
+        if started { node.start() }
+        return node
+    }
+
+    /// Stops and forgets every node that no view needs.
+    func prune() {
+        for (name, node) in nodes where !needs.contains(where: { $0(node) }) {
+            nodes[name] = nil
+            node.stop()
+        }
+    }
+
+    public func start() {
+        guard !started else { return }
+        started = true
+        nodes.values.forEach { $0.start() }
+    }
+
+    /// Stops every node (pending commands complete with `.connectionLost`; no hook runs).
+    /// `start` starts them again.
+    public func stop() {
+        guard started else { return }
+        started = false
+        nodes.values.forEach { $0.stop() }
+    }
+}
