@@ -10,34 +10,6 @@ import RelayRedis
 final class ChannelFeed {
     enum Subscription { case idle, subscribing, subscribed, unsubscribing }
 
-    /// A live message from pub/sub: "SEQ D|C\n<stored field>", "SEQ L\n<last seq kept>" (a loss
-    /// marker), "SEQ x\n" (closed), or from a node of the previous version "SEQ d|c\n<record JSON>".
-    struct LiveMessage {
-        var seq: UInt64
-        var kind: UInt8
-        var json: ArraySlice<UInt8>
-
-        init(seq: UInt64, kind: UInt8, json: ArraySlice<UInt8>) {
-            self.seq = seq
-            self.kind = kind
-            self.json = json
-        }
-
-        init?(_ payload: [UInt8]) {
-            guard let space = payload.firstIndex(of: 0x20), space + 2 < payload.count,
-                  payload[space + 2] == 0x0A,
-                  let seq = UInt64(String(decoding: payload[..<space], as: UTF8.self)) else { return nil }
-            self.seq = seq
-            kind = payload[space + 1]
-            json = payload[(space + 3)...]
-        }
-
-        /// A loss marker's last seq kept before it.
-        var lostAfter: UInt64? {
-            kind == UInt8(ascii: "L") ? UInt64(String(decoding: json, as: UTF8.self)) : nil
-        }
-    }
-
     let name: String
     let session: String
     let io: ChannelIO
@@ -54,7 +26,7 @@ final class ChannelFeed {
     private var filling = false
     /// Fills in a row that found nothing (a gap the stream cannot fill yet): the next waits.
     private var emptyFills = 0
-    private var pending: [LiveMessage] = []
+    private var pending: [LiveRecord] = []
     private var lingerTimer: LoopTimer?
     unowned let hub: FanoutHub
 
@@ -74,7 +46,7 @@ final class ChannelFeed {
     }
 
     func detach(_ subscriber: SSESubscriber) {
-        subscribers[ObjectIdentifier(subscriber)] = nil
+        guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
         scheduleLinger()
     }
 
@@ -146,8 +118,9 @@ final class ChannelFeed {
             checkClosed()
             if subscribers.isEmpty { scheduleLinger() }
         case .message(let payload):
-            guard let message = LiveMessage(payload) else { return }
-            receive(message)
+            // Decoded by the storage layer, which wrote it (LiveRecord); other payloads are ignored.
+            guard let record = LiveRecord(payload: payload) else { return }
+            receive(record)
         case .unsubscribed:
             subscription = .idle
             if subscribers.isEmpty && readyWaiters.isEmpty {
@@ -172,7 +145,7 @@ final class ChannelFeed {
         guard closedSeq == nil else { return }
         hub.log.closedState(session: session, io: io) { [weak self] result in
             guard let self, self.closedSeq == nil, case .success(let lastSeq?) = result else { return }
-            self.receive(LiveMessage(seq: lastSeq, kind: UInt8(ascii: "x"), json: []))
+            self.receive(.closed(lastSeq: lastSeq))
         }
     }
 
@@ -180,37 +153,37 @@ final class ChannelFeed {
 
     /// Live messages arrive in publish order, but some may be missing (a reconnect): an entry
     /// whose predecessor this feed has not framed is held until the stream fills the gap.
-    func receive(_ message: LiveMessage) {
+    func receive(_ message: LiveRecord) {
         if filling { pending.append(message); return }
-        if message.kind == UInt8(ascii: "x") { return closed(at: message.seq) }
-        let lostAfter = message.lostAfter
-        if message.kind == UInt8(ascii: "L") && lostAfter == nil { return }  // malformed
-        let previous = lostAfter ?? (message.seq - 1)
-        if lastSeqKnown && message.seq > lastSeq && previous > lastSeq {
+        if case .closed(let lastSeq) = message { return closed(at: lastSeq) }
+        let seq = message.seq
+        let previous = message.previous
+        if lastSeqKnown && seq > lastSeq && previous > lastSeq {
             pending.append(message)
             fill()
             return
         }
-        switch message.kind {
-        case UInt8(ascii: "L"):
-            deliver(seq: message.seq, previous: previous, isLoss: true) {
-                SSEFrame.lost(id: message.seq, after: previous, before: message.seq)
+        switch message {
+        case .lost(let seq, let after):
+            deliver(seq: seq, previous: after, isLoss: true) {
+                SSEFrame.lost(id: seq, after: after, before: seq)
             }
-        case UInt8(ascii: "D"), UInt8(ascii: "C"):
+        case .record(let seq, let field, let isControl):
             // The stored field: the record JSON is built here, once per node, by the same code
             // as catch-up and drains.
-            let isControl = message.kind == UInt8(ascii: "C")
-            deliver(seq: message.seq, previous: previous) {
-                let field = Array(message.json)
-                let record = RecordEncoding.json(id: message.seq, dataJSON: isControl ? nil : field,
+            deliver(seq: seq, previous: previous) {
+                let field = Array(field)
+                let record = RecordEncoding.json(id: seq, dataJSON: isControl ? nil : field,
                                                  headersJSON: isControl ? field : nil, includeSeqNum: false)
-                return SSEFrame.record(id: message.seq, recordJSON: record[...], isControl: isControl)
+                return SSEFrame.record(id: seq, recordJSON: record[...], isControl: isControl)
             }
-        default:
-            // "d" / "c": a node of the previous version published the whole record JSON.
-            deliver(seq: message.seq, previous: previous) {
-                SSEFrame.record(id: message.seq, recordJSON: message.json, isControl: message.kind == UInt8(ascii: "c"))
+        case .recordJSON(let seq, let json, let isControl):
+            // A node of the previous version published the whole record JSON.
+            deliver(seq: seq, previous: previous) {
+                SSEFrame.record(id: seq, recordJSON: json, isControl: isControl)
             }
+        case .closed:
+            break
         }
     }
 

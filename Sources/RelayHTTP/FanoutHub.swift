@@ -1,8 +1,9 @@
 // FanoutHub: this node's channels with local subscribers. One Redis subscription per channel
 // (not per client), dropped a little after the last local subscriber leaves; catch-up of new
 // and lagging subscribers from the stream; pings; the end of every stream at shutdown.
-// Ownership: the hub holds its feeds and subscribers; a feed holds its subscription state and
-// its subscriber list; a subscriber holds its own life cycle (SSESubscriber.State). The hub
+// Ownership: the hub holds its feeds; a feed holds its subscription state and its subscriber
+// list, the one registry of this node's subscribers (the hub's counts, pings and shutdown walk
+// the feeds); a subscriber holds its own life cycle (SSESubscriber.State). The hub
 // reaches Redis only through the ChannelLog and PubSubChannels protocols, and subscribers
 // write through SubscriberOutput, so all of it runs in unit tests without processes.
 import RelayCore
@@ -95,7 +96,6 @@ public final class FanoutHub {
     public let metrics = FanoutMetrics()
     let flushQueue: FlushQueue
     private var feeds: [String: ChannelFeed] = [:]
-    private var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
     private var commonTimeouts: [Int: CommonTimeout] = [:]
     private var pingTimer: LoopTimer?
     private let pingFrame = SharedFrame(SSEFrame.ping)
@@ -120,12 +120,11 @@ public final class FanoutHub {
         pingTimer = loop.every(settings.pingIntervalSeconds / Double(FanoutHub.pingSlices)) { [weak self] in self?.ping() }
     }
 
-    private var inputSubscribers = 0
-
-    public var subscriberCount: Int { subscribers.count }
+    /// Counted from the feeds (read once a second by the status heartbeat and the metrics).
+    public var subscriberCount: Int { feeds.values.reduce(0) { $0 + $1.subscribers.count } }
     public var feedCount: Int { feeds.count }
     public func subscriberCount(io: ChannelIO) -> Int {
-        io == .input ? inputSubscribers : subscribers.count - inputSubscribers
+        feeds.values.reduce(0) { $0 + ($1.io == io ? $1.subscribers.count : 0) }
     }
 
     /// Takes an authorized subscribe request: the stream starts once its channel is subscribed
@@ -134,7 +133,7 @@ public final class FanoutHub {
         let feed = feed(session: opening.session, io: opening.io)
         let subscriber = SSESubscriber(output: output, opening: opening, feed: feed, hub: self)
         if let expiresAt = opening.expiresAt { subscriber.end(atEpochSeconds: expiresAt) }
-        add(subscriber)
+        feed.attach(subscriber)
         subscriber.start()
     }
 
@@ -158,18 +157,8 @@ public final class FanoutHub {
         return timeout
     }
 
-    private func add(_ subscriber: SSESubscriber) {
-        let id = ObjectIdentifier(subscriber)
-        guard subscribers.updateValue(subscriber, forKey: id) == nil else { return }
-        if subscriber.feed.io == .input { inputSubscribers += 1 }
-        subscriber.feed.attach(subscriber)
-    }
-
     /// Called by a subscriber as it ends.
     func remove(_ subscriber: SSESubscriber) {
-        let id = ObjectIdentifier(subscriber)
-        guard subscribers.removeValue(forKey: id) != nil else { return }
-        if subscriber.feed.io == .input { inputSubscribers -= 1 }
         subscriber.feed.detach(subscriber)
     }
 
@@ -190,13 +179,16 @@ public final class FanoutHub {
 
     private func ping() {
         pingSlice = (pingSlice + 1) % FanoutHub.pingSlices
-        for subscriber in subscribers.values where subscriber.pingSlot == pingSlice {
-            subscriber.writeComment(pingFrame)
+        for feed in feeds.values {
+            for subscriber in feed.subscribers.values where subscriber.pingSlot == pingSlice {
+                subscriber.writeComment(pingFrame)
+            }
         }
     }
 
     /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.
     public func endAll() {
-        for subscriber in Array(subscribers.values) { subscriber.finish(clean: true) }
+        let open = feeds.values.flatMap { $0.subscribers.values }
+        for subscriber in open { subscriber.finish(clean: true) }
     }
 }

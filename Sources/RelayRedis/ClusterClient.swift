@@ -104,12 +104,13 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     }
 
     /// A router with nodes of its own, started and stopped with it.
-    public init(loop: EventLoop, seeds: [RedisEndpoint], options: RedisNodeOptions = RedisNodeOptions(), logger: Logger) {
+    public init(loop: EventLoop, seeds: [RedisEndpoint], options: RedisNodeOptions = RedisNodeOptions(), logger: Logger,
+                connector: RedisConnector? = nil) {
         precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
         self.loop = loop
         self.seeds = seeds
         self.logger = logger
-        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger)
+        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger, connector: connector)
         ownsNodes = true
         listen()
     }
@@ -397,7 +398,7 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         if let client = connected.first {
             client.send(["CLUSTER", "SLOTS"]) { handle($0, client.endpoint.host) }
         } else if let endpoint = others.first {
-            ClusterProbe.query(loop: loop, endpoint: endpoint, ["CLUSTER", "SLOTS"],
+            ClusterProbe.query(loop: loop, connection: redisNodes.connector(endpoint), ["CLUSTER", "SLOTS"],
                                timeoutSeconds: Self.probeTimeoutSeconds) { handle($0, endpoint.host) }
         } else {
             refreshFinished(ok: false)

@@ -4,21 +4,21 @@
 import RelayIO
 
 final class ClusterProbe {
-    private let connection: RespConnection
+    private let connection: any RedisConnection
     private var completion: ((RedisReply) -> Void)?
     private var timer: LoopTimer?
 
     /// `completion` runs once, later, from the loop: the reply, or `.failure(.notConnected)` /
     /// `.connectionLost` / `.timedOut` (no answer within `timeoutSeconds`).
-    static func query(loop: EventLoop, endpoint: RedisEndpoint, _ args: [String], timeoutSeconds: Double,
+    static func query(loop: EventLoop, connection: any RedisConnection, _ args: [String], timeoutSeconds: Double,
                       _ completion: @escaping (RedisReply) -> Void) {
-        let probe = ClusterProbe(loop: loop, endpoint: endpoint, completion)
+        let probe = ClusterProbe(connection: connection, completion)
         // The timer's and the connection's closures keep the probe alive until it finishes;
         // `finish` breaks the cycle.
         probe.timer = loop.after(timeoutSeconds) { probe.finish(.failure(.timedOut)) }
         probe.connection.onConnect = { error in
             if error != nil { return probe.finish(.failure(.notConnected)) }
-            if !probe.connection.send(args) { probe.finish(.failure(.notSent)) }
+            if !probe.connection.send(args.map { Array($0.utf8) }) { probe.finish(.failure(.notSent)) }
         }
         probe.connection.onDisconnect = { _ in probe.finish(.failure(.connectionLost)) }
         probe.connection.onReply = { probe.finish($0) }
@@ -27,8 +27,8 @@ final class ClusterProbe {
         }
     }
 
-    private init(loop: EventLoop, endpoint: RedisEndpoint, _ completion: @escaping (RedisReply) -> Void) {
-        connection = RespConnection(loop: loop, endpoint: endpoint, connectTimeoutSeconds: 1)
+    private init(connection: any RedisConnection, _ completion: @escaping (RedisReply) -> Void) {
+        self.connection = connection
         self.completion = completion
     }
 

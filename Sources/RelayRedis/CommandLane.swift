@@ -9,7 +9,7 @@ import RelayIO
 final class CommandLane {
     typealias Completion = (RedisReply) -> Void
 
-    private var connection: RespConnection?
+    private var connection: (any RedisConnection)?
     private var pending = PendingQueue<(sentAt: Double, completion: Completion)>()
     /// When this lane last received a reply (or was attached).
     private(set) var lastReceived = 0.0
@@ -21,7 +21,7 @@ final class CommandLane {
     /// When the oldest unanswered command was sent (monotonic seconds).
     var oldestSentAt: Double? { pending.first?.sentAt }
 
-    func attach(_ connection: RespConnection) {
+    func attach(_ connection: any RedisConnection) {
         self.connection = connection
         lastReceived = Clock.monotonicSeconds()
     }

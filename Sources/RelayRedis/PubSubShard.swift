@@ -39,7 +39,7 @@ final class PubSubShard {
 
     let endpoint: RedisEndpoint
     private let heartbeat: RedisHeartbeat
-    private var connection: RespConnection?
+    private var connection: (any RedisConnection)?
     /// Sent and not yet answered, oldest first, with when each was sent.
     private var outstanding = PendingQueue<(id: Int, request: Request, sentAt: Double)>()
     /// When the connection last received anything (or connected).
@@ -91,7 +91,7 @@ final class PubSubShard {
 
     /// The node's pub/sub connection is up: PING it (its answer counts towards the node's
     /// readiness, through `onAnswered`).
-    func attach(_ connection: RespConnection) {
+    func attach(_ connection: any RedisConnection) {
         self.connection = connection
         outstanding = PendingQueue()
         unsureSlots = []

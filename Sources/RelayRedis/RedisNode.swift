@@ -86,13 +86,14 @@ public final class RedisNode {
     public let options: RedisNodeOptions
     private let loop: EventLoop
     private let logger: Logger
+    private let connector: RedisConnector
     private let commands = CommandLane()
     private let writes: CommandLane?
     /// The pub/sub side (nil without `subscriptions`).
     let pubsub: PubSubShard?
 
     /// The connections of the current attempt (empty while down).
-    private var connections: [RespConnection] = []
+    private var connections: [any RedisConnection] = []
     /// Connections of the current attempt that answered their first PING.
     private var answered = 0
     public private(set) var isReady = false
@@ -109,11 +110,12 @@ public final class RedisNode {
     var onReady: [() -> Void] = []
     var onLost: [() -> Void] = []
 
-    public init(loop: EventLoop, endpoint: RedisEndpoint, options: RedisNodeOptions, logger: Logger) {
+    init(loop: EventLoop, endpoint: RedisEndpoint, options: RedisNodeOptions, logger: Logger, connector: @escaping RedisConnector) {
         self.loop = loop
         self.endpoint = endpoint
         self.options = options
         self.logger = logger
+        self.connector = connector
         writes = options.replicatedWrites ? CommandLane() : nil
         pubsub = options.subscriptions ? PubSubShard(endpoint: endpoint, heartbeat: options.heartbeat) : nil
         pubsub?.onAnswered = { [weak self] in self?.connectionAnswered() }
@@ -231,12 +233,12 @@ public final class RedisNode {
     // MARK: Connections
 
     private func connect() {
-        var lanes: [(RespConnection) -> Void] = [{ [weak self] in self?.attach($0, to: self?.commands) }]
+        var lanes: [(any RedisConnection) -> Void] = [{ [weak self] in self?.attach($0, to: self?.commands) }]
         if writes != nil { lanes.append { [weak self] in self?.attach($0, to: self?.writes) } }
         if let pubsub { lanes.append { pubsub.attach($0) } }
         answered = 0
         connections = lanes.map { attach in
-            let connection = RespConnection(loop: loop, endpoint: endpoint, maxBufferedBytes: options.maxBufferedBytes)
+            let connection = connector(endpoint)
             connection.onConnect = { [weak self, unowned connection] error in
                 guard let self, self.isCurrent(connection) else { return }
                 if let error { return self.fail(error) }
@@ -268,12 +270,12 @@ public final class RedisNode {
         }
     }
 
-    private func isCurrent(_ connection: RespConnection) -> Bool {
+    private func isCurrent(_ connection: any RedisConnection) -> Bool {
         connections.contains { $0 === connection }
     }
 
     /// A command connection is up: its first PING decides whether Redis really serves.
-    private func attach(_ connection: RespConnection, to lane: CommandLane?) {
+    private func attach(_ connection: any RedisConnection, to lane: CommandLane?) {
         guard let lane else { return }
         lane.attach(connection)
         lane.send([Array("PING".utf8)]) { [weak self] reply in

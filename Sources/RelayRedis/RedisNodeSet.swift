@@ -11,6 +11,8 @@ public final class RedisNodeSet {
     public let options: RedisNodeOptions
     private let loop: EventLoop
     private let logger: Logger
+    /// Makes each connection of each node (and of the router's probes).
+    let connector: RedisConnector
     /// By endpoint description (RedisEndpoint is not Hashable).
     private var nodes: [String: RedisNode] = [:]
     private var started = false
@@ -23,10 +25,14 @@ public final class RedisNodeSet {
     /// Whether a view still needs a node; a node no view needs is stopped by `prune`.
     var needs: [(RedisNode) -> Bool] = []
 
-    public init(loop: EventLoop, options: RedisNodeOptions, logger: Logger) {
+    /// `connector`: nil for real connections (RespConnection); tests pass scripted ones.
+    public init(loop: EventLoop, options: RedisNodeOptions, logger: Logger, connector: RedisConnector? = nil) {
         self.loop = loop
         self.options = options
         self.logger = logger
+        self.connector = connector ?? { [maxBufferedBytes = options.maxBufferedBytes] endpoint in
+            RespConnection(loop: loop, endpoint: endpoint, maxBufferedBytes: maxBufferedBytes)
+        }
     }
 
     /// Every node, in no particular order.
@@ -37,7 +43,7 @@ public final class RedisNodeSet {
     /// The node of `endpoint`, made (and started, once the set is) when there is none.
     public func node(for endpoint: RedisEndpoint) -> RedisNode {
         if let node = nodes[endpoint.description] { return node }
-        let node = RedisNode(loop: loop, endpoint: endpoint, options: options, logger: logger)
+        let node = RedisNode(loop: loop, endpoint: endpoint, options: options, logger: logger, connector: connector)
         node.onReady.append { [weak self, unowned node] in self?.onNodeReady.forEach { $0(node) } }
         node.onLost.append { [weak self, unowned node] in self?.onNodeLost.forEach { $0(node) } }
         node.pubsub?.onEvent = { [weak self, unowned node] event in self?.onPubSubEvent(node, event) }

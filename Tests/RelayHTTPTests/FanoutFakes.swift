@@ -117,7 +117,7 @@ final class FakePubSub: PubSubChannels {
     }
 
     /// The connection drops: subscriptions report `.connectionLost`, then `onDisconnected` runs
-    /// (the order of RedisConnection and RedisLink).
+    /// (the order of RedisNode and ShardedPubSub).
     func drop() {
         isConnected = false
         let lost = handlers
