@@ -92,30 +92,15 @@ public final class ClusterClient: RedisCommands, SlotOwners {
     private let retryCounter = Counter(label: "relay_redis_cluster_retries_total")
     private let refreshCounter = Counter(label: "relay_redis_cluster_refreshes_total")
 
-    /// A router over `nodes` (shared with the pub/sub side; its owner starts and stops it).
-    public init(loop: EventLoop, seeds: [RedisEndpoint], nodes: RedisNodeSet, logger: Logger) {
+    /// A router over `nodes`, shared with the pub/sub side (`ownsNodes`: started and stopped
+    /// with the router; otherwise the set's owner does).
+    public init(loop: EventLoop, seeds: [RedisEndpoint], nodes: RedisNodeSet, ownsNodes: Bool = false, logger: Logger) {
         precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
         self.loop = loop
         self.seeds = seeds
         self.logger = logger
         redisNodes = nodes
-        ownsNodes = false
-        listen()
-    }
-
-    /// A router with nodes of its own, started and stopped with it.
-    public init(loop: EventLoop, seeds: [RedisEndpoint], options: RedisNodeOptions = RedisNodeOptions(), logger: Logger,
-                connector: RedisConnector? = nil) {
-        precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
-        self.loop = loop
-        self.seeds = seeds
-        self.logger = logger
-        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger, connector: connector)
-        ownsNodes = true
-        listen()
-    }
-
-    private func listen() {
+        self.ownsNodes = ownsNodes
         redisNodes.needs.append { [weak self] node in self?.nodes[node.endpoint.description]?.node === node }
         redisNodes.onNodeReady.append { [weak self] node in
             guard let self, let held = self.nodes[node.endpoint.description], held.node === node, held.isPrimary else { return }
@@ -126,6 +111,13 @@ public final class ClusterClient: RedisCommands, SlotOwners {
             if held.isPrimary { self.onDisconnected.forEach { $0() } }
             self.requestRefresh()
         }
+    }
+
+    /// A router with nodes of its own.
+    public convenience init(loop: EventLoop, seeds: [RedisEndpoint], options: RedisNodeOptions = RedisNodeOptions(),
+                            logger: Logger, connector: RedisConnector? = nil) {
+        self.init(loop: loop, seeds: seeds, nodes: RedisNodeSet(loop: loop, options: options, logger: logger, connector: connector),
+                  ownsNodes: true, logger: logger)
     }
 
     // MARK: RedisCommands

@@ -13,26 +13,14 @@ public final class RedisClient: RedisCommands {
     public var onConnected: [() -> Void] = []
     public var onDisconnected: [() -> Void] = []
 
-    /// The view of `endpoint`'s node in `nodes` (whose owner starts and stops it).
-    public init(endpoint: RedisEndpoint, nodes: RedisNodeSet) {
+    /// The view of `endpoint`'s node in `nodes` (`ownsNodes`: started and stopped with this;
+    /// otherwise the set's owner does).
+    public init(endpoint: RedisEndpoint, nodes: RedisNodeSet, ownsNodes: Bool = false) {
+        let node = nodes.node(for: endpoint)
         redisNodes = nodes
-        node = nodes.node(for: endpoint)
-        ownsNodes = false
-        listen()
-    }
-
-    /// A client with a node of its own, started and stopped with it.
-    public init(loop: EventLoop, endpoint: RedisEndpoint, options: RedisNodeOptions = RedisNodeOptions(subscriptions: false),
-                logger: Logger) {
-        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger)
-        node = redisNodes.node(for: endpoint)
-        ownsNodes = true
-        listen()
-    }
-
-    private func listen() {
-        let node = self.node
-        redisNodes.needs.append { $0 === node }
+        self.node = node
+        self.ownsNodes = ownsNodes
+        nodes.needs.append { $0 === node }
         redisNodes.onNodeReady.append { [weak self] ready in
             guard let self, ready === self.node else { return }
             self.onConnected.forEach { $0() }
@@ -41,6 +29,12 @@ public final class RedisClient: RedisCommands {
             guard let self, lost === self.node else { return }
             self.onDisconnected.forEach { $0() }
         }
+    }
+
+    /// A client with a node of its own.
+    public convenience init(loop: EventLoop, endpoint: RedisEndpoint,
+                            options: RedisNodeOptions = RedisNodeOptions(subscriptions: false), logger: Logger) {
+        self.init(endpoint: endpoint, nodes: RedisNodeSet(loop: loop, options: options, logger: logger), ownsNodes: true)
     }
 
     public var endpoint: RedisEndpoint { node.endpoint }

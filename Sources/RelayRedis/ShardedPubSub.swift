@@ -79,27 +79,14 @@ public final class ShardedPubSub: PubSubChannels {
     public var onConnected: [() -> Void] = []
     public var onDisconnected: [() -> Void] = []
 
-    /// A view over `nodes` (shared with the command router; its owner starts and stops it).
-    public init(loop: EventLoop, owners: SlotOwners, nodes: RedisNodeSet, logger: Logger) {
+    /// A view over `nodes`, shared with the command router (`ownsNodes`: started and stopped
+    /// with this; otherwise the set's owner does).
+    public init(loop: EventLoop, owners: SlotOwners, nodes: RedisNodeSet, ownsNodes: Bool = false, logger: Logger) {
         self.loop = loop
         self.owners = owners
         self.logger = logger
         redisNodes = nodes
-        ownsNodes = false
-        listen()
-    }
-
-    /// Pub/sub with nodes of its own, started and stopped with it.
-    public init(loop: EventLoop, owners: SlotOwners, options: RedisNodeOptions = RedisNodeOptions(), logger: Logger) {
-        self.loop = loop
-        self.owners = owners
-        self.logger = logger
-        redisNodes = RedisNodeSet(loop: loop, options: options, logger: logger)
-        ownsNodes = true
-        listen()
-    }
-
-    private func listen() {
+        self.ownsNodes = ownsNodes
         precondition(redisNodes.options.subscriptions, "ShardedPubSub needs nodes with subscriptions on")
         owners.onChange.append { [weak self] in self?.slotMapChanged() }
         redisNodes.needs.append { [weak self] node in
@@ -110,6 +97,12 @@ public final class ShardedPubSub: PubSubChannels {
             guard let self, let shard = node.pubsub, self.shards[node.endpoint.description] === shard else { return }
             self.handle(event, from: shard)
         }
+    }
+
+    /// Pub/sub with nodes of its own.
+    public convenience init(loop: EventLoop, owners: SlotOwners, options: RedisNodeOptions = RedisNodeOptions(), logger: Logger) {
+        self.init(loop: loop, owners: owners, nodes: RedisNodeSet(loop: loop, options: options, logger: logger),
+                  ownsNodes: true, logger: logger)
     }
 
     public var isConnected: Bool { shards.values.contains { $0.isReady } }
