@@ -131,28 +131,28 @@ public final class ChannelStore {
             if let partId { scriptKeys.append(self.keys.part(session: id, io: io, partId: partId)) }
             // A write replicas did not confirm in time is on the primary all the same: its outbox
             // entry (a triggered run, an index state) is forwarded as usual, then the 503.
-            let unconfirmed = { (written: RedisReply) in self.sessions.forwardThen(written, outbox: outbox, entryIndex: 3) {} }
+            let unconfirmed = { (written: RedisReply) in
+                if case .appended(_, _, let entry)? = try? AppendRecordReply(written) {
+                    self.sessions.forwardThen(entry, outbox: outbox) {}
+                }
+            }
             self.redis.run(RelayScripts.appendRecord, keys: scriptKeys.map { Array($0.utf8) }, args,
                            waitReplicas: self.settings.waitReplicas, unconfirmed: unconfirmed) { reply in
-                if let error = reply.apiError { return done(.failure(error), false) }
-                guard let items = reply.array, let status = items.first?.string else {
-                    return done(.failure(.internalError("unexpected reply from append_record")), false)
-                }
-                switch status {
-                case "ok":
-                    let seq = items.count > 1 ? UInt64(items[1].int ?? 0) : 0
-                    let appended = AppendResult(seq: seq, duplicate: items.count > 2 && items[2].int == 1)
+                switch reply.decoded(as: AppendRecordReply.self) {
+                case .failure(let error): done(.failure(error), false)
+                case .success(.appended(let seq, let duplicate, let entry)):
                     self.commit(session: id, io: io, through: seq) { refusal in
                         // Replicas hold the record; if the commit itself failed, the next one
                         // (any later append's) uncovers it: the append still answers 503. A
                         // session closed meanwhile never shows it: its streams ended before it.
                         if let refusal { return done(.failure(refusal), false) }
-                        self.sessions.forwardThen(reply, outbox: outbox, entryIndex: 3) { done(.success(appended), false) }
+                        self.sessions.forwardThen(entry, outbox: outbox) {
+                            done(.success(AppendResult(seq: seq, duplicate: duplicate)), false)
+                        }
                     }
-                case "notfound": done(.failure(.notFound("Session not found")), true)
-                case "closed": done(.failure(Self.closedRefusal), false)
-                case "expired": done(.failure(Self.expiredRefusal), false)
-                default: done(.failure(.internalError("unexpected reply from append_record")), false)
+                case .success(.notFound): done(.failure(.notFound("Session not found")), true)
+                case .success(.closed): done(.failure(Self.closedRefusal), false)
+                case .success(.expired): done(.failure(Self.expiredRefusal), false)
                 }
             }
         }, completion)
@@ -168,12 +168,11 @@ public final class ChannelStore {
         guard settings.waitReplicas > 0 else { return done(nil) }
         let keys = [keys.sessionMeta(session), keys.channel(session: session, io: io)]
         redis.run(RelayScripts.commitRecords, keys: keys, [io.rawValue, String(seq)]) { reply in
-            if let error = reply.apiError { return done(error) }
-            switch reply.int {
-            case .some(-1): done(Self.closedRefusal)
-            case .some(-2): done(Self.expiredRefusal)
-            case .some: done(nil)
-            case nil: done(.internalError("unexpected reply from commit_records"))
+            switch reply.decoded(as: CommitRecordsReply.self) {
+            case .failure(let error): done(error)
+            case .success(.closed): done(Self.closedRefusal)
+            case .success(.expired): done(Self.expiredRefusal)
+            case .success(.published): done(nil)
             }
         }
     }
@@ -184,13 +183,7 @@ public final class ChannelStore {
                       _ completion: @escaping (Result<ChannelPage, APIError>) -> Void) {
         let keys = [keys.sessionMeta(session), keys.channel(session: session, io: io)]
         redis.run(RelayScripts.readChannel, keys: keys, [io.rawValue, String(after), String(count)]) { reply in
-            if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, items.count >= 3, let last = items[0].int, let hw = items[1].int else {
-                return completion(.failure(.internalError("unexpected reply from read_channel")))
-            }
-            completion(.success(ChannelPage(records: ChannelStore.records(from: items.dropFirst(3)),
-                                            last: UInt64(max(0, last)), highWatermark: UInt64(max(0, hw)),
-                                            ended: items[2].int == 1)))
+            completion(reply.decoded(as: ReadChannelReply.self).map(\.page))
         }
     }
 

@@ -56,18 +56,14 @@ public final class IndexSweeper {
         pending = environments.count
         for env in environments {
             let scriptKeys = [keys.sweepState(environment: env), keys.indexRegistry(environment: env),
-                              keys.externalIds(environment: env), keys.indexStates(environment: env),
-                              keys.index(environment: env, "idx:all"), keys.index(environment: env, "idx:open"),
-                              keys.index(environment: env, "idx:closed")]
-                + (upcoming[env] ?? []).map { keys.index(environment: env, $0) }
-            redis.run(RelayScripts.sweepIndexes, keys: scriptKeys, [keys.environmentBase(env), String(budget)]) { [weak self] reply in
+                              keys.externalIds(environment: env), keys.indexStates(environment: env)]
+                + keys.fixedIndexes(environment: env)
+                + (upcoming[env] ?? []).map { keys.index(environment: env, named: $0) }
+            let args = [keys.environmentBase(env), String(budget)] + SessionIndex.fixed.map(\.name)
+            redis.run(RelayScripts.sweepIndexes, keys: scriptKeys, args) { [weak self] reply in
                 guard let self else { return }
                 self.pending -= 1
-                if let items = reply.array, items.count >= 4 {
-                    self.upcoming[env] = items.dropFirst(3).compactMap(\.string)
-                }
-                guard let items = reply.array, items.count >= 4,
-                      let examined = items[0].int, let removed = items[1].int, let finished = items[2].int else {
+                guard let step = try? SweepIndexesReply(reply) else {
                     // Logged when it starts failing, not on every tick.
                     if !self.failing {
                         self.logger.warning("index sweep failed", metadata: ["environment": "\(env)", "reply": "\(reply)"])
@@ -76,9 +72,10 @@ public final class IndexSweeper {
                     return
                 }
                 self.failing = false
-                self.examined += Int(examined)
-                self.removed += Int(removed)
-                self.passes += Int(finished)
+                self.upcoming[env] = step.upcoming
+                self.examined += Int(step.examined)
+                self.removed += Int(step.removed)
+                self.passes += step.finishedPass ? 1 : 0
             }
         }
     }

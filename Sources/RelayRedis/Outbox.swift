@@ -50,23 +50,20 @@ public final class OutboxForwarder {
     private func apply(_ entry: String, _ parsed: OutboxEntry, extraKeys: [String], attempts: Int,
                        _ completion: @escaping (Bool) -> Void) {
         let env = parsed.environment
-        var scriptKeys = [
-            keys.indexStates(environment: env), keys.runs(environment: env),
-            keys.run(environment: env, run: parsed.runId ?? "-"),
-            keys.index(environment: env, "idx:all"), keys.index(environment: env, "idx:open"),
-            keys.index(environment: env, "idx:closed"), keys.indexRegistry(environment: env),
-        ]
-        for name in parsed.indexNames { scriptKeys.append(keys.index(environment: env, name)) }
-        scriptKeys += extraKeys
-        let args = [entry, keys.environmentBase(env)].map { Array($0.utf8) }
-        redis.run(RelayScripts.applyOutbox, keys: scriptKeys.map { Array($0.utf8) }, args, waitReplicas: waitReplicas) { [weak self] reply in
+        let scriptKeys = [keys.indexStates(environment: env), keys.runs(environment: env),
+                          keys.run(environment: env, run: parsed.runId ?? "-")]
+            + keys.fixedIndexes(environment: env) + [keys.indexRegistry(environment: env)]
+            + parsed.indexes.map { keys.index(environment: env, $0) } + extraKeys
+        let args = [entry, keys.environmentBase(env), SessionIndex.typePrefix, SessionIndex.taskPrefix, SessionIndex.tagPrefix]
+        redis.run(RelayScripts.applyOutbox, keys: scriptKeys.map { Array($0.utf8) }, args.map { Array($0.utf8) },
+                  waitReplicas: waitReplicas) { [weak self] reply in
             guard let self else { return }
-            if let items = reply.array, items.first?.string == "need", attempts > 1 {
+            let decoded = try? ApplyOutboxReply(reply)
+            if case .needs(let more)? = decoded, attempts > 1 {
                 // The environment holds an older state naming other indexes: declare them too.
-                let more = items.dropFirst().compactMap(\.string)
                 return self.apply(entry, parsed, extraKeys: extraKeys + more, attempts: attempts - 1, completion)
             }
-            let ok = reply.array?.first?.string == "ok"
+            let ok = decoded == .applied
             if !ok {
                 self.logger.warning("outbox entry not applied yet; the sweeper retries",
                                     metadata: ["environment": "\(env)", "reply": "\(reply)"])
@@ -80,19 +77,19 @@ public final class OutboxForwarder {
 struct OutboxEntry {
     var environment: String
     var runId: String?
-    /// idx:type:T, idx:task:T and idx:tag:T of the new index state.
-    var indexNames: [String] = []
+    /// The type, task and tag indexes of the new index state.
+    var indexes: [SessionIndex] = []
 
     init?(_ text: String) {
         guard let value = try? JSONParser.parse(text), let env = value["env"]?.stringValue else { return nil }
         environment = env
         runId = value["run"]?["id"]?.stringValue
         if let ix = value["ix"], ix.objectValue != nil {
-            if let type = ix["type"]?.stringValue { indexNames.append("idx:type:\(type)") }
-            if let task = ix["task"]?.stringValue { indexNames.append("idx:task:\(task)") }
+            if let type = ix["type"]?.stringValue { indexes.append(.type(type)) }
+            if let task = ix["task"]?.stringValue { indexes.append(.task(task)) }
             // cjson writes an empty list as {}.
             for tag in ix["tags"]?.arrayValue ?? [] {
-                if let tag = tag.stringValue { indexNames.append("idx:tag:\(tag)") }
+                if let tag = tag.stringValue { indexes.append(.tag(tag)) }
             }
         }
     }

@@ -53,11 +53,12 @@ public final class OutboxSweeper {
         let interval = String(Int(intervalSeconds * 1000 * 0.9))
         redis.run(RelayScripts.outboxCursor, keys: [cursor], [String(slotsPerTick), interval]) { [weak self] reply in
             guard let self else { return }
-            guard let first = reply.int, first >= 0 else {
+            // Too soon, or no answer: the next tick asks again.
+            guard case .range(let first)? = try? OutboxCursorReply(reply) else {
                 self.pending = 0
                 return done()
             }
-            self.sweep(slots: (0..<self.slotsPerTick).map { (Int(first) + $0) % ClusterSlot.count }, done)
+            self.sweep(slots: (0..<self.slotsPerTick).map { (first + $0) % ClusterSlot.count }, done)
         }
     }
 

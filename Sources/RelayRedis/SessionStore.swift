@@ -72,14 +72,18 @@ public final class SessionStore {
         let extKey = keys.externalIds(environment: env.id)
         redis.run(RelayScripts.claimExternal, keys: [extKey, keys.indexStates(environment: env.id)], [ext, fresh, gone]) { [weak self] reply in
             guard let self else { return }
-            if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, items.count >= 3, let status = items[0].string, let id = items[1].string else {
-                return completion(.failure(.internalError("unexpected reply from claim_external")))
+            let claim: ClaimExternalReply
+            switch reply.decoded(as: ClaimExternalReply.self) {
+            case .failure(let error): return completion(.failure(error))
+            case .success(let decoded): claim = decoded
             }
-            let claimed = status == "claimed"
-            let mustExist = !claimed && items[2].int != 0
-            self.createInSlot(env, request, id: id, createdAt: claimed ? items[2].string : nil, mustExist: mustExist,
-                              staleClaim: !claimed && items.count > 3 && items[3].int == 1,
+            var createdAt: String?, mustExist = false, staleClaim = false
+            switch claim {
+            case .claimed(_, let at): createdAt = String(at)
+            case .existing(_, let version, let stale): (mustExist, staleClaim) = (version != 0, stale)
+            }
+            let id = claim.id
+            self.createInSlot(env, request, id: id, createdAt: createdAt, mustExist: mustExist, staleClaim: staleClaim,
                               readable: readable) { result in
                 // The row the externalId named is gone (expired by its shard's clock, or a
                 // foreign row): free the externalId and claim it again, once.
@@ -109,34 +113,33 @@ public final class SessionStore {
         let outbox = keys.outbox(session: id)
         redis.run(RelayScripts.createSession, keys: [keys.sessionMeta(id), outbox], args) { [weak self] reply in
             guard let self else { return }
-            if let error = reply.apiError { return completion(.failure(error)) }
-            let status = reply.array?.first?.string
-            switch status {
-            case "taken":
+            let answer = { (write: SessionRowWrite, outcome: (SessionRecord) -> CreateOutcome) in
+                let result = Result { try SessionRecord(fields: write.row) }.mapError(asAPIError).map(outcome)
+                if let ext = request.externalId, case .success = result { self.names.remember(env: env.id, ext, id: id) }
+                self.forwardThen(write.outboxEntry, outbox: outbox) { completion(result) }
+            }
+            switch reply.decoded(as: CreateSessionReply.self) {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(.taken):
                 completion(.failure(SessionStore.externalIdTaken))
-            case "gone", "stale":
+            case .success(.gone), .success(.stale):
                 completion(.failure(SessionStore.gone))
-            case "conflict":
+            case .success(.conflict):
                 completion(.failure(.conflict("externalId \(request.externalId ?? "") belongs to a closed or expired session")))
-            case "created", "cached":
-                let outcome = Result { try SessionRecord(fields: reply.fieldDictionary(from: 2)) }.mapError(asAPIError)
-                    .map { status == "created" ? CreateOutcome.created($0) : .cached($0) }
-                if let ext = request.externalId, case .success = outcome { self.names.remember(env: env.id, ext, id: id) }
-                self.forwardThen(reply, outbox: outbox) { completion(outcome) }
-            default:
-                completion(.failure(.internalError("unexpected reply from create_session: \(reply)")))
+            case .success(.created(let write)):
+                answer(write, CreateOutcome.created)
+            case .success(.cached(let write)):
+                answer(write, CreateOutcome.cached)
             }
         }
     }
 
-    /// Forwards the outbox entry a script answered with (element 1 of its reply, "" for none)
-    /// before the caller is answered, so a list or a worker right after sees the change. A
-    /// failed forward is not the caller's failure: the change is made, and the sweeper
-    /// forwards the entry later.
-    func forwardThen(_ reply: RedisReply, outbox: String, entryIndex: Int = 1, _ then: @escaping () -> Void) {
-        guard let items = reply.array, items.count > entryIndex, let entry = items[entryIndex].string, !entry.isEmpty else {
-            return then()
-        }
+    /// Forwards the outbox entry a script answered with (nil: it wrote none) before the caller
+    /// is answered, so a list or a worker right after sees the change. A failed forward is not
+    /// the caller's failure: the change is made, and the sweeper forwards the entry later.
+    func forwardThen(_ entry: String?, outbox: String, _ then: @escaping () -> Void) {
+        guard let entry else { return then() }
         forwarder.forward(entry, outboxKey: outbox) { _ in then() }
     }
 
@@ -145,10 +148,11 @@ public final class SessionStore {
                     _ completion: @escaping (Result<SessionRecord, APIError>) -> Void) {
         names.withSession(env: env.id, name, notFound: { .failure(.notFound("Session not found")) }, { [keys, redis] id, done in
             redis.run(RelayScripts.getSession, keys: [keys.sessionMeta(id)], [env.id, name]) { reply in
-                if let error = reply.apiError { return done(.failure(error), false) }
-                let fields = reply.fieldDictionary()
-                guard !fields.isEmpty else { return done(.failure(.notFound("Session not found")), true) }
-                done(Result { try SessionRecord(fields: fields) }.mapError(asAPIError), false)
+                switch reply.decoded(as: GetSessionReply.self) {
+                case .failure(let error): done(.failure(error), false)
+                case .success(.notThisName): done(.failure(.notFound("Session not found")), true)
+                case .success(.row(let fields)): done(Result { try SessionRecord(fields: fields) }.mapError(asAPIError), false)
+                }
             }
         }, completion)
     }
@@ -170,7 +174,12 @@ public final class SessionStore {
             guard let self else { return }
             let outbox = self.keys.outbox(session: id)
             self.redis.run(RelayScripts.updateSession, keys: [self.keys.sessionMeta(id), outbox], args) { reply in
-                self.rowResult(reply, outbox: outbox, unprocessable: "externalId cannot be changed or cleared after create", done)
+                switch reply.decoded(as: UpdateSessionReply.self) {
+                case .failure(let error): done(.failure(error), false)
+                case .success(.updated(let write)): self.answer(write, outbox: outbox, done)
+                case .success(.notFound): done(.failure(.notFound("Session not found")), true)
+                case .success(.unprocessable): done(.failure(.unprocessable("externalId cannot be changed or cleared after create")), false)
+                }
             }
         }, completion)
     }
@@ -183,7 +192,11 @@ public final class SessionStore {
             let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: .input),
                               self.keys.channel(session: id, io: .output), outbox]
             self.redis.run(RelayScripts.closeSession, keys: scriptKeys, [env.id, name, reason ?? "", String(self.retentionSeconds)]) { reply in
-                self.rowResult(reply, outbox: outbox, unprocessable: "", done)
+                switch reply.decoded(as: CloseSessionReply.self) {
+                case .failure(let error): done(.failure(error), false)
+                case .success(.closed(let write)): self.answer(write, outbox: outbox, done)
+                case .success(.notFound): done(.failure(.notFound("Session not found")), true)
+                }
             }
         }, completion)
     }
@@ -206,30 +219,26 @@ public final class SessionStore {
         filters.stringArray("externalIds", query.externalIds)
         filters.stringArray("statuses", query.statuses.map(\.rawValue))
         let e = env.id
-        var scriptKeys = [keys.indexStates(environment: e), keys.index(environment: e, "idx:all"),
-                          keys.index(environment: e, "idx:open"), keys.index(environment: e, "idx:closed"),
-                          keys.externalIds(environment: e)]
-        scriptKeys += query.types.map { keys.index(environment: e, "idx:type:\($0)") }
-        scriptKeys += query.tags.map { keys.index(environment: e, "idx:tag:\($0)") }
-        scriptKeys += query.taskIdentifiers.map { keys.index(environment: e, "idx:task:\($0)") }
-        let args = [keys.environmentBase(e), String(query.pageSize), mode, cursor,
+        // The filters' indexes in the order the script reads them from KEYS: types, tags, tasks.
+        let filtered = query.types.map(SessionIndex.type) + query.tags.map(SessionIndex.tag)
+            + query.taskIdentifiers.map(SessionIndex.task)
+        let scriptKeys = [keys.indexStates(environment: e)] + keys.fixedIndexes(environment: e)
+            + [keys.externalIds(environment: e)] + filtered.map { keys.index(environment: e, $0) }
+        let args = [String(query.pageSize), mode, cursor,
                     query.createdFrom.map(String.init) ?? "", query.createdTo.map(String.init) ?? "",
                     filters.finish()]
         redis.run(RelayScripts.listSessions, keys: scriptKeys, args) { [weak self] reply in
             guard let self else { return }
-            if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, let status = items.first?.string else {
-                return completion(.failure(.internalError("unexpected reply from list_sessions")))
-            }
-            if status == "badcursor" {
+            switch reply.decoded(as: ListSessionsReply.self) {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(.badCursor):
                 let name = mode == "after" ? "page[after]" : "page[before]"
-                return completion(.failure(.badRequest("\(name) does not name a session of this environment")))
-            }
-            let next = items.count > 1 ? items[1].string.flatMap { $0.isEmpty ? nil : $0 } : nil
-            let previous = items.count > 2 ? items[2].string.flatMap { $0.isEmpty ? nil : $0 } : nil
-            let ids = items.dropFirst(3).compactMap(\.string)
-            self.rows(ids) { result in
-                completion(result.map { Page(rows: $0, next: next, previous: previous) })
+                completion(.failure(.badRequest("\(name) does not name a session of this environment")))
+            case .success(.page(let ids, let next, let previous)):
+                self.rows(ids) { result in
+                    completion(result.map { Page(rows: $0, next: next, previous: previous) })
+                }
             }
         }
     }
@@ -267,28 +276,23 @@ public final class SessionStore {
                             _ completion: @escaping (Result<String, APIError>) -> Void) {
         redis.run(RelayScripts.completeRun, keys: [keys.run(environment: env.id, run: runId)], [env.id]) { [weak self] reply in
             guard let self else { return }
-            if let error = reply.apiError { return completion(.failure(error)) }
-            guard let items = reply.array, items.first?.string == "ok", let sid = items.dropFirst().first?.string else {
-                return completion(.failure(.notFound("Run not found")))
-            }
-            self.redis.run(RelayScripts.finishRun, keys: [self.keys.sessionMeta(sid)], [runId]) { reply in
-                if let error = reply.apiError { return completion(.failure(error)) }
-                completion(.success(sid))
+            switch reply.decoded(as: CompleteRunReply.self) {
+            case .failure(let error): completion(.failure(error))
+            case .success(.notFound): completion(.failure(.notFound("Run not found")))
+            case .success(.completed(let sid)):
+                self.redis.run(RelayScripts.finishRun, keys: [self.keys.sessionMeta(sid)], [runId]) { reply in
+                    // Cleared or not (the session has moved on to another run), the run is complete.
+                    completion(reply.decoded(as: FinishRunReply.self).map { _ in sid })
+                }
             }
         }
     }
 
-    private func rowResult(_ reply: RedisReply, outbox: String, unprocessable: String,
-                           _ done: @escaping (Result<SessionRecord, APIError>, Bool) -> Void) {
-        if let error = reply.apiError { return done(.failure(error), false) }
-        switch reply.array?.first?.string {
-        case "ok":
-            let row = Result { try SessionRecord(fields: reply.fieldDictionary(from: 2)) }.mapError(asAPIError)
-            forwardThen(reply, outbox: outbox) { done(row, false) }
-        case "notfound": done(.failure(.notFound("Session not found")), true)
-        case "unprocessable": done(.failure(.unprocessable(unprocessable)), false)
-        default: done(.failure(.internalError("unexpected reply from Redis")), false)
-        }
+    /// The row a script wrote, answered once its outbox entry is forwarded.
+    private func answer(_ write: SessionRowWrite, outbox: String,
+                        _ done: @escaping (Result<SessionRecord, APIError>, Bool) -> Void) {
+        let row = Result { try SessionRecord(fields: write.row) }.mapError(asAPIError)
+        forwardThen(write.outboxEntry, outbox: outbox) { done(row, false) }
     }
 
 }

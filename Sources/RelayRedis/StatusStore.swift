@@ -1,5 +1,6 @@
 // StatusStore: the status page's keys in Redis. Every node writes its heartbeat each second;
-// any node reads every live node's latest heartbeat (docs/API.md, Status).
+// any node reads every live node's latest heartbeat (docs/API.md, Status). The keys (spelled in
+// RedisKeys, "The status page's slot"):
 //
 //   P{status}:node:<nodeName>   string, the node's latest heartbeat (JSON), SET ... EX ttl
 //   P{status}:nodes             sorted set of node names, scored by the writer's clock (ms)
@@ -19,19 +20,24 @@ public final class StatusStore {
     public static let staleNameMilliseconds: Int64 = 60_000
 
     private let redis: any RedisCommands
-    public let prefix: String
+    public let keys: RedisKeys
+    public var prefix: String { keys.prefix }
     public let ttlSeconds: Int
 
-    public init(redis: any RedisCommands, prefix: String, ttlSeconds: Int = 5) {
+    public init(redis: any RedisCommands, keys: RedisKeys, ttlSeconds: Int = 5) {
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self.ttlSeconds = ttlSeconds
     }
 
-    public func nodeKey(_ node: String) -> String { "\(prefix){status}:node:\(node)" }
-    public var nodesKey: String { "\(prefix){status}:nodes" }
+    public convenience init(redis: any RedisCommands, prefix: String, ttlSeconds: Int = 5) {
+        self.init(redis: redis, keys: RedisKeys(prefix: prefix), ttlSeconds: ttlSeconds)
+    }
+
+    public func nodeKey(_ node: String) -> String { keys.statusNode(node) }
+    public var nodesKey: String { keys.statusNodes }
     /// The pub/sub channel of one process's latency probe (`instance` is random per process).
-    public func probeChannel(_ instance: String) -> String { "\(prefix){status}:probe:\(instance)" }
+    public func probeChannel(_ instance: String) -> String { keys.statusProbe(instance) }
 
     /// Writes a heartbeat (pipelined, answered once all four commands have been).
     public func write(node: String, heartbeat: [UInt8], nowMilliseconds: Int64,

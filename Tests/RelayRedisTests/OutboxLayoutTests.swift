@@ -21,13 +21,14 @@ final class OutboxLayoutTests: XCTestCase {
         let entry = try XCTUnwrap(OutboxEntry(#"{"env":"env_a","ix":{"sid":"session_x","v":2,"type":"chat","task":"t","tags":["a","b"]},"run":{"id":"run_1"},"at":5}"#))
         XCTAssertEqual(entry.environment, "env_a")
         XCTAssertEqual(entry.runId, "run_1")
-        XCTAssertEqual(entry.indexNames, ["idx:type:chat", "idx:task:t", "idx:tag:a", "idx:tag:b"])
+        XCTAssertEqual(entry.indexes, [.type("chat"), .task("t"), .tag("a"), .tag("b")])
+        XCTAssertEqual(entry.indexes.map(\.name), ["idx:type:chat", "idx:task:t", "idx:tag:a", "idx:tag:b"])
     }
 
     func testAnEmptyTagListWrittenAsAnObjectByLuaNamesNoTagIndex() throws {
         let entry = try XCTUnwrap(OutboxEntry(#"{"env":"env_a","ix":{"type":"chat","task":"t","tags":{}},"run":false}"#))
         XCTAssertNil(entry.runId)
-        XCTAssertEqual(entry.indexNames, ["idx:type:chat", "idx:task:t"])
+        XCTAssertEqual(entry.indexes, [.type("chat"), .task("t")])
     }
 
     func testAnEntryWithoutAnEnvironmentIsRefused() {

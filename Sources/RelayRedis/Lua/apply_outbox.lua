@@ -5,17 +5,21 @@
 -- KEYS: 1 P{env:ENV}:ix, 2 P{env:ENV}:runs, 3 P{env:ENV}:run:RUN (any unused name when the entry
 --       has no run), 4 idx:all, 5 idx:open, 6 idx:closed, 7 indexes (the registry), then every
 --       idx:type:T / idx:task:T / idx:tag:T key the entry's old and new state name
--- ARGV: 1 the entry (JSON), 2 the environment's key base "P{env:ENV}:"
+-- ARGV: 1 the entry (JSON), 2 the environment's key base "P{env:ENV}:", 3, 4, 5 the names of
+--       the type, task and tag indexes up to the value ("idx:type:", "idx:task:", "idx:tag:",
+--       spelled in RedisKeys.swift, SessionIndex): an index named by a stored state is base ..
+--       prefix .. value
 -- Reply: { "ok" } | { "need", key... } (undeclared index keys: call again with them too)
 local RUN_RECORD_SECONDS = 2592000
 local entry = cjson.decode(ARGV[1])
 local base = ARGV[2]
+local type_prefix, task_prefix, tag_prefix = ARGV[3], ARGV[4], ARGV[5]
 local declared = {}
 for _, k in ipairs(KEYS) do declared[k] = true end
 
 local function value_keys(state)
-  local ks = { base .. 'idx:type:' .. state.type, base .. 'idx:task:' .. state.task }
-  for _, t in ipairs(state.tags) do table.insert(ks, base .. 'idx:tag:' .. t) end
+  local ks = { base .. type_prefix .. state.type, base .. task_prefix .. state.task }
+  for _, t in ipairs(state.tags) do table.insert(ks, base .. tag_prefix .. t) end
   return ks
 end
 

@@ -1,7 +1,9 @@
 -- lib.lua: helpers prepended to every relay script (see RelayScripts.swift).
 -- Every script names each key it touches in KEYS, and all of them live in one cluster slot:
 -- either a session's slot or an environment's slot (docs/cluster.md). Key layout, P = the key
--- prefix (default "relay:"):
+-- prefix (default "relay:"); RedisKeys.swift is the one place the names are spelled, and no
+-- script builds one itself (an index named by stored data: the base and the name's start are
+-- handed in):
 --
 -- A session's slot (hash tag {s:SID}):
 --   P{s:SID}:meta            hash   the session row (fields named in SessionRecord.swift), plus

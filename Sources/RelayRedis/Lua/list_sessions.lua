@@ -1,20 +1,20 @@
 -- list_sessions.lua: one page of session ids, newest first (createdAt desc, then id desc), in
 -- the environment's slot; the relay then reads the rows from the sessions' own slots.
 -- KEYS: 1 ix, 2 idx:all, 3 idx:open, 4 idx:closed, 5 ext, then idx:type:T for each type
---       filter, idx:tag:T for each tag filter, idx:task:T for each task filter (in that order)
--- ARGV: 1 the environment's key base "P{env:ENV}:", 2 page size, 3 cursor mode ("none" |
---       "after" | "before"), 4 cursor session id, 5 createdFrom ms or "", 6 createdTo ms or "",
---       7 filters JSON {"types":[],"tags":[],"tasks":[],"externalIds":[],"statuses":[]}
+--       filter, idx:tag:T for each tag filter, idx:task:T for each task filter (in that order,
+--       one per value of the filters' lists below)
+-- ARGV: 1 page size, 2 cursor mode ("none" | "after" | "before"), 3 cursor session id,
+--       4 createdFrom ms or "", 5 createdTo ms or "",
+--       6 filters JSON {"types":[],"tags":[],"tasks":[],"externalIds":[],"statuses":[]}
 -- Reply: { "ok", next id or "", previous id or "", SID1, SID2, ... } | { "badcursor" }
 -- How: the filter dimension with the fewest members drives the walk (a k-way merge over its
 -- per-value indexes, which are lex-ordered zsets); each candidate is checked against the
 -- other filters from its index state (ix). createdAt bounds and cursors become lex bounds.
 -- The index state may lag the session's row by the outbox step (docs/cluster.md).
-local base = ARGV[1]
 local ix_key = KEYS[1]
-local size = tonumber(ARGV[2])
-local mode, cursor = ARGV[3], ARGV[4]
-local filters = cjson.decode(ARGV[7])
+local size = tonumber(ARGV[1])
+local mode, cursor = ARGV[2], ARGV[3]
+local filters = cjson.decode(ARGV[6])
 local now = now_ms()
 local BATCH = 64
 
@@ -30,15 +30,19 @@ local statuses, externals = set_of(filters.statuses), set_of(filters.externalIds
 -- Lex bounds from createdAt filters (members start with a 15-digit ms timestamp).
 local floor = '-'
 local ceil = '+'
-if ARGV[5] ~= '' then floor = '[' .. string.format('%015d', tonumber(ARGV[5])) end
-if ARGV[6] ~= '' then ceil = '(' .. string.format('%015d', tonumber(ARGV[6]) + 1) end
+if ARGV[4] ~= '' then floor = '[' .. string.format('%015d', tonumber(ARGV[4])) end
+if ARGV[5] ~= '' then ceil = '(' .. string.format('%015d', tonumber(ARGV[5]) + 1) end
 
--- The driving sources: the cheapest dimension.
-local function keys_for(kind, list)
+-- The filters' indexes as declared in KEYS (6 on: types, then tags, then tasks).
+local function declared(first, count)
   local ks = {}
-  for _, v in ipairs(list) do table.insert(ks, base .. 'idx:' .. kind .. ':' .. v) end
+  for i = first, first + count - 1 do table.insert(ks, KEYS[i]) end
   return ks
 end
+local type_keys = declared(6, #filters.types)
+local tag_keys = declared(6 + #filters.types, #filters.tags)
+local task_keys = declared(6 + #filters.types + #filters.tags, #filters.tasks)
+-- The driving sources: the cheapest dimension.
 local function cost(ks)
   local n = 0
   for _, k in ipairs(ks) do n = n + redis.call('ZCARD', k) end
@@ -50,9 +54,9 @@ local function consider(ks)
   local c = cost(ks)
   if c < best then sources, best = ks, c end
 end
-if types then consider(keys_for('type', filters.types)) end
-if tags then consider(keys_for('tag', filters.tags)) end
-if tasks then consider(keys_for('task', filters.tasks)) end
+if types then consider(type_keys) end
+if tags then consider(tag_keys) end
+if tasks then consider(task_keys) end
 if statuses then
   if statuses['CLOSED'] and not statuses['ACTIVE'] and not statuses['EXPIRED'] then
     consider({ KEYS[4] })

@@ -6,7 +6,8 @@
 -- KEYS: 1 sweep state, 2 indexes (registry), 3 ext, 4 ix, 5 idx:all, 6 idx:open, 7 idx:closed,
 --       8.. the registered indexes the walk is coming to, as the relay last heard (any names)
 -- ARGV: 1 the environment's key base "P{env:ENV}:", 2 budget (entries to examine in this step;
---       each index visited costs 1 more)
+--       each index visited costs 1 more), 3, 4, 5 the names of idx:all, idx:open, idx:closed
+--       (spelled in RedisKeys.swift, SessionIndex; the walk's targets, kept in its state)
 -- State, shared by every node: the sweep hash {target, pos}: the index being walked ("ext",
 -- "ix", "idx:all", "idx:open", "idx:closed", then each name registered in the registry, in lex
 -- order) and the position in it (an HSCAN cursor for the hashes, the last member seen in a
@@ -18,8 +19,9 @@
 local base = ARGV[1]
 local budget = tonumber(ARGV[2])
 local state_key, registry, ext_key, ix_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local FIXED = { 'idx:all', 'idx:open', 'idx:closed' }
-local FIXED_KEYS = { ['idx:all'] = KEYS[5], ['idx:open'] = KEYS[6], ['idx:closed'] = KEYS[7] }
+-- "ext" and "ix" are the walk's own names for the two hashes (KEYS 3 and 4), kept in its state.
+local FIXED = { ARGV[3], ARGV[4], ARGV[5] }
+local FIXED_KEYS = { [ARGV[3]] = KEYS[5], [ARGV[4]] = KEYS[6], [ARGV[5]] = KEYS[7] }
 -- Clocks of different shards differ a little: an entry is dead this long after its time (its
 -- row, in another slot, expires by that shard's clock). Dropping early would only unlist a
 -- session whose retention is over anyway, a little early.
