@@ -44,17 +44,25 @@ let package = Package(
             dependencies: ["RelayWire", "CRelayShims", "CHiredis", "CLibevent"],
             exclude: ["Interop.md"]
         ),
-        // The only place Redis commands are spelled.
+        // The Redis client: connections (one RedisNode per endpoint), cluster routing, sharded
+        // pub/sub. Knows nothing of sessions.
         .target(
             name: "RelayRedis",
-            dependencies: ["RelayCore", "RelayIO", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["RelayIO", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics")]
+        ),
+        // The relay's storage on Redis: keys, Lua scripts and their typed replies, the stores,
+        // the sweepers, the fan-out seam. The only place the relay's Redis commands are spelled.
+        .target(
+            name: "RelayStorage",
+            dependencies: ["RelayCore", "RelayIO", "RelayRedis", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Metrics", package: "swift-metrics")],
             resources: [.embedInCode("Lua")]
         ),
         // Event loop, HTTP server, handlers.
         .target(
             name: "RelayHTTP",
-            dependencies: ["RelayCore", "RelayRedis", "RelayIO", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["RelayCore", "RelayRedis", "RelayStorage", "RelayIO", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Metrics", package: "swift-metrics")],
             // GET /client.js serves the browser client from the binary (PackageResources.relay_client_js).
             resources: [.embedInCode("../../clients/js/relay-client.js")]
@@ -62,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "relay",
             dependencies: [
-                "RelayCore", "RelayIO", "RelayRedis", "RelayHTTP",
+                "RelayCore", "RelayIO", "RelayRedis", "RelayStorage", "RelayHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -74,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "relay-echo-worker",
             dependencies: [
-                "RelayCore", "RelayIO", "RelayRedis",
+                "RelayCore", "RelayIO", "RelayRedis", "RelayStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -95,9 +103,9 @@ let package = Package(
         ),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayWire"]),
-        .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayIO"]),
+        .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayStorage", "RelayIO"]),
         // The fan-out (hub, feeds, subscribers) against in-memory fakes of Redis and the sockets.
-        .testTarget(name: "RelayHTTPTests", dependencies: ["RelayHTTP", "RelayCore", "RelayIO", "RelayRedis"]),
+        .testTarget(name: "RelayHTTPTests", dependencies: ["RelayHTTP", "RelayCore", "RelayIO", "RelayRedis", "RelayStorage"]),
         .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),
     ],
     swiftLanguageModes: [.v5]

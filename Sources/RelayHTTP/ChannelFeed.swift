@@ -6,6 +6,7 @@
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 final class ChannelFeed {
     enum Subscription { case idle, subscribing, subscribed, unsubscribing }

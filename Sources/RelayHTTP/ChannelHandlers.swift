@@ -2,6 +2,7 @@
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 extension RelayServer {
     func append(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {

@@ -9,6 +9,7 @@
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 public struct FanoutSettings: Sendable {
     /// Unsent output a subscriber may accumulate before it is disconnected.

@@ -6,6 +6,7 @@ import Metrics
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 public final class RelayMetrics {
     private let appended = Counter(label: "relay_records_appended_total")

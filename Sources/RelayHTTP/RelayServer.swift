@@ -5,6 +5,7 @@ import Logging
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 public struct RelayServerConfig: Sendable {
     public var environments: [RelayEnvironment]

@@ -13,6 +13,7 @@
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 final class SSESubscriber {
     enum State {

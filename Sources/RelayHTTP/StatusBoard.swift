@@ -11,6 +11,7 @@ import Logging
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 public enum RelayVersion {
     /// The relay's version, reported in heartbeats.

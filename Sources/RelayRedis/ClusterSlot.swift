@@ -34,25 +34,4 @@ public enum ClusterSlot {
         }
         return crc
     }
-
-    /// A short hash tag ("o" and a base-36 number) whose slot is `slot`: the outbox of a slot
-    /// must be a key of that slot, and a session's tag ({s:<id>}) cannot be reused for it.
-    /// The same everywhere: the first such number, found once for all 16,384 slots.
-    public static func outboxTag(_ slot: Int) -> String { outboxTags[slot] }
-
-    private static let outboxTags: [String] = {
-        var tags = [String?](repeating: nil, count: count)
-        var missing = count
-        var n = 0
-        while missing > 0 {
-            let tag = "o" + String(n, radix: 36)
-            let slot = Int(crc16(tag.utf8) % UInt16(count))
-            if tags[slot] == nil {
-                tags[slot] = tag
-                missing -= 1
-            }
-            n += 1
-        }
-        return tags.map { $0! }
-    }()
 }

@@ -125,7 +125,7 @@ final class PubSubShard {
         let waited = now - oldest.sentAt
         let timeout = heartbeat.replyTimeoutSeconds
         guard waited > timeout && (now - lastReceived > timeout || waited > 3 * timeout) else { return nil }
-        return "no reply to \(oldest.request) within \(String(format: "%.1f", waited)) s: Redis is not answering"
+        return "no reply to \(oldest.request) within \(seconds(waited)) s: Redis is not answering"
     }
 
     /// PINGs when nothing came for the heartbeat interval and nothing is outstanding.

@@ -1,4 +1,4 @@
-// ReconnectBackoff: the delay before a Redis connection (commands or pub/sub) is tried again:
+// ReconnectBackoff: the delay before a RedisNode's connections are tried again:
 // 50 ms doubling to 1 s, back to 50 ms once Redis has really answered. A TCP connect alone does
 // not reset it: a Redis that accepts and then refuses (maxclients, LOADING) must not be hammered.
 struct ReconnectBackoff {
@@ -15,3 +15,6 @@ struct ReconnectBackoff {
 
     mutating func reset() { current = ReconnectBackoff.first }
 }
+
+/// Seconds to a tenth, for log lines ("2.1").
+func seconds(_ value: Double) -> String { String((value * 10).rounded() / 10) }

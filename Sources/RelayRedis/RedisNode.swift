@@ -354,7 +354,7 @@ public final class RedisNode {
     }
 
     private func notAnswering(waited: Double) {
-        notAnswering("no reply within \(String(format: "%.1f", waited)) s")
+        notAnswering("no reply within \(seconds(waited)) s")
     }
 
     private func notAnswering(_ reason: String) {

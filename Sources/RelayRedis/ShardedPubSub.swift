@@ -37,7 +37,16 @@
 import Logging
 import RelayIO
 
-public final class ShardedPubSub: PubSubChannels {
+/// What a pub/sub subscription reports.
+public enum PubSubEvent: Equatable, Sendable {
+    case subscribed
+    case message([UInt8])
+    case unsubscribed
+    /// The connection went away; the subscription is over.
+    case connectionLost
+}
+
+public final class ShardedPubSub {
     static let maxRedirects = 5
     /// How soon `onConnected` runs again after a subscription failed (not after a drop: the
     /// reconnect itself runs it).

@@ -6,6 +6,7 @@ import Logging
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 struct EchoWorkerConfig {
     var relayHost: String

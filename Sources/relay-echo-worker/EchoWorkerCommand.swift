@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 @main
 struct EchoWorkerCommand: ParsableCommand {

@@ -4,6 +4,7 @@ import Foundation
 import RelayCore
 import RelayIO
 import RelayRedis
+import RelayStorage
 import Yams
 
 struct ConfigError: Error, CustomStringConvertible {

@@ -7,6 +7,7 @@ import RelayCore
 import RelayHTTP
 import RelayIO
 import RelayRedis
+import RelayStorage
 
 final class RelayNode {
     private var config: RelayConfig

@@ -5,6 +5,7 @@ import RelayCore
 @testable import RelayHTTP
 @testable import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 import XCTest
 
 func record(_ seq: UInt64) -> StoredRecord {

@@ -4,6 +4,7 @@ import RelayCore
 @testable import RelayHTTP
 @testable import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 import XCTest
 
 final class FanoutHubTests: XCTestCase {

@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 import RelayIO
 
 final class ClusterClientTests: ClusterClientTestCase {

@@ -12,6 +12,7 @@ import Logging
 import XCTest
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 extension ClusterPubSubTests {
     func testAHungPrimaryIsLeftForItsPromotedReplica() throws {

@@ -11,6 +11,7 @@ import Logging
 import XCTest
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 /// A test-only SlotOwners from CLUSTER SLOTS (the production one is the router's). `moved`
 /// records the call and overrides the slot.

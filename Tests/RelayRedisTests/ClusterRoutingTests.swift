@@ -5,6 +5,7 @@ import Logging
 import XCTest
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class ClusterRoutingTests: XCTestCase {
     let a = RedisEndpoint.tcp(host: "127.0.0.1", port: 7001)

@@ -2,6 +2,7 @@
 // session key layout that cluster mode relies on (one slot per session).
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class ClusterSlotTests: XCTestCase {
     func testSpecificationVectors() {

@@ -2,6 +2,7 @@
 // parsing, and which replies the router retries, follows or hands back.
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 import RelayIO
 
 final class ClusterTopologyTests: XCTestCase {

@@ -1,6 +1,7 @@
 // LiveRecordTests: the decoding of what the storage scripts publish (no I/O).
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class LiveRecordTests: XCTestCase {
     func decode(_ text: String) -> LiveRecord? { LiveRecord(payload: Array(text.utf8)) }

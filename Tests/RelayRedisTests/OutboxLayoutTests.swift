@@ -2,6 +2,7 @@
 // exactly the index keys its state needs (pure logic, no Redis).
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class OutboxLayoutTests: XCTestCase {
     func testEveryOutboxTagHashesToItsOwnSlot() {

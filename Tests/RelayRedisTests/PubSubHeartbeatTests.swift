@@ -8,6 +8,7 @@ import Logging
 import XCTest
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class PubSubHeartbeatTests: XCTestCase {
     var loop: EventLoop!

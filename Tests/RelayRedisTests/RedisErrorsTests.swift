@@ -3,6 +3,7 @@
 // sent") that fell through to a 500.
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 import RelayIO
 
 final class RedisErrorsTests: XCTestCase {

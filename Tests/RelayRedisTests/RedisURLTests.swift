@@ -2,6 +2,7 @@
 // each refuses with a message.
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 import RelayIO
 
 final class RedisURLTests: XCTestCase {

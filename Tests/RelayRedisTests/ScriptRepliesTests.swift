@@ -3,6 +3,7 @@
 import XCTest
 @testable import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 import RelayCore
 
 private func bulk(_ text: String) -> RedisReply { .bulk(Array(text.utf8)) }

@@ -5,6 +5,7 @@ import Logging
 import XCTest
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 /// What one channel's handler saw.
 final class ChannelEvents {

@@ -4,6 +4,7 @@
 import Logging
 import XCTest
 @testable import RelayRedis
+@testable import RelayStorage
 import RelayIO
 
 class ClusterClientTestCase: XCTestCase {

@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class DevCluster {
     let dir: String

@@ -5,6 +5,7 @@
 import XCTest
 import RelayIO
 @testable import RelayRedis
+@testable import RelayStorage
 
 final class ScriptedRedis {
     let loop: EventLoop

@@ -1,5 +1,6 @@
 // The replies of the run scripts SessionStore.completeRun runs, decoded once (see ScriptReply).
 import RelayIO
+import RelayRedis
 
 /// complete_run.lua: { "ok", sessionId } | { "notfound" }
 enum CompleteRunReply: ScriptReply, Equatable {

@@ -6,6 +6,7 @@
 // registry): the script joins the environment's base and the name, and is handed both from here
 // (`environmentBase`, `SessionIndex`).
 import RelayCore
+import RelayRedis
 
 public struct RedisKeys: Sendable {
     public let prefix: String

@@ -2,6 +2,7 @@
 // script call, so each is atomic and one round trip; callers get a Result on the loop thread.
 import RelayCore
 import RelayIO
+import RelayRedis
 
 public final class SessionStore {
     public enum CreateOutcome: Sendable, Equatable {

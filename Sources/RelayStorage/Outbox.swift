@@ -7,6 +7,7 @@
 import Logging
 import RelayCore
 import RelayIO
+import RelayRedis
 
 public final class OutboxForwarder {
     private let redis: any RedisCommands

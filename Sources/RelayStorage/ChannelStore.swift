@@ -3,6 +3,7 @@
 import Glibc
 import RelayCore
 import RelayIO
+import RelayRedis
 
 /// An entry of a channel as stored: a record (its sequence number and either the data JSON or
 /// the control headers), or a loss marker (`lostAfter`: records after that seq and before this

@@ -1,11 +1,7 @@
 // RelayScripts: the Lua scripts, embedded at build time from Lua/*.lua.
 // Each script is lib.lua (shared helpers) followed by the script's own body.
 import RelayIO
-
-public struct LuaScript: Sendable {
-    public let name: String
-    public let source: [UInt8]
-}
+import RelayRedis
 
 enum RelayScripts {
     private static let lib = PackageResources.lib_lua + [0x0A]

@@ -4,6 +4,7 @@
 // of another shape is a ScriptReplyError (an internal error for the caller), never a crash.
 import RelayCore
 import RelayIO
+import RelayRedis
 
 protocol ScriptReply {
     /// The script whose `return` this decodes.

@@ -6,6 +6,7 @@
 // now names a newer session) is noticed, dropped and looked up again.
 import RelayCore
 import RelayIO
+import RelayRedis
 
 public final class SessionResolver {
     /// Entries kept at most; past it the cache starts over (a lookup is one round trip).

@@ -11,6 +11,7 @@
 // deployment. Reads are two commands (ZRANGE, MGET), bounded by `maxNodes`.
 // The hash tag {status} keeps every key in one cluster slot.
 import RelayIO
+import RelayRedis
 
 public final class StatusStore {
     /// Heartbeats read at most (a deployment of more nodes shows the first ones by name).

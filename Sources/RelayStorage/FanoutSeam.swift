@@ -6,15 +6,7 @@
 // decoded here, next to the scripts' other record types (StoredRecord, ChannelPage).
 import RelayCore
 import RelayIO
-
-/// What a pub/sub subscription reports.
-public enum PubSubEvent: Equatable, Sendable {
-    case subscribed
-    case message([UInt8])
-    case unsubscribed
-    /// The connection went away; the subscription is over.
-    case connectionLost
-}
+import RelayRedis
 
 /// Reads of a channel's log (a Redis stream).
 public protocol ChannelLog: AnyObject {
@@ -40,6 +32,8 @@ public protocol PubSubChannels: AnyObject {
     func subscribe(_ channel: String, _ handler: @escaping (PubSubEvent) -> Void)
     func unsubscribe(_ channel: String)
 }
+
+extension ShardedPubSub: PubSubChannels {}
 
 extension ChannelStore: ChannelLog {
     public func channelName(session: String, io: ChannelIO) -> String {

@@ -1,15 +1,10 @@
-// Maps Redis failures to API errors. Redis' own text (command, script sha and line, memory
-// state) is only ever the error's `detail`, which is logged, never sent: an unreachable,
-// loading, full or busy Redis is a 503 (try again), anything else a 500.
-import RelayCore
+// RedisError: the kinds of trouble a Redis reply can stand for, each of which the relay answers
+// one way (RelayStorage's RedisErrors maps them to API errors).
 import RelayIO
 
 extension RedisReply {
-    /// The API error this reply stands for, or nil when it is not an error.
-    var apiError: APIError? { redisError.map(RedisErrors.apiError) }
-
     /// What went wrong, by kind, or nil when the reply is not an error.
-    var redisError: RedisError? {
+    public var redisError: RedisError? {
         switch self {
         case .failure(.timedOut): return .timedOut
         case .failure(.notReplicated): return .notReplicated
@@ -50,9 +45,9 @@ public enum RedisError: Equatable, Sendable {
     /// Any other error reply (500).
     case server(String)
 
-    init(reply message: String) {
+    public init(reply message: String) {
         let code = message.prefix { $0 != " " }
-        if RedisErrors.transientCodes.contains(code) {
+        if RedisError.transientCodes.contains(code) {
             self = .transient(message)
         } else if message.contains("user_script") || message.contains("script:") {
             self = .script(message)
@@ -60,25 +55,7 @@ public enum RedisError: Equatable, Sendable {
             self = .server(message)
         }
     }
-}
 
-public enum RedisErrors {
-    public static let unavailable = "Redis is unavailable, try again"
     /// Error codes meaning "not now": the same request may succeed shortly.
     static let transientCodes: Set<Substring> = ["LOADING", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "MOVED", "ASK"]
-
-    /// The one place each kind becomes an API error. Redis' text is only ever the `detail`.
-    public static func apiError(_ error: RedisError) -> APIError {
-        switch error {
-        // The client's own failures: nothing to hide, and a drop is logged once by the link.
-        case .unavailable: return .serviceUnavailable(unavailable)
-        case .timedOut: return .serviceUnavailable(unavailable, detail: "Redis did not answer within the command deadline")
-        case .transient(let message): return .serviceUnavailable(unavailable, detail: "Redis error: \(message)")
-        case .notReplicated:
-            return .serviceUnavailable("The write was not confirmed by enough Redis replicas in time; retry (with the same X-Part-Id for appends)",
-                                       detail: "WAIT timed out")
-        case .script(let message): return .internalError("Redis script error: \(message)")
-        case .server(let message): return .internalError("Redis error: \(message)")
-        }
-    }
 }

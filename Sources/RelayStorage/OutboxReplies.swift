@@ -1,5 +1,6 @@
 // The replies of the outbox scripts (OutboxForwarder, OutboxSweeper), decoded once (see ScriptReply).
 import RelayIO
+import RelayRedis
 
 /// apply_outbox.lua: { "ok" } | { "need", key... } (undeclared index keys: call again with them too)
 enum ApplyOutboxReply: ScriptReply, Equatable {

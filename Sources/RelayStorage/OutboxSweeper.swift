@@ -6,6 +6,7 @@
 // once it is `graceMilliseconds` old, so the relay that wrote it has had its chance first.
 import Logging
 import RelayIO
+import RelayRedis
 
 public final class OutboxSweeper {
     public static let defaultSlotsPerTick = 1024

@@ -5,6 +5,7 @@
 // index visited), a few hundred EXISTS: well under a millisecond of Redis time.
 import Logging
 import RelayIO
+import RelayRedis
 
 public final class IndexSweeper {
     public static let defaultBudget = 500

@@ -1,6 +1,7 @@
 // The replies of the session scripts SessionStore runs (create, claim, get, update, close, list),
 // each decoded once against its script's `return` (see ScriptReply).
 import RelayIO
+import RelayRedis
 
 /// A session row as a script that wrote it answers: `{ word, outbox entry or "", HGETALL... }`
 /// (create_session, update_session, close_session).

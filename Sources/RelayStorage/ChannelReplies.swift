@@ -1,6 +1,7 @@
 // The replies of the channel scripts ChannelStore runs (append, commit, read), decoded once
 // (see ScriptReply).
 import RelayIO
+import RelayRedis
 
 /// append_record.lua:
 ///     { "ok", seq, 0 | 1 (duplicate), outbox entry or "" } | { "notfound" } | { "closed" } | { "expired" }

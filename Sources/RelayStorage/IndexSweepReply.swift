@@ -1,5 +1,6 @@
 // The reply of sweep_indexes.lua (IndexSweeper), decoded once (see ScriptReply).
 import RelayIO
+import RelayRedis
 
 /// sweep_indexes.lua:
 ///     { examined, removed, 1 if this step finished a pass else 0, the target now,
