@@ -22,8 +22,6 @@ public final class HTTPExchange {
     public let query: String?
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     public let minorVersion: Int
-    /// The body length the head announced (Content-Length), nil for chunked or none.
-    public let declaredBodyLength: Int?
     /// Whatever the server's user decided about this request when its head arrived (the relay
     /// keeps the route and the caller here, so that they are worked out once).
     public var attachment: Any?
@@ -48,7 +46,6 @@ public final class HTTPExchange {
         path = head.path
         query = head.query
         minorVersion = head.minorVersion
-        if case .length(let n) = head.framing { declaredBodyLength = n } else { declaredBodyLength = nil }
     }
 
     /// A request header (case-insensitive name), or nil. Values never hold control characters:

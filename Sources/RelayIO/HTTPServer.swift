@@ -1,6 +1,6 @@
 // HTTPServer: the relay's HTTP/1.1 server, on libevent listeners and bufferevents.
 //
-// It parses requests itself (RelayCore's HTTPRequestHead and ChunkedBodyDecoder) rather than
+// It parses requests itself (RelayWire's HTTPRequestHead and ChunkedBodyDecoder) rather than
 // through evhttp, because facing the internet needs decisions evhttp 2.1 does not let a server
 // make: refuse ambiguous framing and control bytes before anything reads a header, decide the
 // route and check credentials when the head arrives and before the body is read, bound the

@@ -1,6 +1,8 @@
 // ClusterSlot: the Redis Cluster key slot of a key (CRC16/XMODEM of the key, or of its hash tag,
-// modulo 16384), as the cluster specification defines it. Groundwork for cluster mode: every key
-// of one session carries the tag {s:<id>}, so a session's row, channels and dedup keys share a slot.
+// modulo 16384), as the cluster specification defines it. In cluster mode ClusterClient sends
+// each command, and ShardedPubSub each subscription, to the primary that owns its slot; the
+// outbox walk goes slot by slot. Every key of one session carries the tag {s:<id>} and every
+// key of one environment {env:<id>}, so each script touches one slot.
 
 public enum ClusterSlot {
     public static let count = 16_384

@@ -17,9 +17,6 @@ public final class OutboxForwarder {
     /// setting as appends): a failover of the environment's primary right after the apply must
     /// not lose a run that the outbox no longer holds.
     public var waitReplicas = 0
-    /// Entries applied, and applications that failed (left for the sweeper).
-    public private(set) var applied = 0
-    public private(set) var failed = 0
 
     public init(redis: any RedisCommands, keys: RedisKeys, logger: Logger) {
         self.redis = redis
@@ -38,12 +35,8 @@ public final class OutboxForwarder {
         }
         apply(entry, parsed, extraKeys: [], attempts: 3) { [weak self] ok in
             guard let self else { return }
-            if ok {
-                self.applied += 1
-                self.redis.send(key: outboxKey, ["ZREM", outboxKey, entry]) { _ in }
-            } else {
-                self.failed += 1
-            }
+            // Not applied: the entry stays in the outbox for the sweeper.
+            if ok { self.redis.send(key: outboxKey, ["ZREM", outboxKey, entry]) { _ in } }
             completion(ok)
         }
     }

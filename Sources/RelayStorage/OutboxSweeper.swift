@@ -21,8 +21,6 @@ public final class OutboxSweeper {
     private let logger: Logger
     private var timer: LoopTimer?
     private var pending = 0
-    /// Entries this node found left behind and forwarded.
-    public private(set) var recovered = 0
 
     public init(loop: EventLoop, redis: any RedisCommands, keys: RedisKeys, forwarder: OutboxForwarder,
                 intervalSeconds: Double, slotsPerTick: Int = OutboxSweeper.defaultSlotsPerTick, logger: Logger) {
@@ -73,7 +71,6 @@ public final class OutboxSweeper {
             redis.send(key: outbox, ["ZRANGEBYSCORE", outbox, "-inf", "(" + before, "LIMIT", "0", "20"]) { [weak self] reply in
                 guard let self else { return }
                 for entry in (reply.array ?? []).compactMap(\.string) {
-                    self.recovered += 1
                     self.logger.info("forwarding an outbox entry left behind", metadata: ["outbox": "\(outbox)"])
                     self.forwarder.forward(entry, outboxKey: outbox)
                 }

@@ -15,8 +15,6 @@ public final class SessionResolver {
     private let redis: any RedisCommands
     private let keys: RedisKeys
     private var cache: [String: String] = [:]
-    public private(set) var hits = 0
-    public private(set) var misses = 0
 
     public init(redis: any RedisCommands, keys: RedisKeys) {
         self.redis = redis
@@ -32,10 +30,8 @@ public final class SessionResolver {
             return completion(.success(FriendlyID.isWellFormedSession(name) ? (name, false) : nil))
         }
         if let id = cache[cacheKey(env, name)] {
-            hits += 1
             return completion(.success((id, true)))
         }
-        misses += 1
         let ext = keys.externalIds(environment: env)
         redis.send(key: ext, ["HGET", ext, name]) { reply in
             if let error = reply.apiError { return completion(.failure(error)) }

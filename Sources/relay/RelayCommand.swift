@@ -13,32 +13,43 @@ struct RelayCommand: ParsableCommand {
 }
 
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the sessions API and channels.")
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the sessions API and channels.",
+        discussion: RelayConfig.helpText)
 
     @Option(help: "A YAML config file (see config/relay.example.yaml).")
     var config: String?
 
-    @Option(help: "HOST:PORT to listen on (overrides RELAY_LISTEN and the file).")
+    // One flag per setting that has one in RelaySettings (its `flag`), read as text and
+    // parsed and checked by the table like the file and the environment.
+    @Option(help: ArgumentHelp(RelayConfig.flagHelp("listen"), valueName: "host:port"))
     var listen: String?
 
-    @Option(help: "redis://HOST:PORT, unix:/PATH, or redis-cluster://HOST:PORT[,HOST:PORT...] for Redis Cluster (overrides RELAY_REDIS_URL). Without one, an embedded redis-server is started.")
+    @Option(help: ArgumentHelp(RelayConfig.flagHelp("redis"), valueName: "url"))
     var redis: String?
 
-    @Option(help: "Relay processes sharing the port (overrides RELAY_WORKERS); each is an independent node.")
-    var workers: Int?
+    @Option(help: ArgumentHelp(RelayConfig.flagHelp("workers"), valueName: "n"))
+    var workers: String?
 
     @Flag(help: .hidden)
     var workerChild = false
 
-    func run() throws {
+    /// The settings from the file, the environment and the flags, checked.
+    func settings(environment: [String: String]) throws -> RelayConfig {
         var settings = RelayConfig()
+        if let config { settings = try RelayConfig.load(file: config) }
+        try settings.applyEnvironment(environment)
+        for (flag, text) in [("listen", listen), ("redis", redis), ("workers", workers)] {
+            if let text { try settings.apply(flag: flag, text: text) }
+        }
+        try settings.validate()
+        return settings
+    }
+
+    func run() throws {
+        let settings: RelayConfig
         do {
-            if let config { settings = try RelayConfig.load(file: config) }
-            try settings.applyEnvironment(ProcessInfo.processInfo.environment)
-            if let listen { settings.listen = listen }
-            if let redis { settings.redisURL = redis }
-            if let workers { settings.workers = workers }
-            try settings.validate()
+            settings = try self.settings(environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("relay: config error: \(error)\n".utf8))
             throw ExitCode(2)
