@@ -25,6 +25,9 @@ public struct RedisKeys: Sendable {
         "\(prefix){s:\(session)}:part:\(io.rawValue):\(partId)"
     }
 
+    /// The example echo worker's cursor on a session's `.in` channel (relay-echo-worker).
+    public func echoCursor(session: String) -> String { "\(prefix)echo:{s:\(session)}:in-cursor" }
+
     /// The outbox of the slot a session lives in (a key of that same slot).
     public func outbox(session: String) -> String { outbox(slot: ClusterSlot.of("s:\(session)")) }
     public func outbox(slot: Int) -> String { "\(prefix){\(ClusterSlot.outboxTag(slot))}:outbox" }

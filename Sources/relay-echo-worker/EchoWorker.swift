@@ -115,7 +115,7 @@ final class EchoWorker {
     fileprivate var commands: any RedisCommands { redis }
     fileprivate var eventLoop: EventLoop { loop }
     fileprivate var log: Logger { logger }
-    fileprivate func cursorKey(_ session: String) -> String { "\(config.keyPrefix)echo:{s:\(session)}:in-cursor" }
+    fileprivate func cursorKey(_ session: String) -> String { RedisKeys(prefix: config.keyPrefix).echoCursor(session: session) }
 
     fileprivate func finished(_ runId: String) { runs[runId] = nil }
 }

@@ -50,8 +50,7 @@ final class RelayNode {
         let redis = backend.commands
         let pubsub = backend.pubsub
         let keys = RedisKeys(prefix: config.keyPrefix)
-        let forwarder = OutboxForwarder(redis: redis, keys: keys, logger: logger)
-        forwarder.waitReplicas = config.redisWaitReplicas
+        let forwarder = OutboxForwarder(redis: redis, keys: keys, waitReplicas: config.redisWaitReplicas, logger: logger)
         let store = SessionStore(redis: redis, keys: keys, retentionSeconds: config.retentionSeconds, forwarder: forwarder)
         let channels = ChannelStore(redis: redis, sessions: store, settings: ChannelSettings(
             maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds,
