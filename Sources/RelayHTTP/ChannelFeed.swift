@@ -28,7 +28,7 @@ final class ChannelFeed {
     /// Fills in a row that found nothing (a gap the stream cannot fill yet): the next waits.
     private var emptyFills = 0
     private var pending: [LiveRecord] = []
-    private var lingerTimer: LoopTimer?
+    private var lingerTimer: HubTimer?
     unowned let hub: FanoutHub
 
     init(name: String, session: String, io: ChannelIO, hub: FanoutHub) {
@@ -54,7 +54,7 @@ final class ChannelFeed {
     /// Drops the Redis subscription a little after the last local subscriber left.
     private func scheduleLinger() {
         guard subscribers.isEmpty, lingerTimer == nil else { return }
-        lingerTimer = hub.loop.after(hub.settings.lingerSeconds) { [weak self] in
+        lingerTimer = hub.clock.after(hub.settings.lingerSeconds) { [weak self] in
             guard let self else { return }
             self.lingerTimer = nil
             guard self.subscribers.isEmpty else { return }
@@ -249,7 +249,7 @@ final class ChannelFeed {
     private func fill() {
         filling = true
         guard emptyFills == 0 else {
-            hub.loop.after(0.25) { [weak self] in self?.readForFill() }
+            hub.clock.after(0.25) { [weak self] in self?.readForFill() }
             return
         }
         readForFill()

@@ -91,6 +91,8 @@ public final class FanoutHub {
     static let batchSize = 500
 
     let loop: EventLoop
+    /// The fan-out's time: the loop's, or virtual in the hub's unit tests.
+    let clock: HubClock
     let pubsub: PubSubChannels
     let log: ChannelLog
     let settings: FanoutSettings
@@ -98,13 +100,19 @@ public final class FanoutHub {
     let flushQueue: FlushQueue
     private var feeds: [String: ChannelFeed] = [:]
     private var commonTimeouts: [Int: CommonTimeout] = [:]
-    private var pingTimer: LoopTimer?
+    private var pingTimer: HubTimer?
     private let pingFrame = SharedFrame(SSEFrame.ping)
     /// The `retry:` every stream starts with, framed once for all of them (nil: not sent).
     private(set) lazy var retryFrame: SharedFrame? =
         settings.retryMilliseconds > 0 ? SharedFrame(SSEFrame.retry(milliseconds: settings.retryMilliseconds)) : nil
 
-    public init(loop: EventLoop, pubsub: PubSubChannels, channels: ChannelLog, settings: FanoutSettings) {
+    public convenience init(loop: EventLoop, pubsub: PubSubChannels, channels: ChannelLog, settings: FanoutSettings) {
+        self.init(clock: HubClock(loop: loop), pubsub: pubsub, channels: channels, settings: settings)
+    }
+
+    init(clock: HubClock, pubsub: PubSubChannels, channels: ChannelLog, settings: FanoutSettings) {
+        self.clock = clock
+        let loop = clock.loop
         self.loop = loop
         self.pubsub = pubsub
         self.log = channels
@@ -118,7 +126,7 @@ public final class FanoutHub {
         }
         // Pings go out in 16 slices over the interval, not to every subscriber at once: a burst
         // of 10,000 writes would hold back the records behind it.
-        pingTimer = loop.every(settings.pingIntervalSeconds / Double(FanoutHub.pingSlices)) { [weak self] in self?.ping() }
+        pingTimer = clock.every(settings.pingIntervalSeconds / Double(FanoutHub.pingSlices)) { [weak self] in self?.ping() }
     }
 
     /// Counted from the feeds (read once a second by the status heartbeat and the metrics).
@@ -153,7 +161,7 @@ public final class FanoutHub {
         guard commonTimeouts.count < 200 else { return nil }
         // libevent's clock here is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more
         // keep a stream from ending a hair before its T seconds.
-        guard let timeout = loop.commonTimeout(Double(seconds) + 0.01) else { return nil }
+        guard let timeout = clock.commonTimeout(Double(seconds) + 0.01) else { return nil }
         commonTimeouts[seconds] = timeout
         return timeout
     }

@@ -75,10 +75,10 @@ final class SSESubscriber {
     private let metrics: FanoutMetrics
     private let maxUnsentBytes: Int
 
-    private var pumpTimer: LoopTimer?
-    private let idleTimer: LoopTimer
+    private var pumpTimer: HubTimer?
+    private let idleTimer: HubTimer
     /// Ends the stream when the public token it was opened with expires.
-    private var expiryTimer: LoopTimer?
+    private var expiryTimer: HubTimer?
     private let idleTimeout: CommonTimeout?
     private let idleSeconds: Double
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
@@ -100,10 +100,10 @@ final class SSESubscriber {
         maxUnsentBytes = hub.settings.maxUnsentBytes
         idleTimeout = hub.idleTimeout(seconds: opening.idleSeconds)
         idleSeconds = Double(opening.idleSeconds)
-        lastRecordAt = Clock.monotonicCoarse()
+        lastRecordAt = hub.clock.monotonicSeconds
         pingSlot = hub.assignPingSlot()
         var onIdle: () -> Void = {}
-        idleTimer = LoopTimer(loop: hub.loop) { onIdle() }
+        idleTimer = hub.clock.timer { onIdle() }
         onIdle = { [unowned self] in self.idleTimedOut() }
         if let idleTimeout { idleTimer.arm(common: idleTimeout) } else { idleTimer.arm(idleSeconds + 0.01) }
     }
@@ -165,7 +165,7 @@ final class SSESubscriber {
             switch result {
             case .failure:
                 state = .catchingUp(.retrying)
-                hub.loop.after(0.25) { [self] in
+                hub.clock.after(0.25) { [self] in
                     guard case .catchingUp(.retrying) = state else { return }
                     readNextBatch()
                 }
@@ -185,7 +185,7 @@ final class SSESubscriber {
             }
             if output.unsentBytes > maxUnsentBytes / 2 {
                 if pumpTimer == nil {
-                    pumpTimer = hub.loop.every(0.02) { [unowned self] in self.pump() }
+                    pumpTimer = hub.clock.every(0.02) { [unowned self] in self.pump() }
                 }
                 return
             }
@@ -232,7 +232,7 @@ final class SSESubscriber {
             emptyReads = read.records.isEmpty ? emptyReads + 1 : 0
             if emptyReads < 2 { return readNextBatch() }
             state = .catchingUp(.retrying)
-            hub.loop.after(0.25) { [self] in
+            hub.clock.after(0.25) { [self] in
                 guard case .catchingUp(.retrying) = state else { return }
                 readNextBatch()
             }
@@ -311,7 +311,7 @@ final class SSESubscriber {
 
     private func recordWritten() {
         // A record resets the idle timer; pings do not.
-        lastRecordAt = Clock.monotonicCoarse()
+        lastRecordAt = hub.clock.monotonicSeconds
         metrics.recordsDelivered += 1
     }
 
@@ -325,7 +325,7 @@ final class SSESubscriber {
     }
 
     private func idleTimedOut() {
-        let remaining = lastRecordAt + idleSeconds - Clock.monotonicCoarse()
+        let remaining = lastRecordAt + idleSeconds - hub.clock.monotonicSeconds
         if remaining > 0.005 {
             // Records came since the timer was armed: wait for the rest of the idle time.
             return idleTimer.arm(remaining + 0.01)
@@ -337,20 +337,20 @@ final class SSESubscriber {
     /// A stream lives no longer than its credential: at `expiresAt` (epoch seconds, a public
     /// token's exp) it ends cleanly and the client reconnects with a fresh token.
     func end(atEpochSeconds expiresAt: Int64) {
-        let timer = LoopTimer(loop: hub.loop) { [unowned self] in self.tokenExpired(at: expiresAt) }
+        let timer = hub.clock.timer { [unowned self] in self.tokenExpired(at: expiresAt) }
         expiryTimer = timer
         armExpiry(expiresAt)
     }
 
     /// Armed for at most a day at a time: an `exp` far in the future must not overflow the timer.
     private func armExpiry(_ expiresAt: Int64) {
-        let remaining = Double(expiresAt) - Double(Clock.nowMilliseconds()) / 1000
+        let remaining = Double(expiresAt) - Double(hub.clock.epochMilliseconds) / 1000
         expiryTimer?.arm(min(max(remaining, 0), 86_400))
     }
 
     private func tokenExpired(at expiresAt: Int64) {
         guard !isEnded else { return }
-        if Clock.nowMilliseconds() / 1000 < expiresAt { return armExpiry(expiresAt) }
+        if hub.clock.epochMilliseconds / 1000 < expiresAt { return armExpiry(expiresAt) }
         metrics.tokenExpiries += 1
         if output.isStreaming {
             enqueue(SharedFrame(SSEFrame.tokenExpired))

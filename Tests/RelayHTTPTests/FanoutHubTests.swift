@@ -9,6 +9,8 @@ import XCTest
 
 final class FanoutHubTests: XCTestCase {
     var loop: EventLoop!
+    /// The hub's time: moved only by `spin`.
+    var time: VirtualTime!
     var log: FakeLog!
     var pubsub: FakePubSub!
     var hub: FanoutHub!
@@ -32,9 +34,10 @@ final class FanoutHubTests: XCTestCase {
 
     func makeHub(maxUnsentBytes: Int = 4 << 20, lingerSeconds: Double = 2, retryMilliseconds: Int = 0) {
         loop = EventLoop()
+        time = VirtualTime()
         log = FakeLog()
         pubsub = FakePubSub()
-        hub = FanoutHub(loop: loop, pubsub: pubsub, channels: log, settings: FanoutSettings(
+        hub = FanoutHub(clock: HubClock(loop: loop, virtual: time), pubsub: pubsub, channels: log, settings: FanoutSettings(
             maxUnsentBytes: maxUnsentBytes, pingIntervalSeconds: 15, lingerSeconds: lingerSeconds,
             retryMilliseconds: retryMilliseconds))
     }
@@ -54,11 +57,18 @@ final class FanoutHubTests: XCTestCase {
     /// The end of the loop iteration: subscribers with queued frames write them.
     func flush() { hub.flushQueue.flush() }
 
-    /// Runs the loop for a while (timers: linger, retries, paused catch-up).
+    /// Moves the hub's virtual time on (timers: linger, retries, paused catch-up, idle and
+    /// token expiry), 10 ms at a time, letting the loop run what each step queued (flushes).
     func spin(_ seconds: Double) {
         let loop = self.loop!
-        loop.after(seconds) { loop.stop() }
-        loop.run()
+        var left = seconds
+        while left > 0 {
+            let step = min(0.01, left)
+            time.advance(by: step)
+            left -= step
+            loop.after(0) { loop.stop() }
+            loop.run()
+        }
     }
 
     func subscriber(_ client: Client) -> SSESubscriber? {
@@ -620,7 +630,7 @@ final class FanoutHubTests: XCTestCase {
     // MARK: Timers
 
     func testTokenExpiredBeforeTheStreamStartedIsAnswered401() {
-        let client = open(expiresAt: Int64(Clock.nowMilliseconds() / 1000) - 1)
+        let client = open(expiresAt: Int64(hub.clock.epochMilliseconds / 1000) - 1)
         spin(0.05)
         XCTAssertEqual(client.output.status, 401)
         XCTAssertEqual(hub.metrics.tokenExpiries, 1)
@@ -631,7 +641,7 @@ final class FanoutHubTests: XCTestCase {
 
     func testTokenExpiryEndsALiveStreamWithANotice() {
         log.append(channel, 1...1)
-        let client = open(expiresAt: Int64(Clock.nowMilliseconds() / 1000) + 1)
+        let client = open(expiresAt: Int64(hub.clock.epochMilliseconds / 1000) + 1)
         pubsub.confirm(channel)
         log.answerNext()
         XCTAssertEqual(state(client), "live")
@@ -643,10 +653,12 @@ final class FanoutHubTests: XCTestCase {
 
     func testIdleStreamEndsAfterItsTimeout() {
         log.append(channel, 1...1)
-        let client = open(idleSeconds: 1)
+        let client = open(idleSeconds: 60)
         pubsub.confirm(channel)
         log.answerNext()
-        spin(1.3)
+        spin(59.9)
+        XCTAssertFalse(client.output.endedCleanly, "not before its 60 s (virtual time)")
+        spin(0.2)
         XCTAssertTrue(client.output.endedCleanly)
         XCTAssertEqual(hub.metrics.idleTimeouts, 1)
         XCTAssertEqual(hub.subscriberCount, 0)
