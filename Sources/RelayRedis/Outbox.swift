@@ -15,11 +15,12 @@ public final class OutboxForwarder {
     /// Replicas that must confirm an applied entry before it leaves the outbox (the same
     /// setting as appends): a failover of the environment's primary right after the apply must
     /// not lose a run that the outbox no longer holds.
-    public var waitReplicas = 0
+    private let waitReplicas: Int
 
-    public init(redis: any RedisCommands, keys: RedisKeys, logger: Logger) {
+    public init(redis: any RedisCommands, keys: RedisKeys, waitReplicas: Int = 0, logger: Logger) {
         self.redis = redis
         self.keys = keys
+        self.waitReplicas = waitReplicas
         self.logger = logger
     }
 
