@@ -104,9 +104,9 @@ let package = Package(
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayWire"]),
         .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayStorage", "RelayIO"]),
-        // The executable's pure parts (the settings table and how each source is read); no I/O
-        // beyond reading README.md and config/relay.example.yaml.
-        .testTarget(name: "RelayTests", dependencies: ["relay"]),
+        // The executable's own parts without processes or sockets: the settings table (against
+        // README.md and config/relay.example.yaml) and the order services start and stop in.
+        .testTarget(name: "RelayTests", dependencies: ["relay", "RelayIO", .product(name: "Logging", package: "swift-log")]),
         // The fan-out (hub, feeds, subscribers) against in-memory fakes of Redis and the sockets.
         .testTarget(name: "RelayHTTPTests", dependencies: ["RelayHTTP", "RelayCore", "RelayIO", "RelayRedis", "RelayStorage"]),
         .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),

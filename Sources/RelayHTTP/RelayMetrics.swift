@@ -28,12 +28,14 @@ public final class RelayMetrics {
     private let sweepPasses = Counter(label: "relay_index_sweep_passes_total")
     private var reportedSweep = (examined: 0, removed: 0, passes: 0)
     /// Its totals are reported with the rest at each scrape.
-    var sweeper: IndexSweeper?
+    private let sweeper: IndexSweeper?
     private var responses: [Int: Counter] = [:]
     private var reported = (appended: 0, delivered: 0, slow: 0, idle: 0, expired: 0, losses: 0)
     private var reportedResponses: [Int: Int] = [:]
 
-    public init() {}
+    public init(sweeper: IndexSweeper? = nil) {
+        self.sweeper = sweeper
+    }
 
     func refresh(server: ServerMetrics, hub: FanoutHub, openRequests open: Int, http: HTTPCountersSnapshot,
                  redisConnected: Bool) {

@@ -12,16 +12,41 @@ public struct RelayServerConfig: Sendable {
     public var allowedOrigins: [String]
     public var requestLog: Bool
     public var tokenTTLSeconds: Int64
-    /// Seconds between index sweeper steps (see IndexSweeper); 0 turns it off.
-    public var sweepIntervalSeconds: Double
+    /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
+    public var nodeName: String
+    /// The live status page and this node's heartbeat (StatusBoard); nil: off, and the status
+    /// data routes answer 404.
+    public var status: StatusSettings?
 
     public init(environments: [RelayEnvironment], allowedOrigins: [String] = ["*"], requestLog: Bool = false, tokenTTLSeconds: Int64 = 3600,
-                sweepIntervalSeconds: Double = 0) {
+                nodeName: String = "", status: StatusSettings? = nil) {
         self.environments = environments
         self.allowedOrigins = allowedOrigins
         self.requestLog = requestLog
         self.tokenTTLSeconds = tokenTTLSeconds
-        self.sweepIntervalSeconds = sweepIntervalSeconds
+        self.nodeName = nodeName
+        self.status = status
+    }
+}
+
+/// What the server reads from the parts around it, for /metrics and the status heartbeat.
+public struct RelayServerReadings {
+    /// Requests not yet answered, open streams included (the HTTP server counts them).
+    public var openRequests: () -> Int
+    /// The HTTP server's connection and refusal counts.
+    public var httpCounters: () -> HTTPCountersSnapshot
+    /// The metrics registry as Prometheus text (the executable bootstraps Prometheus).
+    public var renderMetrics: () -> [UInt8]
+    /// The index sweeper whose totals /metrics reports, if it runs.
+    public var sweeper: IndexSweeper?
+
+    public init(openRequests: @escaping () -> Int = { 0 },
+                httpCounters: @escaping () -> HTTPCountersSnapshot = { HTTPCountersSnapshot() },
+                renderMetrics: @escaping () -> [UInt8] = { [] }, sweeper: IndexSweeper? = nil) {
+        self.openRequests = openRequests
+        self.httpCounters = httpCounters
+        self.renderMetrics = renderMetrics
+        self.sweeper = sweeper
     }
 }
 
@@ -34,24 +59,17 @@ public final class RelayServer {
     let redis: any RedisCommands
     let cors: CORSPolicy
     let logger: Logger
+    let readings: RelayServerReadings
     public let metrics = ServerMetrics()
-    let relayMetrics = RelayMetrics()
-    let sweeper: IndexSweeper
-    let outboxSweeper: OutboxSweeper
-    /// Renders the metrics registry (the executable bootstraps Prometheus and sets this).
-    public var renderMetrics: () -> [UInt8] = { [] }
-    /// Requests not yet answered (the HTTP server counts them).
-    public var openRequests: () -> Int = { 0 }
-    /// The HTTP server's connection and refusal counts (the executable sets this).
-    public var httpCounters: () -> HTTPCountersSnapshot = { HTTPCountersSnapshot() }
+    let relayMetrics: RelayMetrics
     public private(set) var draining = false
-    /// This node's heartbeat and status streams, once `enableStatus` ran.
-    var statusBoard: StatusBoard?
-    /// Sent as X-Relay-Node on every response, so a client behind a balancer knows its node.
-    public var nodeName = ""
+    /// This node's heartbeat and status streams when `config.status` is set. Created here and
+    /// started by the owner of the node's life cycle (it writes to Redis every second).
+    public private(set) var status: StatusBoard?
+    public var nodeName: String { config.nodeName }
 
     public init(config: RelayServerConfig, redis: any RedisCommands, store: SessionStore, channels: ChannelStore,
-                hub: FanoutHub, logger: Logger) {
+                hub: FanoutHub, readings: RelayServerReadings = RelayServerReadings(), logger: Logger) {
         self.config = config
         self.authenticator = Authenticator(environments: config.environments)
         self.redis = redis
@@ -60,23 +78,15 @@ public final class RelayServer {
         self.hub = hub
         self.cors = CORSPolicy(allowedOrigins: config.allowedOrigins)
         self.logger = logger
-        sweeper = IndexSweeper(loop: hub.loop, redis: redis, keys: store.keys, environments: config.environments.map(\.id),
-                               intervalSeconds: config.sweepIntervalSeconds, logger: logger)
-        sweeper.start()
-        relayMetrics.sweeper = sweeper
-        // The outbox walk is what keeps run dispatch at least once: it never turns off (a short
-        // sweep interval, as tests use, makes it faster).
-        let outboxInterval = config.sweepIntervalSeconds > 0 ? min(1, config.sweepIntervalSeconds) : 1
-        outboxSweeper = OutboxSweeper(loop: hub.loop, redis: redis, keys: store.keys, forwarder: store.forwarder,
-                                      intervalSeconds: outboxInterval, logger: logger)
-        outboxSweeper.start()
+        self.readings = readings
+        relayMetrics = RelayMetrics(sweeper: readings.sweeper)
+        status = config.status.map { StatusBoard(server: self, settings: $0) }
     }
 
-    /// Graceful shutdown: refuse new streams, say not-ready, end open streams cleanly.
+    /// Graceful shutdown: refuse new streams, say not-ready (/readyz 503), end open streams
+    /// cleanly (clients resume elsewhere with Last-Event-ID).
     public func beginDrain() {
         draining = true
-        sweeper.stop()
-        outboxSweeper.stop()
         hub.endAll()
     }
 
@@ -143,11 +153,11 @@ public final class RelayServer {
         case .healthz: respondJSON(exchange, 200, #"{"ok":true}"#)
         case .readyz: handleReady(exchange)
         case .metrics:
-            relayMetrics.refresh(server: metrics, hub: hub, openRequests: openRequests(), http: httpCounters(),
+            relayMetrics.refresh(server: metrics, hub: hub, openRequests: readings.openRequests(), http: readings.httpCounters(),
                                  redisConnected: redis.isConnected)
             metrics.responded(status: 200)
             exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")] + commonHeaders(exchange),
-                             body: renderMetrics())
+                             body: readings.renderMetrics())
         case .demo: respondText(exchange, 200, "text/html; charset=utf-8", DemoPage.html)
         case .clientScript: serveClientScript(exchange)
         case .statusPage: serveStatusPage(exchange)

@@ -89,7 +89,8 @@ public final class StatusBoard {
         probeChannel = store.probeChannel(String(FriendlyID.request().suffix(16)))
     }
 
-    func start() {
+    /// Starts the heartbeat and the probe (they write to Redis and subscribe on pub/sub).
+    public func start() {
         guard heartbeatTimer == nil else { return }
         heartbeatTimer = loop.every(settings.heartbeatIntervalSeconds) { [weak self] in self?.tick() }
         probeTimer = loop.every(Self.probeIntervalSeconds) { [weak self] in self?.probe() }
@@ -107,6 +108,14 @@ public final class StatusBoard {
     public func beginDrain() {
         draining = true
         for exchange in Array(streams.values) { endStream(exchange, clean: true) }
+    }
+
+    /// Stops the heartbeat and the probe (the node is going away; its row expires in Redis).
+    public func stop() {
+        heartbeatTimer?.cancel()
+        heartbeatTimer = nil
+        probeTimer?.cancel()
+        probeTimer = nil
     }
 
     // MARK: Heartbeat
@@ -148,7 +157,7 @@ public final class StatusBoard {
             deliveriesPerSec = Double(delivered - last.delivered) / (now - last.at)
         }
         last = (now, appended, delivered)
-        let http = server.httpCounters()
+        let http = server.readings.httpCounters()
         var w = JSONObjectWriter()
         w.string("node", name(server))
         w.string("version", RelayVersion.current)

@@ -10,17 +10,6 @@ import RelayCore
 import RelayIO
 
 extension RelayServer {
-    /// Starts this node's heartbeat and probe and turns the status routes on. Call once, after
-    /// `nodeName` is set.
-    @discardableResult
-    public func enableStatus(_ settings: StatusSettings) -> StatusBoard {
-        if let board = statusBoard { return board }
-        let board = StatusBoard(server: self, settings: settings)
-        statusBoard = board
-        board.start()
-        return board
-    }
-
     func serveStatusPage(_ exchange: HTTPExchange) {
         metrics.responded(status: 200)
         exchange.respond(status: 200, headers: [
@@ -36,7 +25,7 @@ extension RelayServer {
     }
 
     func serveStatusJSON(_ exchange: HTTPExchange) {
-        guard let board = statusBoard else { return respondError(exchange, .notFound("Status is not enabled on this node")) }
+        guard let board = status else { return respondError(exchange, .notFound("Status is not enabled on this node")) }
         if let denied = statusAccessDenied(exchange, board.settings) { return respondError(exchange, denied) }
         board.readForJSON { [weak self] body in
             guard let self else { return }
@@ -48,7 +37,7 @@ extension RelayServer {
     }
 
     func serveStatusStream(_ exchange: HTTPExchange) {
-        guard let board = statusBoard else { return respondError(exchange, .notFound("Status is not enabled on this node")) }
+        guard let board = status else { return respondError(exchange, .notFound("Status is not enabled on this node")) }
         if let denied = statusAccessDenied(exchange, board.settings) { return respondError(exchange, denied) }
         board.open(exchange, headers: commonHeaders(exchange),
                    refuse: { respondError(exchange, $0) },

@@ -58,8 +58,11 @@ struct Serve: ParsableCommand {
             if settings.workers > 1 && !workerChild {
                 try WorkerSupervisor(config: settings, configFile: config).run()
             } else {
-                try RelayNode(config: settings, reusePort: workerChild).run()
+                let status = try RelayNode(config: settings, reusePort: workerChild).run()
+                if status != 0 { throw ExitCode(status) }
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("relay: \(error)\n".utf8))
             throw ExitCode(1)
