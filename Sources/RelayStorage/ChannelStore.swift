@@ -5,69 +5,6 @@ import RelayCore
 import RelayIO
 import RelayRedis
 
-/// An entry of a channel as stored: a record (its sequence number and either the data JSON or
-/// the control headers), or a loss marker (`lostAfter`: records after that seq and before this
-/// one may have been lost with a primary; docs/API.md, History guarantees).
-public struct StoredRecord: Equatable, Sendable {
-    public var seq: UInt64
-    /// The record's `data` as JSON text (the body itself, or the body as a JSON string).
-    public var data: [UInt8]?
-    /// A control record's headers as a JSON array text.
-    public var headers: [UInt8]?
-    /// A loss marker: the last seq the channel kept before it.
-    public var lostAfter: UInt64?
-
-    public init(seq: UInt64, data: [UInt8]? = nil, headers: [UInt8]? = nil, lostAfter: UInt64? = nil) {
-        self.seq = seq
-        self.data = data
-        self.headers = headers
-        self.lostAfter = lostAfter
-    }
-
-    public var isControl: Bool { headers != nil }
-    public var isLossMarker: Bool { lostAfter != nil }
-
-    /// The seq of the channel's entry before this one, as far as the channel knows: `seq - 1`,
-    /// or for a loss marker the last seq kept. A reader at `delivered` misses nothing when
-    /// `previous <= delivered` (see `ChannelContinuity`).
-    public var previous: UInt64 { lostAfter ?? (seq - 1) }
-
-    /// A control record whose `trigger-control` header is `turn-complete`: the task finished
-    /// its turn, nothing more comes until the next `.in` message.
-    public var isTurnComplete: Bool {
-        guard let headers, let text = String(validating: headers, as: UTF8.self) else { return false }
-        return text.hasPrefix(#"[["trigger-control","turn-complete"]"#)
-    }
-
-    /// `{"data":...,"id":N[,"seqNum":N][,"headers":[...]]}`, or for a loss marker
-    /// `{"data":null,"id":N[,"seqNum":N],"lost":{"after":K,"before":N}}`.
-    public func json(includeSeqNum: Bool) -> [UInt8] {
-        if let lostAfter {
-            return RecordEncoding.lossJSON(id: seq, after: lostAfter, before: seq, includeSeqNum: includeSeqNum)
-        }
-        return RecordEncoding.json(id: seq, dataJSON: data, headersJSON: headers, includeSeqNum: includeSeqNum)
-    }
-}
-
-/// One read of a channel (read_channel.lua): records after a position, up to the high
-/// watermark, and where the channel ends.
-public struct ChannelPage: Equatable, Sendable {
-    public var records: [StoredRecord]
-    /// The channel's last seq (0: none yet), visible or not.
-    public var last: UInt64
-    /// The last seq readers may see (below `last` only while replicas have not confirmed).
-    public var highWatermark: UInt64
-    /// The session is closed or expired.
-    public var ended: Bool
-
-    public init(records: [StoredRecord], last: UInt64, highWatermark: UInt64, ended: Bool = false) {
-        self.records = records
-        self.last = last
-        self.highWatermark = highWatermark
-        self.ended = ended
-    }
-}
-
 public struct AppendResult: Equatable, Sendable {
     public var seq: UInt64
     public var duplicate: Bool
