@@ -101,15 +101,19 @@ let package = Package(
             ],
             path: "Benchmarks/relay-bench"
         ),
+        // Test support shared by the test targets (no relay module: Foundation, XCTest, Glibc):
+        // the redis-server and Redis Cluster launchers (the latter drives scripts/dev-cluster),
+        // free ports, child processes, bounded waits. Only test targets depend on it.
+        .target(name: "RelayTestSupport", path: "Tests/RelayTestSupport"),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayWire"]),
-        .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayStorage", "RelayIO"]),
+        .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayStorage", "RelayIO", "RelayTestSupport"]),
         // The executable's own parts without processes or sockets: the settings table (against
         // README.md and config/relay.example.yaml) and the order services start and stop in.
         .testTarget(name: "RelayTests", dependencies: ["relay", "RelayIO", .product(name: "Logging", package: "swift-log")]),
         // The fan-out (hub, feeds, subscribers) against in-memory fakes of Redis and the sockets.
         .testTarget(name: "RelayHTTPTests", dependencies: ["RelayHTTP", "RelayCore", "RelayIO", "RelayRedis", "RelayStorage"]),
-        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "relay", "relay-echo-worker", "relay-bench"]),
+        .testTarget(name: "RelayIntegrationTests", dependencies: ["RelayCore", "RelayTestSupport", "relay", "relay-echo-worker", "relay-bench"]),
     ],
     swiftLanguageModes: [.v5]
 )

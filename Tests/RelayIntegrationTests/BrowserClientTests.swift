@@ -35,7 +35,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     /// The two nodes (the class's relay first), every one running, and the balancer.
-    private func cluster() throws -> (nodes: [RelayProcess], balancer: Balancer) {
+    private func relaysBehindHaproxy() throws -> (nodes: [RelayProcess], balancer: Balancer) {
         if Self.extraNode == nil {
             let node = try RelayProcess(redisURL: redis.url, environment: Self.relayEnvironment)
             try node.start()
@@ -70,7 +70,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     func testSubscriptionResumesWithoutLossAfterItsNodeIsKilled() throws {
-        let (nodes, balancer) = try cluster()
+        let (nodes, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let created = try createSession(externalId: unique("kill"), with: lb)
         let session = try XCTUnwrap(created["id"]?.stringValue)
@@ -115,7 +115,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     func testTurnCompleteGoesToOnControlAndItsTokenIsUsedToReconnect() throws {
-        let (_, balancer) = try cluster()
+        let (_, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let external = unique("token")
         let session = try XCTUnwrap(try createSession(externalId: external, with: lb)["id"]?.stringValue)
@@ -168,7 +168,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     func testAppendRetriesAcrossANodeDrainWithoutADuplicate() throws {
-        let (nodes, balancer) = try cluster()
+        let (nodes, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let (external, session, token) = try pageSession("drain", with: lb)
         let marker = unique("message")
@@ -230,7 +230,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     func testAppendWhoseAnswerWasLostResolvesToTheFirstSeqAsADuplicate() throws {
-        let (_, balancer) = try cluster()
+        let (_, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let (external, session, token) = try pageSession("lost", with: lb)
         // The first answer is dropped after the relay has applied the append (as if the
@@ -259,7 +259,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     func testDemoPageShowsStatusAndLastId() throws {
-        let (_, balancer) = try cluster()
+        let (_, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let (external, session, token) = try pageSession("demo", with: lb)
         XCTAssertEqual(try lb.control(session, ["subtype": "turn-complete"]).status, 200)
@@ -286,7 +286,7 @@ final class BrowserClientTests: RelayTestCase {
     }
 
     func testClosingTheSessionEndsTheSubscriptionAfterEveryRecord() throws {
-        let (_, balancer) = try cluster()
+        let (_, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let (external, session, token) = try pageSession("close", with: lb)
         let page = try BrowserPage(balancer: balancer, script: """
@@ -313,7 +313,7 @@ final class BrowserClientTests: RelayTestCase {
     /// the primary's): the next append writes a loss marker. The client reports it through
     /// onLost, never as a record, and delivers the records after it in order.
     func testALossMarkerGoesToOnLostAndTheRecordsAfterItFollow() throws {
-        let (_, balancer) = try cluster()
+        let (_, balancer) = try relaysBehindHaproxy()
         let lb = balancer.api()
         let (external, session, token) = try pageSession("lost", with: lb)
         // Reports are appended concurrently, so each carries the page's own order (`step`).

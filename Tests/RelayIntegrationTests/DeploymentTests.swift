@@ -23,7 +23,7 @@ final class DeploymentTests: RelayTestCase {
     }
 
     /// The three nodes (the class's relay first) and the balancer, started once per class.
-    private func cluster() throws -> (nodes: [RelayProcess], lb: RelayAPI) {
+    private func relaysBehindHaproxy() throws -> (nodes: [RelayProcess], lb: RelayAPI) {
         if Self.extraNodes.isEmpty {
             for _ in 0..<2 {
                 let node = try RelayProcess(redisURL: redis.url, environment: Self.relayEnvironment)
@@ -53,7 +53,7 @@ final class DeploymentTests: RelayTestCase {
     }
 
     func testAppendsThroughTheBalancerReachSubscribersOnEveryNode() throws {
-        let (nodes, lb) = try cluster()
+        let (nodes, lb) = try relaysBehindHaproxy()
         let session = try lb.newSession()
         let streams = try nodes.map {
             try RelayAPI(port: $0.port, bearer: TestEnvironments.devKey).subscribe(session, "out", headers: [("Timeout-Seconds", "20")])
@@ -73,7 +73,7 @@ final class DeploymentTests: RelayTestCase {
     }
 
     func testSIGTERMDrainsANodeAndItsClientsResumeThroughTheBalancerWithoutLoss() throws {
-        let (nodes, lb) = try cluster()
+        let (nodes, lb) = try relaysBehindHaproxy()
         let session = try lb.newSession()
         // A stream through the balancer that landed on one of the extra nodes (node 1 is the fixture).
         var stream: SSEConnection?
@@ -115,7 +115,7 @@ final class DeploymentTests: RelayTestCase {
     }
 
     func testMetricsCountersMove() throws {
-        let (_, _) = try cluster()
+        let (_, _) = try relaysBehindHaproxy()
         let node = api
         func scrape() throws -> [String: Double] {
             parseMetrics(try http.request("GET", "/metrics").text)
@@ -143,7 +143,7 @@ final class DeploymentTests: RelayTestCase {
     }
 
     func testDemoPageInHeadlessChromiumShowsTheEcho() throws {
-        let (_, lb) = try cluster()
+        let (_, lb) = try relaysBehindHaproxy()
         guard let chromium = ChildProcess.findExecutable("chromium") else {
             throw HarnessError("chromium not found (Debian: apt-get install -y chromium; scripts/install-deps does it)")
         }

@@ -42,7 +42,7 @@ final class EdgeTLSTests: RelayTestCase {
 
     /// The three nodes (the class's relay first) and haproxy with both frontends, started once
     /// per class; the API through the plain frontend.
-    private func cluster() throws -> (nodes: [RelayProcess], lb: RelayAPI) {
+    private func relaysBehindHaproxy() throws -> (nodes: [RelayProcess], lb: RelayAPI) {
         if Self.extraNodes.isEmpty {
             for _ in 0..<2 {
                 let node = try RelayProcess(redisURL: redis.url, environment: Self.relayEnvironment)
@@ -185,7 +185,7 @@ final class EdgeTLSTests: RelayTestCase {
     /// one connection) every stream opens and gets every record, each before the next append;
     /// through the plain frontend (HTTP/1.1) only 6 open, the other 6 wait for a connection.
     func testChromiumHolds12EventSourcesOverHTTP2ButOnly6OverHTTP11() throws {
-        let (_, lb) = try cluster()
+        let (_, lb) = try relaysBehindHaproxy()
         let count = 12
 
         // HTTP/2 through TLS.
@@ -267,7 +267,7 @@ final class EdgeTLSTests: RelayTestCase {
     /// Through the TLS frontend, with HTTP/2 and with HTTP/1.1 (ALPN), each record arrives
     /// before the next one is appended: haproxy does not buffer the stream.
     func testCurlThroughTLSGetsEachRecordBeforeTheNextIsAppended() throws {
-        let (_, lb) = try cluster()
+        let (_, lb) = try relaysBehindHaproxy()
         for (option, statusLine) in [("--http2", "HTTP/2 200"), ("--http1.1", "HTTP/1.1 200")] {
             let session = try tokenSession(lb)
             let curl = try CurlStream([option, "-k", "-sS", "-N", "-i", "--max-time", "30", "-H", "Accept: text/event-stream",
@@ -290,7 +290,7 @@ final class EdgeTLSTests: RelayTestCase {
     /// same time as through the plain frontend, with pings meanwhile and a clean end (curl exits
     /// 0: for HTTP/2 an END_STREAM, not a reset).
     func testIdleTimeoutAndPingsThroughTLSAsThroughThePlainFrontend() throws {
-        let (_, lb) = try cluster()
+        let (_, lb) = try relaysBehindHaproxy()
         let seconds = 4
         let cases: [(name: String, arguments: (String, String, String) -> [String])] = [
             ("TLS, HTTP/2, Timeout-Seconds header", { url, _, _ in ["--http2", "-H", "Timeout-Seconds: \(seconds)", url] }),
@@ -337,7 +337,7 @@ final class EdgeTLSTests: RelayTestCase {
     /// clean end after the records it had, no record after; the client resumes through TLS with
     /// Last-Event-ID on another node and loses nothing.
     func testDrainOnSIGTERMEndsStreamsThroughTLSCleanly() throws {
-        let (nodes, lb) = try cluster()
+        let (nodes, lb) = try relaysBehindHaproxy()
         let session = try tokenSession(lb)
         // An HTTP/2 stream through TLS that landed on one of the extra nodes (node 1 is the fixture).
         var tlsStream: CurlStream?

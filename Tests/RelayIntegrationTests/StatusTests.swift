@@ -25,7 +25,7 @@ final class StatusTests: RelayTestCase {
     }
 
     /// Nodes 2 and 3 (started once per class; restarted if a test killed one).
-    private func cluster() throws -> [RelayProcess] {
+    private func threeRelays() throws -> [RelayProcess] {
         if Self.extraNodes.isEmpty {
             for index in 2...3 {
                 let node = try RelayProcess(redisURL: redis.url, environment: [
@@ -57,7 +57,7 @@ final class StatusTests: RelayTestCase {
     // MARK: The deployment
 
     func testEveryNodeListsThreeNodesAndAKilledNodeDropsOffWithinTheTTL() throws {
-        let nodes = try cluster()
+        let nodes = try threeRelays()
         let names: Set<String> = ["status-node-1", "status-node-2", "status-node-3"]
         for node in nodes {
             // Each node reads Redis, so each shows the whole deployment.
@@ -93,7 +93,7 @@ final class StatusTests: RelayTestCase {
     }
 
     func testADrainingNodeSaysSoAndEndsItsStatusStreams() throws {
-        _ = try cluster()
+        _ = try threeRelays()
         let node = Self.extraNodes[0]
         let stream = try SSEConnection.open(port: node.port, path: "/status/stream?token=\(Self.statusToken)", timeout: 5)
         XCTAssertEqual(stream.status, 200)
@@ -111,7 +111,7 @@ final class StatusTests: RelayTestCase {
     }
 
     func testFiguresMoveWithAppendsAndDeliveries() throws {
-        _ = try cluster()
+        _ = try threeRelays()
         let before = try XCTUnwrap(try statusNodes()["status-node-1"])
         let appendedBefore = try XCTUnwrap(before["appendsTotal"]?.intValue)
         let deliveredBefore = try XCTUnwrap(before["deliveriesTotal"]?.intValue)
@@ -148,7 +148,7 @@ final class StatusTests: RelayTestCase {
     // MARK: Who may see it
 
     func testOnlySecretKeysAndTheStatusTokenOpenTheData() throws {
-        _ = try cluster()
+        _ = try threeRelays()
         let publicToken = try devToken(["admin"])
         // The public token is valid: the session API takes it.
         XCTAssertNotEqual(try api(bearer: publicToken).listSessions().status, 401)
@@ -209,7 +209,7 @@ final class StatusTests: RelayTestCase {
     // MARK: The stream
 
     func testStatusStreamSendsAnUpdateEverySecond() throws {
-        _ = try cluster()
+        _ = try threeRelays()
         let stream = try SSEConnection.open(port: relay.port, path: "/status/stream?token=\(Self.statusToken)", timeout: 5)
         XCTAssertEqual(stream.status, 200)
         XCTAssertEqual(stream.headers["Content-Type"], "text/event-stream")
@@ -230,7 +230,7 @@ final class StatusTests: RelayTestCase {
     }
 
     func testStatusStreamsAreCappedPerNode() throws {
-        _ = try cluster()
+        _ = try threeRelays()
         var open: [SSEConnection] = []
         var refused: SSEConnection?
         defer { open.forEach { $0.close() } }
@@ -256,7 +256,7 @@ final class StatusTests: RelayTestCase {
     // MARK: The page, and what never appears
 
     func testPageDrawsItsChartsInHeadlessChromiumAndNoSessionNameAppears() throws {
-        let nodes = try cluster()
+        let nodes = try threeRelays()
         guard let chromium = ChildProcess.findExecutable("chromium") else {
             throw HarnessError("chromium not found (Debian: apt-get install -y chromium; scripts/install-deps does it)")
         }

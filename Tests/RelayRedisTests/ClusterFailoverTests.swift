@@ -9,15 +9,17 @@ import XCTest
 import RelayIO
 
 final class ClusterFailoverTests: XCTestCase {
-    private var cluster: DevCluster?
+    private var cluster: RedisCluster?
 
     override func setUpWithError() throws {
-        guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
-        cluster = try DevCluster.start()
+        guard RedisCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
+        let cluster = try RedisCluster()
+        self.cluster = cluster
+        try cluster.start()
     }
 
     override func tearDown() {
-        cluster?.stop()
+        cluster?.destroy()
         cluster = nil
     }
 

@@ -47,7 +47,7 @@ extension ClusterPubSubTests {
         defer { rejoin(pid: pid, port: port(victim), as: replica) }
 
         let survivor = Self.ports[0]
-        try waitUntil(30, "the replica on \(replica) promoted") {
+        try waitUntil(timeout: 30, "the replica on \(replica) promoted") {
             guard let nodes = try? redisCLI(survivor, "CLUSTER", "NODES"),
                   let line = nodes.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(victimID) }),
                   line.contains("fail"), !line.contains("fail?"),
@@ -93,7 +93,7 @@ extension ClusterPubSubTests {
     func rejoin(pid: pid_t, port: Int, as primary: Int) {
         Glibc.kill(pid, SIGCONT)
         do {
-            try waitUntil(30, "node \(port) back as a replica of \(primary) in sync") {
+            try waitUntil(timeout: 30, "node \(port) back as a replica of \(primary) in sync") {
                 guard let info = try? redisCLI(port, "INFO", "replication"), info.contains("role:slave"),
                       info.contains("master_link_status:up"), info.contains("master_port:\(primary)"),
                       let primaryID = try? redisCLI(primary, "CLUSTER", "MYID"),

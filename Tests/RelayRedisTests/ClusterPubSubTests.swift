@@ -45,13 +45,13 @@ final class TestSlotMap: SlotOwners {
         connection.connect()
         connection.send(["CLUSTER", "SLOTS"])
         guard loop.spin(until: { reply != nil }), let entries = reply?.array else {
-            throw TestFailure("CLUSTER SLOTS from \(port): \(String(describing: reply))")
+            throw HarnessError("CLUSTER SLOTS from \(port): \(String(describing: reply))")
         }
         connection.disconnect()
         ranges = try entries.map { entry in
             guard let items = entry.array, items.count >= 3, let start = items[0].int, let end = items[1].int,
                   let node = items[2].array, node.count >= 2, let host = node[0].string, let port = node[1].int else {
-                throw TestFailure("a CLUSTER SLOTS entry: \(entry)")
+                throw HarnessError("a CLUSTER SLOTS entry: \(entry)")
             }
             return (Int(start)...Int(end), .tcp(host: host, port: Int(port)))
         }
@@ -82,7 +82,7 @@ final class Resubscriber {
 }
 
 final class ClusterPubSubTests: XCTestCase {
-    static var directory: URL?
+    static var cluster: RedisCluster?
     static var ports: [Int] = []
     static var startError: Error?
 
@@ -92,27 +92,21 @@ final class ClusterPubSubTests: XCTestCase {
     var connects = 0
     var disconnects = 0
 
-    static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/dev-cluster").path
-    }
-
     override class func setUp() {
         super.setUp()
         do {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-cluster-\(UUID().uuidString.prefix(8))")
-            let base = try freePortRange(count: 6)
-            self.directory = directory
-            let url = try runTool(script, ["--port", String(base), "--dir", directory.path])
-            guard url.hasPrefix("redis-cluster://") else { throw TestFailure("dev-cluster printed \(url)") }
-            ports = Array(base..<(base + 6))
+            let cluster = try RedisCluster()
+            self.cluster = cluster
+            try cluster.start()
+            ports = cluster.ports.map(Int.init)
         } catch {
             startError = error
         }
     }
 
     override class func tearDown() {
-        if let directory { _ = try? runTool(script, ["stop", "--dir", directory.path]) }
+        cluster?.destroy()
+        cluster = nil
         super.tearDown()
     }
 
@@ -256,7 +250,7 @@ final class ClusterPubSubTests: XCTestCase {
             .first { $0.contains("slave \(victimID)") }
             .flatMap { $0.split(separator: " ")[1].split(separator: "@")[0].split(separator: ":").last.flatMap { Int($0) } }
         let replica = try XCTUnwrap(replicaPort, "the victim's replica")
-        try waitUntil(30, "the replica on \(replica) in sync") {
+        try waitUntil(timeout: 30, "the replica on \(replica) in sync") {
             (try? redisCLI(replica, "INFO", "replication"))?.contains("master_link_status:up") == true
         }
         let pid = try redisCLI(port(victim), "INFO", "server").split(whereSeparator: \.isNewline)
@@ -272,7 +266,7 @@ final class ClusterPubSubTests: XCTestCase {
 
         // The replica takes over (node timeout 2 s); the router would refresh its map: here the test does.
         let survivor = RedisEndpoint.tcp(host: "127.0.0.1", port: Self.ports[0])
-        try waitUntil(30, "the replica on \(replica) promoted") {
+        try waitUntil(timeout: 30, "the replica on \(replica) promoted") {
             guard let nodes = try? redisCLI(port(survivor), "CLUSTER", "NODES"),
                   let line = nodes.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(victimID) }),
                   line.contains(",fail "), !line.contains("fail?") else { return false }
@@ -302,13 +296,4 @@ final class ClusterPubSubTests: XCTestCase {
             XCTAssertEqual(try redisCLI(port(node), "CLUSTER", "SETSLOT", String(slot), "NODE", targetID), "OK")
         }
     }
-}
-
-/// A base port with `count` consecutive free ports, and their cluster bus ports (+10000).
-func freePortRange(count: Int) throws -> Int {
-    for _ in 0..<50 {
-        let base = Int.random(in: 20000...29000)
-        if (base..<(base + count)).allSatisfy({ isFree($0) && isFree($0 + 10000) }) { return base }
-    }
-    throw TestFailure("no \(count) consecutive free ports")
 }

@@ -12,7 +12,7 @@ import RelayIO
 
 final class PubSubHeartbeatTests: XCTestCase {
     var loop: EventLoop!
-    var redis: LocalRedis!
+    var redis: RedisServer!
     var pubsub: ShardedPubSub!
     var connects = 0
     var disconnects = 0
@@ -20,7 +20,7 @@ final class PubSubHeartbeatTests: XCTestCase {
 
     override func setUpWithError() throws {
         loop = EventLoop()
-        redis = try LocalRedis()
+        redis = try RedisServer()
         try redis.start()
         pubsub = ShardedPubSub(loop: loop, owners: SingleNodeSlots(endpoint: redis.endpoint), logger: Logger(label: "test"))
         pubsub.onConnected.append { [unowned self] in self.connects += 1 }

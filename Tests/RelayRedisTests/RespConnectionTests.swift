@@ -6,7 +6,7 @@ import RelayIO
 
 final class RespConnectionTests: XCTestCase {
     var loop: EventLoop!
-    var redis: LocalRedis!
+    var redis: RedisServer!
     var connection: RespConnection?
     var replies: [RedisReply] = []
     var connected: String?? = .none
@@ -14,7 +14,7 @@ final class RespConnectionTests: XCTestCase {
 
     override func setUpWithError() throws {
         loop = EventLoop()
-        redis = try LocalRedis()
+        redis = try RedisServer()
         try redis.start()
     }
 

@@ -19,14 +19,14 @@ final class ChannelEvents {
 
 final class ShardedPubSubTests: XCTestCase {
     var loop: EventLoop!
-    var redis: LocalRedis!
+    var redis: RedisServer!
     var pubsub: ShardedPubSub!
     var connects = 0
     var disconnects = 0
 
     override func setUpWithError() throws {
         loop = EventLoop()
-        redis = try LocalRedis()
+        redis = try RedisServer()
         try redis.start()
     }
 

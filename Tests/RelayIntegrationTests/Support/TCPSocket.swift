@@ -1,7 +1,7 @@
 // TCPSocket.swift: the POSIX layer of the test harness.
 //
 // A blocking IPv4 TCP client socket whose every wait is bounded by a `Deadline`
-// (poll before each recv/send), a `BufferedReader` on top of it, and `freeLocalPort()`.
+// (RelayTestSupport's, checked by poll before each recv/send) and a `BufferedReader` on top of it.
 // HTTPClient, SSEConnection and RedisClient are written on these; nothing else in the
 // tests touches a file descriptor.
 //
@@ -33,32 +33,6 @@ private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ le
     connect(fd, address, length)
 }
 
-/// A failure of the harness itself (timeout, refused connection, bad reply), with a message
-/// meant to be read in a test log.
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A point in monotonic time after which a blocking operation gives up.
-struct Deadline {
-    let uptimeNanoseconds: UInt64
-
-    static func after(_ seconds: TimeInterval) -> Deadline {
-        let delta = UInt64(max(0, seconds) * 1_000_000_000)
-        return Deadline(uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds + delta)
-    }
-
-    var hasPassed: Bool { DispatchTime.now().uptimeNanoseconds >= uptimeNanoseconds }
-
-    /// Remaining time in whole milliseconds for poll(2), at least 0.
-    var pollMilliseconds: Int32 {
-        let now = DispatchTime.now().uptimeNanoseconds
-        guard now < uptimeNanoseconds else { return 0 }
-        return Int32(min(UInt64(Int32.max), (uptimeNanoseconds - now + 999_999) / 1_000_000))
-    }
-}
-
 private func errnoText(_ code: Int32 = errno) -> String {
     "\(String(cString: strerror(code))) (errno \(code))"
 }
@@ -71,26 +45,6 @@ private func makeIPv4Address(host: String, port: UInt16) throws -> sockaddr_in {
         throw HarnessError("not an IPv4 address: \(host)")
     }
     return address
-}
-
-/// Returns a TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it back, close).
-func freeLocalPort() throws -> UInt16 {
-    let fd = socket(AF_INET, streamSocketType, 0)
-    guard fd >= 0 else { throw HarnessError("socket(): \(errnoText())") }
-    defer { systemClose(fd) }
-    var address = try makeIPv4Address(host: "127.0.0.1", port: 0)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard bound == 0 else { throw HarnessError("bind(127.0.0.1:0): \(errnoText())") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw HarnessError("getsockname(): \(errnoText())") }
-    return UInt16(bigEndian: address.sin_port)
 }
 
 /// A connected TCP client socket with bounded waits.

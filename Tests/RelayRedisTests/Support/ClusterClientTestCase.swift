@@ -1,5 +1,5 @@
-// ClusterClientTestCase: one real cluster (scripts/dev-cluster: three primaries, three
-// replicas) per test class, and for each test a ClusterClient on its own loop with every
+// ClusterClientTestCase: one real cluster (RedisCluster, through scripts/dev-cluster: three
+// primaries, three replicas) per test class, and for each test a ClusterClient on its own loop with every
 // primary connected (10 s at most).
 import Logging
 import XCTest
@@ -8,25 +8,29 @@ import XCTest
 import RelayIO
 
 class ClusterClientTestCase: XCTestCase {
-    private static var clusters: [ObjectIdentifier: DevCluster] = [:]
+    private static var clusters: [ObjectIdentifier: RedisCluster] = [:]
     /// This class's cluster (nil if it did not start; the test then fails in setUp).
-    var cluster: DevCluster? { Self.clusters[ObjectIdentifier(type(of: self))] }
+    var cluster: RedisCluster? { Self.clusters[ObjectIdentifier(type(of: self))] }
     var loop: EventLoop!
     var client: ClusterClient!
 
     override class func setUp() {
         super.setUp()
-        guard DevCluster.available else { return }
-        do { clusters[ObjectIdentifier(self)] = try DevCluster.start() } catch { print("\(self): \(error)") }
+        guard RedisCluster.available else { return }
+        do {
+            let cluster = try RedisCluster()
+            do { try cluster.start() } catch { cluster.destroy(); throw error }
+            clusters[ObjectIdentifier(self)] = cluster
+        } catch { print("\(self): \(error)") }
     }
 
     override class func tearDown() {
-        clusters.removeValue(forKey: ObjectIdentifier(self))?.stop()
+        clusters.removeValue(forKey: ObjectIdentifier(self))?.destroy()
         super.tearDown()
     }
 
     override func setUpWithError() throws {
-        guard DevCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
+        guard RedisCluster.available else { throw XCTSkip("redis-server / redis-cli not installed") }
         let cluster = try XCTUnwrap(self.cluster, "the cluster did not start")
         loop = EventLoop()
         try connect(RedisNodeOptions(replicatedWrites: true, subscriptions: false))
