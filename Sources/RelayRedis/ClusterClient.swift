@@ -147,6 +147,9 @@ public final class ClusterClient: RedisCommands, SlotOwners {
         deadlineTimer?.cancel()
         scheduledRefresh?.cancel()
         scheduledRefresh = nil
+        // A refresh still out is forgotten (its answer finds the router stopped).
+        refreshing = false
+        refreshAgain = false
         for node in nodes.values { node.retire?.cancel() }
         nodes.removeAll()
         if ownsNodes { redisNodes.stop() } else { redisNodes.prune() }
@@ -315,7 +318,8 @@ public final class ClusterClient: RedisCommands, SlotOwners {
                 if node.node.isReady { onConnected.forEach { $0() } }
             }
         }
-        let grace = commandTimeoutSeconds + 1
+        // Long enough for a replicated write sent just before to get its WAIT's answer.
+        let grace = commandTimeoutSeconds + Double(waitTimeoutMilliseconds) / 1000 + 1
         for (name, node) in nodes where node.retire == nil && !currentPrimaries.contains(node.node.endpoint) {
             node.isPrimary = false
             node.retire = loop.after(grace) { [weak self, weak node] in

@@ -15,11 +15,17 @@
 //     connections are tried again together after a backoff (50 ms doubling to 1 s, back to
 //     50 ms once the node was ready).
 //   - Liveness, checked every 0.25 s: a command unanswered for `commandTimeoutSeconds` (a
-//     replicated write: that plus the WAIT timeout), or a pub/sub request past its heartbeat
-//     deadline (PubSubShard.overdue), fails the node. The heartbeat PINGs the pub/sub connection
-//     (the command connection when the node has none) after the heartbeat interval with
-//     nothing pending and nothing received, so a server that hangs (SIGSTOP, a partition
-//     without a reset) is noticed even when the node is idle.
+//     replicated write: that plus the WAIT timeout), or a heartbeat PING or pub/sub request
+//     past the heartbeat's reply timeout (PubSubShard.overdue), fails the node. The heartbeat
+//     PINGs every connection that has had nothing pending and received nothing for the
+//     heartbeat interval, so a server that hangs (SIGSTOP, a partition without a reset) is
+//     noticed even when the node is idle, and no idle connection is closed by a Redis
+//     `timeout` setting or a middlebox.
+//   Why one verdict: a node whose connections disagree (commands up, pub/sub down) serves
+//   readers that never hear of new records; treating the server as one thing keeps "ready"
+//   meaning every part works, and one backoff keeps a struggling server from being hit by
+//   three reconnect loops. The price: any connection failing costs the commands in flight on
+//   the others (they answer 503, and are never resent).
 // Commands fail fast (`.notConnected`) while the node is not ready, so the HTTP layer answers
 // 503 instead of queueing. Scripts go as EVALSHA and are re-sent with EVAL on NOSCRIPT (after a
 // restart or SCRIPT FLUSH); the node keeps the script hashes for all its connections.
@@ -152,8 +158,10 @@ public final class RedisNode {
 
     private func send(on lane: CommandLane, _ args: [[UInt8]], asking: Bool, _ completion: @escaping (RedisReply) -> Void) {
         guard isReady else { return completion(.failure(.notConnected)) }
-        if asking { lane.send([Array("ASKING".utf8)]) { _ in } }
-        lane.send(args, completion)
+        let allowance = lane === writes
+            ? options.commandTimeoutSeconds + Double(options.waitTimeoutMilliseconds) / 1000 : options.commandTimeoutSeconds
+        if asking { lane.send([Array("ASKING".utf8)], allowance: allowance) { _ in } }
+        lane.send(args, allowance: allowance, completion)
     }
 
     /// Runs a script (EVALSHA, EVAL on NOSCRIPT) with `keys` as KEYS. With `waitReplicas` > 0
@@ -278,7 +286,7 @@ public final class RedisNode {
     private func attach(_ connection: any RedisConnection, to lane: CommandLane?) {
         guard let lane else { return }
         lane.attach(connection)
-        lane.send([Array("PING".utf8)]) { [weak self] reply in
+        lane.send([Array("PING".utf8)], allowance: options.commandTimeoutSeconds) { [weak self] reply in
             guard let self else { return }
             switch reply {
             case .status("PONG"): self.connectionAnswered()
@@ -335,22 +343,19 @@ public final class RedisNode {
 
     private func checkLiveness() {
         let now = Clock.monotonicSeconds()
-        if let sent = commands.oldestSentAt, now - sent > options.commandTimeoutSeconds {
-            return notAnswering(waited: now - sent)
-        }
-        if let writes, let sent = writes.oldestSentAt,
-           now - sent > options.commandTimeoutSeconds + Double(options.waitTimeoutMilliseconds) / 1000 {
-            return notAnswering(waited: now - sent)
+        let lanes = [commands, writes].compactMap { $0 }
+        for lane in lanes {
+            if let waited = lane.overdue(now: now) { return notAnswering(waited: waited) }
         }
         if let reason = pubsub?.overdue(now: now) {
             return notAnswering(reason)
         }
         guard isReady else { return }
-        if let pubsub {
-            pubsub.heartbeatIfIdle(now: now)
-        } else if !commands.hasPending && now - commands.lastReceived >= options.heartbeat.intervalSeconds {
-            commands.send([Array("PING".utf8)]) { _ in }
+        let heartbeat = options.heartbeat
+        for lane in lanes where !lane.hasPending && now - lane.lastReceived >= heartbeat.intervalSeconds {
+            lane.send([Array("PING".utf8)], allowance: heartbeat.replyTimeoutSeconds) { _ in }
         }
+        pubsub?.heartbeatIfIdle(now: now)
     }
 
     private func notAnswering(waited: Double) {

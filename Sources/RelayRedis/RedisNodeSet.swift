@@ -55,6 +55,8 @@ public final class RedisNodeSet {
     /// Stops and forgets every node that no view needs.
     func prune() {
         for (name, node) in nodes where !needs.contains(where: { $0(node) }) {
+            // A stop's completions may have pruned (or even remade) it already.
+            guard nodes[name] === node else { continue }
             nodes[name] = nil
             node.stop()
         }

@@ -23,10 +23,9 @@
 //   `.unsubscribed` and the feed subscribes again (on the new owner, following MOVED) and
 //   fills the gap from the stream.
 // - the slot map changed (a failover, a reshard seen through MOVED or a refresh): every channel
-//   whose shard no longer owns its slot in the new map is dropped there (SUNSUBSCRIBE when that
-//   shard is still a primary and up; otherwise it is only forgotten here, and the connection of
-//   a former primary is closed once nothing uses it, which ends its subscriptions) and its
-//   handler gets `.unsubscribed`, so the feed subscribes again on the new owner and fills the
+//   whose shard no longer owns its slot in the new map is dropped there (SUNSUBSCRIBE when its
+//   node is up; a node that is down has no subscriptions left, and the node of a former
+//   primary is closed once neither side uses it) and its handler gets `.unsubscribed`, so the feed subscribes again on the new owner and fills the
 //   gap. A primary that hangs (SIGSTOP, a partition) never drops its connection nor pushes
 //   `sunsubscribe`: without this its channels would wait for it for ever.
 // - a primary that stops answering: its node's liveness verdict (RedisNode) drops its
@@ -198,6 +197,11 @@ public final class ShardedPubSub {
         // The set's options have subscriptions on (checked at init): every node has a shard.
         let shard = redisNodes.node(for: endpoint).pubsub!
         shards[endpoint.description] = shard
+        if shard.isReady && !stopped {
+            // A node already up (kept for the router, now a primary again): no `.ready` comes.
+            reportedConnected = true
+            scheduleRetry(after: 0)
+        }
         return shard
     }
 
@@ -242,7 +246,6 @@ public final class ShardedPubSub {
     /// Takes every channel off a shard that the map no longer names as its slot's owner, and
     /// tells its handler `.unsubscribed` (the feed subscribes again, on the new owner).
     private func followMap() {
-        let primaries = owners.primaries
         var moved: [(channel: String, entry: Entry)] = []
         for (channel, entry) in entries {
             guard let owner = owners.primary(slot: ClusterSlot.of(channel)), owner != entry.shard.endpoint else { continue }
@@ -253,9 +256,10 @@ public final class ShardedPubSub {
             "channels": "\(moved.count)", "from": "\(Set(moved.map { $0.entry.shard.endpoint.description }).sorted())"])
         for (channel, entry) in moved {
             entries[channel] = nil
-            // Best effort: its answer (or MOVED) finds no entry and is ignored. A shard that is
-            // no longer a primary is closed below instead; one that is down has nothing to undo.
-            if entry.state != .unsubscribing, entry.shard.isReady, primaries.contains(entry.shard.endpoint) {
+            // Best effort: its answer (or MOVED) finds no entry and is ignored. Also on a former
+            // primary: its node may stay open a while for the router. One that is down has
+            // nothing to undo; one that hangs fails its node's liveness check.
+            if entry.state != .unsubscribing, entry.shard.isReady {
                 _ = send(.unsubscribe(channel), on: entry.shard)
             }
         }

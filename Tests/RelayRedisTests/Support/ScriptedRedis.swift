@@ -11,8 +11,10 @@ final class ScriptedRedis {
     let loop: EventLoop
     var respond: (RedisEndpoint, [String]) -> RedisReply? = { _, _ in nil }
     var down: Set<String> = []
-    /// Every command received, in order, with the endpoint it reached.
-    private(set) var received: [(endpoint: RedisEndpoint, command: [String])] = []
+    /// False: PING goes unanswered too (a server that hangs).
+    var answersPing = true
+    /// Every command received, in order, with the endpoint and the connection it reached.
+    private(set) var received: [(endpoint: RedisEndpoint, command: [String], connection: ObjectIdentifier)] = []
     private var connections: [ScriptedConnection] = []
 
     init(loop: EventLoop) { self.loop = loop }
@@ -35,9 +37,9 @@ final class ScriptedRedis {
         for connection in connections where connection.endpoint == endpoint { connection.serverClosed() }
     }
 
-    fileprivate func handle(_ command: [String], from endpoint: RedisEndpoint) -> RedisReply? {
-        received.append((endpoint, command))
-        if command == ["PING"] { return .status("PONG") }
+    fileprivate func handle(_ command: [String], from endpoint: RedisEndpoint, on connection: ScriptedConnection) -> RedisReply? {
+        received.append((endpoint, command, ObjectIdentifier(connection)))
+        if command == ["PING"] { return answersPing ? .status("PONG") : nil }
         return respond(endpoint, command)
     }
 
@@ -84,7 +86,7 @@ final class ScriptedConnection: RedisConnection {
     func send(_ args: [[UInt8]]) -> Bool {
         guard open else { return false }
         let command = args.map { String(decoding: $0, as: UTF8.self) }
-        guard let reply = server.handle(command, from: endpoint) else { return true }
+        guard let reply = server.handle(command, from: endpoint, on: self) else { return true }
         queue.append(reply)
         // One flush for everything queued meanwhile: replies leave in order.
         if flushing == nil {
