@@ -15,14 +15,12 @@ public final class IndexSweeper {
     public private(set) var removed = 0
     public private(set) var passes = 0
 
-    private let loop: EventLoop
     private let redis: any RedisCommands
     private let keys: RedisKeys
     private let environments: [String]
-    private let intervalSeconds: Double
     private let budget: Int
     private let logger: Logger
-    private var timer: LoopTimer?
+    private let ticker: Ticker
     /// Steps still awaiting replies: a slow Redis never gets a second step from this node.
     private var pending = 0
     private var failing = false
@@ -32,25 +30,18 @@ public final class IndexSweeper {
 
     public init(loop: EventLoop, redis: any RedisCommands, keys: RedisKeys, environments: [String],
                 intervalSeconds: Double, budget: Int = IndexSweeper.defaultBudget, logger: Logger) {
-        self.loop = loop
+        ticker = Ticker(loop: loop, intervalSeconds: intervalSeconds)
         self.redis = redis
         self.keys = keys
         self.environments = environments
-        self.intervalSeconds = intervalSeconds
         self.budget = budget
         self.logger = logger
     }
 
     /// Starts the timer; an interval of 0 or less leaves the sweeper off.
-    public func start() {
-        guard intervalSeconds > 0, timer == nil else { return }
-        timer = loop.every(intervalSeconds) { [weak self] in self?.step() }
-    }
+    public func start() { ticker.start { [weak self] in self?.step() } }
 
-    public func stop() {
-        timer?.cancel()
-        timer = nil
-    }
+    public func stop() { ticker.stop() }
 
     private func step() {
         guard pending == 0, redis.isConnected else { return }

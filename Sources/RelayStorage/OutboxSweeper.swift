@@ -12,44 +12,35 @@ public final class OutboxSweeper {
     public static let defaultSlotsPerTick = 1024
     public static let graceMilliseconds: Int64 = 10_000
 
-    private let loop: EventLoop
     private let redis: any RedisCommands
     private let keys: RedisKeys
     private let forwarder: OutboxForwarder
-    private let intervalSeconds: Double
     private let slotsPerTick: Int
     private let logger: Logger
-    private var timer: LoopTimer?
+    private let ticker: Ticker
     private var pending = 0
 
     public init(loop: EventLoop, redis: any RedisCommands, keys: RedisKeys, forwarder: OutboxForwarder,
                 intervalSeconds: Double, slotsPerTick: Int = OutboxSweeper.defaultSlotsPerTick, logger: Logger) {
-        self.loop = loop
+        ticker = Ticker(loop: loop, intervalSeconds: intervalSeconds)
         self.redis = redis
         self.keys = keys
         self.forwarder = forwarder
-        self.intervalSeconds = intervalSeconds
         self.slotsPerTick = slotsPerTick
         self.logger = logger
     }
 
     /// Starts the timer; an interval of 0 or less leaves the sweeper off.
-    public func start() {
-        guard intervalSeconds > 0, timer == nil else { return }
-        timer = loop.every(intervalSeconds) { [weak self] in self?.tick() }
-    }
+    public func start() { ticker.start { [weak self] in self?.tick() } }
 
-    public func stop() {
-        timer?.cancel()
-        timer = nil
-    }
+    public func stop() { ticker.stop() }
 
     /// One tick: claim the next range of slots and look at their outboxes.
     public func tick(_ done: @escaping () -> Void = {}) {
         guard pending == 0, redis.isConnected else { return done() }
         pending = 1
         let cursor = keys.outboxSweepCursor
-        let interval = String(Int(intervalSeconds * 1000 * 0.9))
+        let interval = String(Int(ticker.intervalSeconds * 1000 * 0.9))
         redis.run(RelayScripts.outboxCursor, keys: [cursor], [String(slotsPerTick), interval]) { [weak self] reply in
             guard let self else { return }
             // Too soon, or no answer: the next tick asks again.
