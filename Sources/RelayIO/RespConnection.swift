@@ -177,13 +177,28 @@ public final class RespConnection {
         onConnect?(nil)
     }
 
+    /// The most read from the socket in one read callback, beyond libevent's own read.
+    static let maxReadPerCallback = 256 << 10
+
     private func readable() {
         guard let bev else { return }
         let input = bufferevent_get_input(bev)
+        let fd = bufferevent_getfd(bev)
         var data: UnsafePointer<CChar>?
+        var extra = 0
         while self.bev != nil {
             let length = relay_evbuffer_first_chunk(input, &data)
-            guard length > 0, let data else { return }
+            guard length > 0, let data else {
+                // libevent reads at most 4 KiB per read event: under load the rest of the
+                // replies would wait a whole loop iteration (every other ready socket first).
+                // Take what the socket holds now. EOF and errors are left for the bufferevent,
+                // which sees them on its next read.
+                guard extra < Self.maxReadPerCallback else { return }
+                let got = evbuffer_read(input, fd, 16 << 10)
+                guard got > 0 else { return }
+                extra += Int(got)
+                continue
+            }
             // The reader copies the bytes; the chunk is drained right after.
             guard redisReaderFeed(reader, data, length) == REDIS_OK else {
                 return fail("out of memory reading a reply")
