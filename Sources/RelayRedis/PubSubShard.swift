@@ -54,6 +54,8 @@ final class PubSubShard {
     /// The node is ready: requests can be sent.
     private(set) var isReady = false
     var onEvent: (Event) -> Void = { _ in }
+    /// ShardedPubSub uses this shard now (its events are for it); set and cleared by it.
+    var inUse = false
     /// The first PING was answered (the node may now be ready).
     var onAnswered: () -> Void = {}
     /// The connection is unusable (a refused PING, replies out of step): the node drops it.

@@ -102,7 +102,8 @@ public final class ShardedPubSub {
             return self.owners.primaries.contains(node.endpoint) || self.isUsed(shard)
         }
         redisNodes.onPubSubEvent = { [weak self] node, event in
-            guard let self, let shard = node.pubsub, self.shards[node.endpoint.description] === shard else { return }
+            // Per live message: a flag, not a lookup by the endpoint's name.
+            guard let self, let shard = node.pubsub, shard.inUse else { return }
             self.handle(event, from: shard)
         }
     }
@@ -134,6 +135,7 @@ public final class ShardedPubSub {
         retryTimer = nil
         followTimer?.cancel()
         followTimer = nil
+        shards.values.forEach { $0.inUse = false }
         shards = [:]
         if ownsNodes { redisNodes.stop() } else { redisNodes.prune() }
         let lost = entries.values
@@ -197,6 +199,7 @@ public final class ShardedPubSub {
         // The set's options have subscriptions on (checked at init): every node has a shard.
         let shard = redisNodes.node(for: endpoint).pubsub!
         shards[endpoint.description] = shard
+        shard.inUse = true
         if shard.isReady && !stopped {
             // A node already up (kept for the router, now a primary again): no `.ready` comes.
             reportedConnected = true
@@ -209,6 +212,7 @@ public final class ShardedPubSub {
     private func release(_ shard: PubSubShard) {
         guard shards[shard.endpoint.description] === shard else { return }
         shards[shard.endpoint.description] = nil
+        shard.inUse = false
         redisNodes.prune()
     }
 
