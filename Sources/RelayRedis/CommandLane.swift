@@ -17,7 +17,6 @@ final class CommandLane {
     /// Round-trip time of every command (a histogram in Prometheus).
     private let latency = Metrics.Timer(label: "relay_redis_command_duration_seconds")
 
-    var isAttached: Bool { connection != nil }
     var hasPending: Bool { !pending.isEmpty }
     /// How long the oldest unanswered command has waited, if it is past its allowance.
     func overdue(now: Double) -> Double? {

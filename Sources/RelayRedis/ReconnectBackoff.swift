@@ -15,6 +15,3 @@ struct ReconnectBackoff {
 
     mutating func reset() { current = ReconnectBackoff.first }
 }
-
-/// Seconds to a tenth, for log lines ("2.1").
-func seconds(_ value: Double) -> String { String((value * 10).rounded() / 10) }

@@ -240,38 +240,38 @@ public final class RedisNode {
 
     // MARK: Connections
 
+    /// A connection's lane: what to do once the connection is up, and where its replies go.
+    private typealias Lane = (attach: (any RedisConnection) -> Void, received: (RedisReply) -> Void)
+
+    /// The lanes of this node, one connection each: commands, then replicated writes, then pub/sub.
+    private func lanes() -> [Lane] {
+        var lanes = [commandLane(commands)]
+        if let writes { lanes.append(commandLane(writes)) }
+        if let pubsub { lanes.append(({ pubsub.attach($0) }, { pubsub.received($0) })) }
+        return lanes
+    }
+
+    private func commandLane(_ lane: CommandLane) -> Lane {
+        ({ [weak self] in self?.attach($0, to: lane) },
+         { [weak self] reply in if !lane.received(reply) { self?.fail("a reply nobody asked for: \(reply)") } })
+    }
+
     private func connect() {
-        var lanes: [(any RedisConnection) -> Void] = [{ [weak self] in self?.attach($0, to: self?.commands) }]
-        if writes != nil { lanes.append { [weak self] in self?.attach($0, to: self?.writes) } }
-        if let pubsub { lanes.append { pubsub.attach($0) } }
         answered = 0
-        connections = lanes.map { attach in
+        connections = lanes().map { lane in
             let connection = connector(endpoint)
             connection.onConnect = { [weak self, unowned connection] error in
                 guard let self, self.isCurrent(connection) else { return }
                 if let error { return self.fail(error) }
-                attach(connection)
+                lane.attach(connection)
             }
             connection.onDisconnect = { [weak self, unowned connection] error in
                 guard let self, self.isCurrent(connection) else { return }
                 self.fail(error ?? "closed by the server")
             }
+            connection.onReply = lane.received
             return connection
         }
-        // Replies go to the lane of their connection.
-        connections[0].onReply = { [weak self] reply in
-            guard let self, !self.commands.received(reply) else { return }
-            self.fail("a reply nobody asked for: \(reply)")
-        }
-        var index = 1
-        if let writes {
-            connections[index].onReply = { [weak self] reply in
-                guard let self, !writes.received(reply) else { return }
-                self.fail("a reply nobody asked for: \(reply)")
-            }
-            index += 1
-        }
-        if let pubsub { connections[index].onReply = { pubsub.received($0) } }
         livenessTimer = loop.every(Self.livenessTickSeconds) { [weak self] in self?.checkLiveness() }
         for connection in connections where !connection.connect() {
             return fail("cannot open a socket")
@@ -283,8 +283,7 @@ public final class RedisNode {
     }
 
     /// A command connection is up: its first PING decides whether Redis really serves.
-    private func attach(_ connection: any RedisConnection, to lane: CommandLane?) {
-        guard let lane else { return }
+    private func attach(_ connection: any RedisConnection, to lane: CommandLane) {
         lane.attach(connection)
         lane.send([Array("PING".utf8)], allowance: options.commandTimeoutSeconds) { [weak self] reply in
             guard let self else { return }
@@ -369,3 +368,6 @@ public final class RedisNode {
         fail(reason, timedOut: true)
     }
 }
+
+/// Seconds to a tenth, for log lines ("2.1").
+func seconds(_ value: Double) -> String { String((value * 10).rounded() / 10) }

@@ -35,11 +35,6 @@ public final class RedisNodeSet {
         }
     }
 
-    /// Every node, in no particular order.
-    public var all: [RedisNode] { Array(nodes.values) }
-
-    public func existing(_ endpoint: RedisEndpoint) -> RedisNode? { nodes[endpoint.description] }
-
     /// The node of `endpoint`, made (and started, once the set is) when there is none.
     public func node(for endpoint: RedisEndpoint) -> RedisNode {
         if let node = nodes[endpoint.description] { return node }
