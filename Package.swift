@@ -22,6 +22,9 @@ let package = Package(
         // C libraries from Debian packages, found through pkg-config.
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // HTTP/2 framing, HPACK and flow control for the relay's HTTP/2 server (and the load
+        // tester's HTTP/2 client).
+        .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         // Wraps macros and variadic C calls Swift cannot make directly.
         .target(
             name: "CRelayShims",
@@ -41,7 +44,7 @@ let package = Package(
         // All UnsafePointer, Unmanaged and C callbacks live here (see RelayIO/Interop.md).
         .target(
             name: "RelayIO",
-            dependencies: ["RelayWire", "CRelayShims", "CHiredis", "CLibevent"],
+            dependencies: ["RelayWire", "CRelayShims", "CHiredis", "CLibevent", "CNghttp2"],
             exclude: ["Interop.md"]
         ),
         // The Redis client: connections (one RedisNode per endpoint), cluster routing, sharded
