@@ -29,7 +29,9 @@ let package = Package(
         .target(
             name: "CRelayShims",
             dependencies: ["CLibevent"],
-            cSettings: [.define("_GNU_SOURCE")]
+            cSettings: [.define("_GNU_SOURCE")],
+            // TLS for the HTTP server: OpenSSL (Debian libssl-dev) through libevent's OpenSSL bufferevents.
+            linkerSettings: [.linkedLibrary("event_openssl"), .linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
         // The wire formats the HTTP server reads (request heads, chunked bodies, percent
         // escapes): pure Swift with no imports at all, so that RelayIO can use it without

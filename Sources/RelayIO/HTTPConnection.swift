@@ -10,6 +10,9 @@
 // lingering close. A response the client does not read is bounded by the bufferevent's write
 // timeout. Input is read at most `readHighWater` bytes ahead, so a connection holds little
 // besides the body it was allowed to send.
+// A connection whose first bytes are the HTTP/2 preface is handed, bufferevent and all, to an
+// HTTP2Connection (h2c with prior knowledge); a TLS connection arrives here only when ALPN chose
+// HTTP/1.1 (or nothing).
 // Ownership: HTTPServer keeps every open connection in its table; the bufferevent's callbacks
 // get the connection unretained, and `close()` frees the bufferevent before the table lets the
 // connection go, so no callback can reach a freed connection. See Interop.md.
@@ -17,7 +20,15 @@ internal import CLibevent
 internal import CRelayShims
 import RelayWire
 
-final class HTTPConnection {
+/// An open connection in the server's table (HTTP/1.1, HTTP/2, or a TLS handshake).
+protocol ServerConnection: AnyObject {
+    /// Frees the socket at once; exchanges still open learn that their client is gone.
+    func close()
+    /// The server is draining: finish what is in flight, take nothing new.
+    func drain()
+}
+
+final class HTTPConnection: ServerConnection, ExchangeCarrier {
     enum Phase: Equatable {
         case awaitingHead(started: Bool)
         case readingBody
@@ -64,13 +75,19 @@ final class HTTPConnection {
     /// Input arrived while streaming: what follows the stream cannot be trusted as a request.
     private var discardedWhileStreaming = false
 
-    init?(server: HTTPServer, fd: Int32) {
-        guard let bev = bufferevent_socket_new(server.loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
-            return nil
-        }
+    /// Under TLS the socket carries ciphertext: streamed frames go through the bufferevent.
+    private let tls: Bool
+    /// Requests read on this connection; only the first may be the HTTP/2 preface.
+    private var requestsRead = 0
+    /// Handed to an HTTP2Connection: the bufferevent is no longer this connection's.
+    private var handedOver = false
+
+    /// Takes `bev` (which owns the socket); plain TCP unless `tls`.
+    init(server: HTTPServer, bev: OpaquePointer, tls: Bool) {
         self.server = server
         self.bev = bev
-        self.fd = fd
+        self.fd = bufferevent_getfd(bev)
+        self.tls = tls
     }
 
     func start() {
@@ -90,6 +107,8 @@ final class HTTPConnection {
         bufferevent_set_timeouts(bev, nil, &write)
         bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
         arm(.idle)
+        // A request sent together with the TLS handshake is already in the input.
+        if evbuffer_get_length(input) > 0 { process() }
     }
 
     // MARK: Reading
@@ -119,6 +138,11 @@ final class HTTPConnection {
     private func readHead() -> Bool {
         var length = evbuffer_get_length(input)
         guard length > 0, outputLength <= Self.writeHighWater else { return false }
+        if requestsRead == 0 && !tls, let preface = http2Preface(length) {
+            guard preface else { return false }   // the start of it: wait for the rest
+            handOverToHTTP2()
+            return false
+        }
         if phase == .awaitingHead(started: false) {
             // Empty lines before a request are allowed (RFC 9112 section 2.2); a few at most.
             var skipped = 0
@@ -171,8 +195,9 @@ final class HTTPConnection {
             return false
         }
         timer?.cancel()
+        requestsRead += 1
         keepAlive = head.keepAlive
-        let exchange = HTTPExchange(head: head, connection: self)
+        let exchange = HTTPExchange(head: head, carrier: self, server: server)
         self.exchange = exchange
         server.exchangeStarted()
         // Until the body is read, an answer ends the connection (its body is still on the wire).
@@ -193,7 +218,7 @@ final class HTTPConnection {
             // to hold budget, and the body deadline bounds for how long.
             remaining = declared
             body = []
-        case .chunked:
+        case .chunked, .streamed:
             decoder = ChunkedBodyDecoder(limit: limit)
             body = []
         }
@@ -287,7 +312,7 @@ final class HTTPConnection {
     }
 
     /// A complete response. HEAD answers carry the length of the body they do not send.
-    func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool) {
+    internal func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool) {
         guard !closed else { return responseComplete() }
         if phase == .readingBody || server.closeAfterEveryResponse { keepAlive = false }
         var head = statusLine(status)
@@ -305,31 +330,111 @@ final class HTTPConnection {
     }
 
     /// Starts a streamed response: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
-    /// Returns the output buffer and the socket for HTTPExchange's direct writes.
-    func startStream(status: Int, headers: [(String, String)]) -> (output: OpaquePointer, socket: Int32, chunked: Bool)? {
-        guard !closed, phase == .handling else { return nil }
+    func startStream(status: Int, headers: [(String, String)]) -> Bool {
+        guard !closed, phase == .handling else { return false }
         if peerFinished {
             // The client hung up while the stream was being prepared: nobody will read it.
             close()
-            return nil
+            return false
         }
-        let chunked = exchange?.minorVersion == 1
+        chunkedStream = exchange?.minorVersion == 1
         phase = .streaming
-        if !chunked { keepAlive = false }
+        if !chunkedStream { keepAlive = false }
         var head = statusLine(status)
         appendHeaders(headers, to: &head)
-        head += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n"
+        head += chunkedStream ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n"
         head += "\r\n"
         write(Array(head.utf8))
-        return (bufferevent_get_output(bev), bufferevent_getfd(bev), chunked)
+        return true
+    }
+
+    /// Chunked transfer encoding (HTTP/1.1) or a close-delimited stream (HTTP/1.0).
+    private var chunkedStream = true
+
+    /// When nothing is queued for this connection the frames go straight to the socket in one
+    /// sendmsg (no epoll change); whatever the socket does not take is queued in libevent's
+    /// output buffer by reference (no copy), in order, and libevent writes it when the socket
+    /// drains. Under TLS everything is queued: the bufferevent encrypts it.
+    func writeStream(_ frames: [SharedFrame]) -> Int {
+        guard !closed, phase == .streaming else { return 0 }
+        let output = bufferevent_get_output(bev)
+        var sent = 0
+        if !tls && evbuffer_get_length(output) == 0 {
+            if frames.count == 1, let frame = frames.first {
+                let (start, length) = region(frame)
+                sent = max(0, relay_send_now(fd, frame.bytes + start, UInt(length)))
+            } else {
+                var bases: [UnsafeRawPointer?] = []
+                var lengths: [UInt] = []
+                bases.reserveCapacity(min(frames.count, 64))
+                lengths.reserveCapacity(min(frames.count, 64))
+                for frame in frames.prefix(64) {
+                    let (start, length) = region(frame)
+                    bases.append(frame.bytes + start)
+                    lengths.append(UInt(length))
+                }
+                sent = max(0, relay_send_buffers(fd, &bases, &lengths, Int32(bases.count)))
+            }
+        }
+        var queued = 0
+        for frame in frames {
+            let (start, length) = region(frame)
+            if sent >= length { sent -= length; continue }
+            // A refused reference would lose bytes mid-stream: report the connection as
+            // hopelessly behind, so that its subscriber is dropped (it resumes with its id).
+            guard frame.addReference(to: output, offset: start + sent, length: length - sent) else { return Int.max }
+            queued += length - sent
+            sent = 0
+        }
+        return queued == 0 ? 0 : evbuffer_get_length(output)
+    }
+
+    private func region(_ frame: SharedFrame) -> (start: Int, length: Int) {
+        chunkedStream ? (0, frame.chunkedCount) : (frame.payloadOffset, frame.count)
+    }
+
+    var unsentStreamBytes: Int {
+        closed ? 0 : evbuffer_get_length(bufferevent_get_output(bev))
     }
 
     /// Ends a stream cleanly: the last chunk on HTTP/1.1, the end of the connection on 1.0.
-    func endStream(chunked: Bool) {
+    func endStream() {
         guard !closed, phase == .streaming else { return }
-        if chunked { write(Array("0\r\n\r\n".utf8)) }
+        if chunkedStream { write(Array("0\r\n\r\n".utf8)) }
         if server.closeAfterEveryResponse || discardedWhileStreaming { keepAlive = false }
         responseComplete()
+    }
+
+    func abortStream() { close() }
+
+    func drain() {
+        // Idle keep-alive connections end now; busy ones after their answer (closeAfterEveryResponse).
+        if phase == .awaitingHead(started: false) && outputLength == 0 { close() }
+    }
+
+    // MARK: HTTP/2 with prior knowledge
+
+    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    /// nil: not the HTTP/2 preface; false: the input so far is its start; true: it is there.
+    private func http2Preface(_ length: Int) -> Bool? {
+        let n = min(length, Self.preface.count)
+        var first = [UInt8](repeating: 0, count: n)
+        first.withUnsafeMutableBytes { _ = evbuffer_copyout(input, $0.baseAddress, n) }
+        guard first[...] == Self.preface[..<n] else { return nil }
+        return n == Self.preface.count
+    }
+
+    /// The connection becomes an HTTP/2 connection; the bufferevent and the input read so far
+    /// (the preface included) go with it.
+    private func handOverToHTTP2() {
+        withExtendedLifetime(self) {
+            handedOver = true
+            closed = true
+            timer?.cancel()
+            server.startHTTP2(bev: bev, tls: false)
+            server.connectionClosed(self)
+        }
     }
 
     private func statusLine(_ status: Int) -> String {
@@ -474,7 +579,7 @@ final class HTTPConnection {
         guard !closed else { return }
         closed = true
         timer?.cancel()
-        bufferevent_free(bev)
+        if !handedOver { bufferevent_free(bev) }
         if reserved > 0 {
             server.releaseBody(reserved)
             reserved = 0
@@ -484,7 +589,7 @@ final class HTTPConnection {
         exchange = nil
         body = []
         server.connectionClosed(self)
-        pending?.connectionClosed(handlerWillAnswer: handlerOwnsExchange)
+        pending?.carrierClosed(handlerWillAnswer: handlerOwnsExchange)
     }
 }
 

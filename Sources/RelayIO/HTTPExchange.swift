@@ -1,5 +1,6 @@
-// HTTPExchange: one HTTP request and its response, plain or streamed (SSE).
-// Holds its connection until it is answered; after that every call is a no-op.
+// HTTPExchange: one HTTP request and its response, plain or streamed (SSE), whichever protocol
+// carried it: an HTTP/1.1 connection or an HTTP/2 stream (an `ExchangeCarrier`). Handlers see
+// only this type. Holds its carrier until it is answered; after that every call is a no-op.
 // See Interop.md for the threading and ownership rules of this module.
 internal import CLibevent
 internal import CRelayShims
@@ -10,9 +11,29 @@ public enum HTTPMethod: String, Sendable {
     case options = "OPTIONS", patch = "PATCH", other = "OTHER"
 }
 
+/// What carries an exchange: an HTTP/1.1 connection (one exchange at a time) or an HTTP/2
+/// stream. Called only by HTTPExchange, and only while the exchange holds it.
+protocol ExchangeCarrier: AnyObject {
+    /// A complete response; HEAD answers carry the length of the body they do not send.
+    func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool)
+    /// Starts a streamed response; false when the client has gone (nothing was sent).
+    func startStream(status: Int, headers: [(String, String)]) -> Bool
+    /// Queues shared frames on the open stream, in order, without copying their bytes.
+    /// Returns the bytes this stream has not yet handed to the kernel (Int.max: hopelessly
+    /// behind, drop it).
+    func writeStream(_ frames: [SharedFrame]) -> Int
+    /// Bytes accepted for the stream and not yet written to the socket.
+    var unsentStreamBytes: Int { get }
+    /// Ends the stream cleanly.
+    func endStream()
+    /// Ends the stream without a clean end: the HTTP/1.1 connection closes, the HTTP/2 stream
+    /// is reset.
+    func abortStream()
+}
+
 public final class HTTPExchange {
-    /// The connection, until the exchange is answered (or its client has gone).
-    private var connection: HTTPConnection?
+    /// The carrier, until the exchange is answered (or its client has gone).
+    private var carrier: ExchangeCarrier?
     private var answered = false
     private var head: HTTPRequestHead
     public let method: HTTPMethod
@@ -20,28 +41,24 @@ public final class HTTPExchange {
     public let path: String
     /// The raw query string (after "?"), or nil.
     public let query: String?
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1 and HTTP/2.
     public let minorVersion: Int
+    /// Whether the request arrived over HTTP/2.
+    public var isHTTP2: Bool { head.majorVersion == 2 }
     /// Whatever the server's user decided about this request when its head arrived (the relay
     /// keeps the route and the caller here, so that they are worked out once).
     public var attachment: Any?
     private var requestBody: [UInt8] = []
     private var onClose: (() -> Void)?
     private var streaming = false
-    /// Chunked transfer encoding (HTTP/1.1) or a close-delimited body (HTTP/1.0).
-    private var chunked = true
-    /// While streaming: the connection's output buffer and socket, looked up once; cleared
-    /// when the connection closes (it frees both).
-    private var streamOutput: OpaquePointer?
-    private var streamSocket: Int32 = -1
     /// Strong: an exchange keeps its server (and so the loop) alive; the server holds no
     /// exchange, so there is no cycle.
     private let server: HTTPServer
 
-    init(head: HTTPRequestHead, connection: HTTPConnection) {
+    init(head: HTTPRequestHead, carrier: ExchangeCarrier, server: HTTPServer) {
         self.head = head
-        self.connection = connection
-        self.server = connection.server
+        self.carrier = carrier
+        self.server = server
         method = HTTPMethod(rawValue: head.method) ?? .other
         path = head.path
         query = head.query
@@ -66,117 +83,74 @@ public final class HTTPExchange {
     public func respond(status: Int, headers: [(String, String)], body: [UInt8]) {
         server.loop.assertOnLoopThread()
         guard !answered, !streaming else { return }
-        let connection = self.connection
+        let carrier = self.carrier
         finished()
-        connection?.sendResponse(status: status, headers: headers, body: body, headOnly: method == .head)
+        carrier?.sendResponse(status: status, headers: headers, body: body, headOnly: method == .head)
     }
 
-    /// Starts a streamed response (chunked on HTTP/1.1, close-delimited on HTTP/1.0): the
-    /// head is queued at once. `onClose` runs if the client goes away before `endStream()`.
+    /// Starts a streamed response (chunked on HTTP/1.1, close-delimited on HTTP/1.0, DATA
+    /// frames on HTTP/2): the head is queued at once. `onClose` runs if the client goes away
+    /// before `endStream()`.
     public func startStream(status: Int, headers: [(String, String)], onClose: @escaping () -> Void) {
         guard !answered, !streaming else { return }
-        guard let connection, let stream = connection.startStream(status: status, headers: headers) else {
+        guard let carrier, carrier.startStream(status: status, headers: headers) else {
             // The client is gone: the stream ends before it began.
             finished()
             return onClose()
         }
         streaming = true
         self.onClose = onClose
-        streamOutput = stream.output
-        streamSocket = stream.socket
-        chunked = stream.chunked
         // A stream lives for minutes and there may be 100,000: drop the request's header fields.
         head.fields = []
         requestBody = []
     }
-    /// Writes shared frames on an open stream, in order. Each frame carries its own chunk
-    /// framing, so the same bytes go to every stream. When nothing is queued for this
-    /// connection the frames go straight to the socket in one sendmsg (no epoll change);
-    /// whatever the socket does not take is queued in libevent's output buffer by reference
-    /// (no copy), in order, and libevent writes it when the socket drains.
-    /// Returns the bytes left queued in libevent (0 when the socket took everything).
+
+    /// Writes shared frames on an open stream, in order: the same bytes go to every stream
+    /// (each frame is framed once per node; only HTTP/2's 9-byte frame header is per stream).
+    /// Returns the bytes left unsent (Int.max when the stream is hopelessly behind).
     @discardableResult
     public func write(_ frames: [SharedFrame]) -> Int {
-        guard streaming, !answered, !frames.isEmpty, let output = streamOutput else { return 0 }
-        var sent = 0
-        if evbuffer_get_length(output) == 0 {
-            // A dead connection (-1) queues everything: libevent's write then fails and closes it.
-            let fd = streamSocket
-            if frames.count == 1, let frame = frames.first {
-                let (start, length) = region(frame)
-                sent = max(0, relay_send_now(fd, frame.bytes + start, UInt(length)))
-            } else {
-                var bases: [UnsafeRawPointer?] = []
-                var lengths: [UInt] = []
-                bases.reserveCapacity(min(frames.count, 64))
-                lengths.reserveCapacity(min(frames.count, 64))
-                for frame in frames.prefix(64) {
-                    let (start, length) = region(frame)
-                    bases.append(frame.bytes + start)
-                    lengths.append(UInt(length))
-                }
-                sent = max(0, relay_send_buffers(fd, &bases, &lengths, Int32(bases.count)))
-            }
-        }
-        var queued = 0
-        for frame in frames {
-            let (start, length) = region(frame)
-            if sent >= length { sent -= length; continue }
-            // A refused reference would lose bytes mid-stream: report the connection as
-            // hopelessly behind, so that its subscriber is dropped (it resumes with its id).
-            guard frame.addReference(to: output, offset: start + sent, length: length - sent) else { return Int.max }
-            queued += length - sent
-            sent = 0
-        }
-        return queued == 0 ? 0 : evbuffer_get_length(output)
+        guard streaming, !answered, !frames.isEmpty, let carrier else { return 0 }
+        return carrier.writeStream(frames)
     }
 
-    private func region(_ frame: SharedFrame) -> (start: Int, length: Int) {
-        chunked ? (0, frame.chunkedCount) : (frame.payloadOffset, frame.count)
-    }
-
-    /// Bytes accepted for this connection but not yet written to the socket.
+    /// Bytes accepted for this stream but not yet written to the socket.
     public var unsentBytes: Int {
-        guard !answered, let output = streamOutput else { return 0 }
-        return evbuffer_get_length(output)
+        guard streaming, !answered, let carrier else { return 0 }
+        return carrier.unsentStreamBytes
     }
 
-    /// Ends a streamed response cleanly (the terminating chunk is sent).
+    /// Ends a streamed response cleanly.
     public func endStream() {
         guard streaming, !answered else { return }
-        let connection = self.connection
-        let chunked = self.chunked
+        let carrier = self.carrier
         onClose = nil
         finished()
-        connection?.endStream(chunked: chunked)
+        carrier?.endStream()
     }
 
-    /// Drops the connection without a clean end (slow subscriber, shutdown).
+    /// Drops the stream without a clean end (slow subscriber, shutdown).
     public func abort() {
         guard streaming, !answered else { return }
-        let connection = self.connection
+        let carrier = self.carrier
         onClose = nil
         finished()
-        connection?.close()
+        carrier?.abortStream()
     }
 
-    /// Answered: the connection is no longer this exchange's to use.
+    /// Answered: the carrier is no longer this exchange's to use.
     private func finished() {
         guard !answered else { return }
         answered = true
-        connection = nil
-        streamOutput = nil
-        streamSocket = -1
+        carrier = nil
         server.exchangeFinished()
     }
 
-    /// The connection closed under the exchange: a stream ends (onClose runs); a request still
+    /// The carrier closed under the exchange: a stream ends (onClose runs); a request still
     /// being handled stays unanswered until its handler responds, which then writes nothing;
     /// a request whose body never arrived had no handler and is finished here.
-    func connectionClosed(handlerWillAnswer: Bool) {
-        connection = nil
-        streamOutput = nil
-        streamSocket = -1
+    func carrierClosed(handlerWillAnswer: Bool) {
+        carrier = nil
         if !handlerWillAnswer { return finished() }
         guard streaming, !answered else { return }
         let callback = onClose

@@ -1,4 +1,6 @@
-// HTTPServer: the relay's HTTP/1.1 server, on libevent listeners and bufferevents.
+// HTTPServer: the relay's HTTP server, on libevent listeners and bufferevents: HTTP/1.1, and
+// HTTP/2 on the same port (a connection that opens with the HTTP/2 preface, or a TLS connection
+// whose ALPN chose "h2"; see HTTP2Connection). TLS is optional (`useTLS`).
 //
 // It parses requests itself (RelayWire's HTTPRequestHead and ChunkedBodyDecoder) rather than
 // through evhttp, because facing the internet needs decisions evhttp 2.1 does not let a server
@@ -13,8 +15,9 @@ internal import CRelayShims
 
 public enum HTTPServerError: Error, CustomStringConvertible {
     case bind(String)
+    case tls(String)
     public var description: String {
-        switch self { case .bind(let m): return m }
+        switch self { case .bind(let m), .tls(let m): return m }
     }
 }
 
@@ -36,6 +39,12 @@ public struct HTTPServerLimits: Sendable {
     public var maxBufferedBodyBytes = 64 << 20
     /// After accept() fails for want of descriptors, how long the listener rests.
     public var acceptBackoffSeconds: Double = 0.25
+    /// HTTP/2: streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    public var http2MaxConcurrentStreams = 128
+    /// HTTP/2: RST_STREAM frames a client may send in a burst, and then per second, before
+    /// its connection is closed (rapid reset, CVE-2023-44487).
+    public var http2ResetBurst = 200
+    public var http2ResetsPerSecond = 50
 
     public init() {}
 }
@@ -50,6 +59,22 @@ public struct HTTPServerCounters: Sendable {
     public var writeTimeouts = 0
     public var malformedRequests = 0
     public var refusedBodyBudget = 0
+    /// HTTP/2 connections and streams opened.
+    public var http2Connections = 0
+    public var http2Streams = 0
+    /// RST_STREAM frames received from clients.
+    public var http2ResetsReceived = 0
+    /// Connections closed for a flood of control frames (SETTINGS, PING, PRIORITY, empty DATA)
+    /// or of unread acknowledgements.
+    public var http2Floods = 0
+    /// GOAWAY frames sent with ENHANCE_YOUR_CALM (floods and rapid resets).
+    public var http2CalmGoaways = 0
+    /// Connections ended by a protocol error.
+    public var http2ProtocolErrors = 0
+    /// Streams reset because their flow-control window stayed shut past the write timeout.
+    public var http2StalledStreams = 0
+    /// TLS handshakes that failed or timed out.
+    public var tlsHandshakeFailures = 0
 
     public init() {}
 }
@@ -66,7 +91,9 @@ public final class HTTPServer {
     let loop: EventLoop
     let limits: HTTPServerLimits
     private var listeners: [OpaquePointer] = []
-    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var connections: [ObjectIdentifier: ServerConnection] = [:]
+    /// The TLS context when the server speaks TLS; every connection then starts a handshake.
+    private var tls: TLSContext?
     private var resumeTimer: LoopTimer?
     private var lastAcceptReport = 0.0
     private var acceptErrorsSinceReport = 0
@@ -76,8 +103,11 @@ public final class HTTPServer {
     /// Request body bytes buffered now, across connections.
     public private(set) var bufferedBodyBytes = 0
     public var openConnections: Int { connections.count }
-    /// When set, answered requests close their connection (a draining node sheds keep-alive clients).
-    public var closeAfterEveryResponse = false
+    /// When set, answered requests close their connection (a draining node sheds keep-alive
+    /// clients), and HTTP/2 connections are told to go away (GOAWAY).
+    public var closeAfterEveryResponse = false {
+        didSet { if closeAfterEveryResponse { for connection in Array(connections.values) { connection.drain() } } }
+    }
 
     let headTimeout: CommonTimeout?
     let bodyTimeout: CommonTimeout?
@@ -155,12 +185,45 @@ public final class HTTPServer {
             warn("connections over the cap of \(limits.maxConnections) refused", &counters.refusedOverCap)
             return
         }
-        guard let connection = HTTPConnection(server: self, fd: fd) else {
+        if let tls {
+            guard let handshake = TLSHandshake(server: self, context: tls, fd: fd) else {
+                evutil_closesocket(fd)
+                return
+            }
+            connections[ObjectIdentifier(handshake)] = handshake
+            return handshake.start()
+        }
+        guard let bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
             evutil_closesocket(fd)
             return
         }
+        start(HTTPConnection(server: self, bev: bev, tls: false))
+    }
+
+    private func start(_ connection: HTTPConnection) {
         connections[ObjectIdentifier(connection)] = connection
         connection.start()
+    }
+
+    /// Serves HTTPS from now on: `certFile` (PEM, the chain) and `keyFile` (PEM). ALPN offers
+    /// "h2" and "http/1.1".
+    public func useTLS(certFile: String, keyFile: String) throws {
+        tls = try TLSContext(certFile: certFile, keyFile: keyFile)
+    }
+
+    public var servesTLS: Bool { tls != nil }
+
+    /// A connection speaks HTTP/2 from here on (the h2c preface arrived, or ALPN chose "h2").
+    func startHTTP2(bev: OpaquePointer, tls: Bool) {
+        let connection = HTTP2Connection(server: self, bev: bev, tls: tls)
+        connections[ObjectIdentifier(connection)] = connection
+        connection.start()
+    }
+
+    /// A TLS handshake finished: ALPN picked the protocol.
+    func handshakeFinished(_ handshake: TLSHandshake, bev: OpaquePointer, http2: Bool) {
+        connections.removeValue(forKey: ObjectIdentifier(handshake))
+        if http2 { startHTTP2(bev: bev, tls: true) } else { start(HTTPConnection(server: self, bev: bev, tls: true)) }
     }
 
     /// accept() failed with something other than "try again": out of descriptors (EMFILE,
@@ -199,7 +262,7 @@ public final class HTTPServer {
 
     // MARK: Bookkeeping called by connections and exchanges
 
-    func connectionClosed(_ connection: HTTPConnection) {
+    func connectionClosed(_ connection: ServerConnection) {
         connections.removeValue(forKey: ObjectIdentifier(connection))
     }
 

@@ -21,6 +21,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
         case none
         case length(Int)
         case chunked
+        /// HTTP/2: the body is whatever DATA frames arrive before the end of the stream.
+        case streamed
     }
 
     public var method: String
@@ -28,8 +30,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var path: String
     /// The raw query string (after "?"), or nil.
     public var query: String?
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1 (and for HTTP/2, whose semantics are 1.1's).
     public var minorVersion: Int
+    /// 1, or 2 for a request that arrived over HTTP/2.
+    public var majorVersion = 1
     /// Field names lowercased, values with surrounding whitespace removed, in order.
     public var fields: [(name: String, value: String)]
     public var framing: BodyFraming
@@ -45,6 +49,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     public static func == (a: HTTPRequestHead, b: HTTPRequestHead) -> Bool {
         a.method == b.method && a.path == b.path && a.query == b.query && a.minorVersion == b.minorVersion
+            && a.majorVersion == b.majorVersion
             && a.fields.map(\.name) == b.fields.map(\.name) && a.fields.map(\.value) == b.fields.map(\.value)
             && a.framing == b.framing && a.keepAlive == b.keepAlive && a.expectsContinue == b.expectsContinue
     }
@@ -124,7 +129,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// Origin-form ("/path?query"), absolute-form ("http://host/path?query", which servers must
     /// accept) or asterisk-form ("*", OPTIONS only).
-    private static func splitTarget(_ target: String, method: String) throws -> (String, String?) {
+    static func splitTarget(_ target: String, method: String) throws -> (String, String?) {
         var rest = Substring(target)
         if rest == "*" {
             guard method == "OPTIONS" else { throw HTTPHeadError(400, "Malformed request target") }

@@ -117,6 +117,9 @@ struct RelayConfig {
         if self.workers > 1, try listenAddress().port == 0 {
             throw ConfigError(description: "listen: workers share one port, so it cannot be 0")
         }
+        if self.tlsCertFile.isEmpty != self.tlsKeyFile.isEmpty {
+            throw ConfigError(description: "tlsCertFile and tlsKeyFile: set both (HTTPS) or neither (plain HTTP)")
+        }
         if Double(self.httpTimeoutSeconds) <= self.pingIntervalSeconds {
             throw ConfigError(description: "httpTimeoutSeconds: must be above pingIntervalSeconds, or idle streams are cut")
         }
@@ -196,6 +199,7 @@ extension RelayConfig {
         let automatic = max(16, openFileLimit - Self.reservedDescriptors)
         limits.maxConnections = self.maxConnections > 0 ? self.maxConnections : automatic
         limits.maxBufferedBodyBytes = self.maxBufferedBodyBytes
+        limits.http2MaxConcurrentStreams = self.http2MaxStreams
         return limits
     }
 }

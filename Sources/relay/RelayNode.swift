@@ -106,6 +106,7 @@ final class RelayNode {
         // The HTTP server is bound now: the node's default name carries the bound port.
         let (host, port) = try config.listenAddress()
         let http = HTTPServer(loop: loop, limits: config.httpLimits(openFileLimit: fileLimit))
+        if !config.tlsCertFile.isEmpty { try http.useTLS(certFile: config.tlsCertFile, keyFile: config.tlsKeyFile) }
         let bound = try http.listen(host: host, port: port, reusePort: reusePort)
         let nodeName = config.nodeName.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(bound)/\(getpid())" : config.nodeName
         // Heartbeat to Redis every second; /status, /status.json, /status/stream. Workers
@@ -134,7 +135,7 @@ final class RelayNode {
         http.onRequest = { server.handle($0) }
         http.onRefusal = { server.refuse($0, status: $1, message: $2) }
         http.onWarning = { [logger] in logger.warning("\($0)") }
-        services.add(HTTPService(http: http, loop: loop, url: "http://\(host):\(bound)", grace: config.drainGraceSeconds,
+        services.add(HTTPService(http: http, loop: loop, url: "\(http.servesTLS ? "https" : "http")://\(host):\(bound)", grace: config.drainGraceSeconds,
                                  timeout: config.drainTimeoutSeconds, logger: logger, metadata: [
             "listen": "\(host):\(bound)", "redis": "\(target)", "environments": "\(environments.map(\.slug))",
             "keyPrefix": "\(config.keyPrefix)", "allowedOrigins": "\(config.allowedOrigins)", "openFileLimit": "\(fileLimit)",

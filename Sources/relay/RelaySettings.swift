@@ -59,6 +59,12 @@ struct RelaySettings: Sendable {
         "Open connections per process; 0: the open-file limit less 64. Over it: 503 and close.")
     let maxBufferedBodyBytes = Setting<Int>("maxBufferedBodyBytes", "RELAY_MAX_BUFFERED_BODY_BYTES", default: 64 << 20, (1 << 20)...,
         "Request body bytes held across all connections before new bodies get a 503.")
+    let http2MaxStreams = Setting<Int>("http2MaxStreams", "RELAY_HTTP2_MAX_STREAMS", default: 128, 1...10_000,
+        "HTTP/2: streams (SSE streams included) one connection may have open at once.")
+    let tlsCertFile = Setting<String>("tlsCertFile", "RELAY_TLS_CERT_FILE", default: "",
+        "PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP; with tlsKeyFile.")
+    let tlsKeyFile = Setting<String>("tlsKeyFile", "RELAY_TLS_KEY_FILE", default: "",
+        "PEM private key of tlsCertFile.")
     let maxRecordsPerChannel = Setting<Int>("maxRecordsPerChannel", "RELAY_MAX_RECORDS_PER_CHANNEL", default: 10_000, 1...,
         "Records kept per channel (older ones are trimmed, approximately).")
     let dedupWindowSeconds = Setting<Int>("dedupWindowSeconds", "RELAY_DEDUP_WINDOW_SECONDS", default: 86_400, 1...,

@@ -73,4 +73,24 @@ const char *relay_bev_error_text(struct bufferevent *bev);
 /// into the buffer until it is drained. (evbuffer_iovec is a macro Swift cannot see.)
 size_t relay_evbuffer_first_chunk(struct evbuffer *buffer, const char **data);
 
+/// TLS (relay_tls.c; OpenSSL and libevent_openssl, behind opaque pointers):
+/// An SSL_CTX for a server with the PEM certificate chain and key, TLS 1.2 or later, ALPN
+/// "h2" then "http/1.1". NULL on failure, with the reason in `error`.
+void *relay_tls_context_new(const char *cert_file, const char *key_file, char *error, size_t error_length);
+void relay_tls_context_free(void *ctx);
+/// A bufferevent that accepts a TLS handshake on `fd` (it owns the socket and the SSL object).
+struct bufferevent *relay_tls_bufferevent(struct event_base *base, evutil_socket_t fd, void *ctx);
+/// After the handshake: 1 when ALPN chose "h2".
+int relay_tls_negotiated_h2(struct bufferevent *bev);
+
+/// TLS (relay_tls.c; OpenSSL and libevent_openssl, behind opaque pointers):
+/// An SSL_CTX for a server with the PEM certificate chain and key, TLS 1.2 or later, ALPN
+/// "h2" then "http/1.1". NULL on failure, with the reason in `error`.
+void *relay_tls_context_new(const char *cert_file, const char *key_file, char *error, size_t error_length);
+void relay_tls_context_free(void *ctx);
+/// A bufferevent that accepts a TLS handshake on `fd` (it owns the socket and the SSL object).
+struct bufferevent *relay_tls_bufferevent(struct event_base *base, evutil_socket_t fd, void *ctx);
+/// After the handshake: 1 when ALPN chose "h2".
+int relay_tls_negotiated_h2(struct bufferevent *bev);
+
 #endif
