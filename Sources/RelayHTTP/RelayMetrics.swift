@@ -59,6 +59,22 @@ public final class RelayMetrics {
             entry.counter.increment(by: Int64(total - entry.reported))
             httpEvents[key] = (entry.counter, total)
         }
+        // HTTP/2 and TLS: one plain counter each.
+        let plain: [(String, Int)] = [
+            ("relay_http2_connections_total", c.http2Connections),
+            ("relay_http2_streams_total", c.http2Streams),
+            ("relay_http2_resets_received_total", c.http2ResetsReceived),
+            ("relay_http2_floods_total", c.http2Floods),
+            ("relay_http2_calm_goaways_total", c.http2CalmGoaways),
+            ("relay_http2_protocol_errors_total", c.http2ProtocolErrors),
+            ("relay_http2_stalled_streams_total", c.http2StalledStreams),
+            ("relay_tls_handshake_failures_total", c.tlsHandshakeFailures),
+        ]
+        for (label, total) in plain {
+            let entry = httpEvents[label] ?? (Counter(label: label), 0)
+            entry.counter.increment(by: Int64(total - entry.reported))
+            httpEvents[label] = (entry.counter, total)
+        }
         appended.increment(by: Int64(server.recordsAppended - reported.appended))
         delivered.increment(by: Int64(hub.metrics.recordsDelivered - reported.delivered))
         slowDropped.increment(by: Int64(hub.metrics.slowSubscribersDropped - reported.slow))

@@ -407,10 +407,9 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
 
     func abortStream() { close() }
 
-    func drain() {
-        // Idle keep-alive connections end now; busy ones after their answer (closeAfterEveryResponse).
-        if phase == .awaitingHead(started: false) && outputLength == 0 { close() }
-    }
+    /// Nothing to do now: the next answer on this connection closes it (closeAfterEveryResponse),
+    /// so a request already on its way is still answered.
+    func drain() {}
 
     // MARK: HTTP/2 with prior knowledge
 

@@ -101,85 +101,12 @@ final class EdgeTLSTests: RelayTestCase {
         return config.replacingOccurrences(of: text, with: replacement)
     }
 
-    /// A session and its public access token (what a browser gets).
-    private func tokenSession(_ lb: RelayAPI) throws -> (id: String, token: String) {
-        let response = try lb.createSession(.object(["type": "chat", "taskIdentifier": "t", "externalId": .string(unique("edge"))]))
-        let body = try response.json()
-        guard response.status == 201, let id = body["id"]?.stringValue, let token = body["publicAccessToken"]?.stringValue else {
-            throw HarnessError("create failed: \(response)")
-        }
-        return (id, token)
-    }
-
-    private func streamURL(_ base: String, _ session: (id: String, token: String), query: String = "") -> String {
-        "\(base)\(RelayAPI.channelPath(session.id, "out"))?token=\(session.token)\(query)"
-    }
-
     /// The port in an X-Relay-Node value ("host:port/pid").
     private func nodePort(_ header: String?) -> UInt16? {
         header.flatMap { $0.split(separator: "/").first?.split(separator: ":").last }.flatMap { UInt16($0) }
     }
 
     // MARK: Chromium
-
-    /// A page that opens one EventSource per session against `?relay=BASE` and reports every
-    /// open, message and error to the page server (and lists the messages in its DOM).
-    private func page(_ sessions: [(id: String, token: String)], timeoutSeconds: Int) throws -> String {
-        let list = sessions.map { ["path": RelayAPI.channelPath($0.id, "out"), "token": $0.token] }
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: list), as: UTF8.self)
-        return """
-            <!doctype html><html><head><meta charset="utf-8"><title>edge</title></head><body>
-            <div id="streams"></div>
-            <script>
-            const relay = new URLSearchParams(location.search).get('relay');
-            const streams = \(json);
-            function report(o) { fetch('/report', {method: 'POST', body: JSON.stringify(o)}).catch(() => {}); }
-            streams.forEach((s, i) => {
-              const ol = document.createElement('ol');
-              ol.id = 'stream' + i;
-              document.getElementById('streams').appendChild(ol);
-              const es = new EventSource(relay + s.path + '?timeoutSeconds=\(timeoutSeconds)&token=' + encodeURIComponent(s.token));
-              es.onopen = () => report({i, kind: 'open'});
-              es.onmessage = (e) => {
-                const li = document.createElement('li');
-                li.textContent = e.data;
-                ol.appendChild(li);
-                report({i, kind: 'message', id: e.lastEventId, data: JSON.parse(e.data).data, shown: ol.children.length});
-              };
-              es.onerror = () => report({i, kind: 'error', readyState: es.readyState});
-            });
-            report({kind: 'started', count: streams.length});
-            </script></body></html>
-            """
-    }
-
-    private struct Report {
-        let stream: Int?
-        let kind: String
-        let data: String?
-        let shown: Int?
-    }
-
-    private func reports(_ server: ReportingPageServer) -> [Report] {
-        server.received.compactMap { text in
-            guard let json = try? JSON(parsing: text), let kind = json["kind"]?.stringValue else { return nil }
-            return Report(stream: json["i"]?.intValue, kind: kind, data: json["data"]?.stringValue, shown: json["shown"]?.intValue)
-        }
-    }
-
-    private func launchChromium(_ url: String) throws -> ChildProcess {
-        guard let chromium = ChildProcess.findExecutable("chromium") else {
-            throw HarnessError("chromium not found (Debian: apt-get install -y chromium; scripts/install-deps does it)")
-        }
-        let directory = try makeTemporaryDirectory(prefix: "relay-it-chromium")
-        // No --dump-dom and no virtual time: it runs until stopped, the page reports as it goes.
-        let browser = ChildProcess(name: "chromium", executable: chromium,
-                                   arguments: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                               "--ignore-certificate-errors", "--user-data-dir=\(directory.path)/profile", url],
-                                   environment: nil, logURL: directory.appendingPathComponent("chromium.log"))
-        try browser.launch()
-        return browser
-    }
 
     /// Twelve EventSources on twelve sessions from one page: through the TLS frontend (HTTP/2,
     /// one connection) every stream opens and gets every record, each before the next append;
@@ -189,15 +116,15 @@ final class EdgeTLSTests: RelayTestCase {
         let count = 12
 
         // HTTP/2 through TLS.
-        let sessions = try (0..<count).map { _ in try tokenSession(lb) }
-        let server = try ReportingPageServer(page: try page(sessions, timeoutSeconds: 60))
+        let sessions = try (0..<count).map { _ in try EventSourcePage.tokenSession(lb) }
+        let server = try ReportingPageServer(page: try EventSourcePage.html(sessions, timeoutSeconds: 60))
         defer { server.stop() }
-        let browser = try launchChromium("http://127.0.0.1:\(server.port)/?relay=\(tlsBase)")
+        let browser = try EventSourcePage.launchChromium("http://127.0.0.1:\(server.port)/?relay=\(tlsBase)")
         defer { _ = browser.stop(timeout: 10) }
         do {
             try waitUntil(timeout: 60, "all \(count) EventSources to open over HTTP/2") {
                 guard browser.isRunning else { throw HarnessError("chromium exited:\n\(browser.logTail())") }
-                return Set(reports(server).filter { $0.kind == "open" }.compactMap(\.stream)).count == count
+                return Set(EventSourcePage.reports(server).filter { $0.kind == "open" }.compactMap(\.stream)).count == count
             }
         } catch {
             throw HarnessError("\(error)\nreports:\n\(server.received.joined(separator: "\n"))")
@@ -209,7 +136,7 @@ final class EdgeTLSTests: RelayTestCase {
             // Live: every stream shows this round's record before the next round is appended.
             do {
                 try waitUntil(timeout: 15, "round \(round) to reach all \(count) streams") {
-                    let got = reports(server).filter { $0.kind == "message" && $0.shown == round }
+                    let got = EventSourcePage.reports(server).filter { $0.kind == "message" && $0.shown == round }
                     return Set(got.compactMap(\.stream)).count == count
                 }
             } catch {
@@ -217,11 +144,11 @@ final class EdgeTLSTests: RelayTestCase {
                 return
             }
         }
-        for report in reports(server) where report.kind == "message" {
+        for report in EventSourcePage.reports(server) where report.kind == "message" {
             let index = try XCTUnwrap(report.stream)
             XCTAssertEqual(report.data, "s\(index)-r\(report.shown ?? 0)", "stream \(index) got its own records, in order")
         }
-        XCTAssertEqual(reports(server).filter { $0.kind == "error" }.count, 0, "no stream failed or reconnected")
+        XCTAssertEqual(EventSourcePage.reports(server).filter { $0.kind == "error" }.count, 0, "no stream failed or reconnected")
         _ = browser.stop(timeout: 10)
 
         // haproxy logs each stream as it ends: all 12 came over HTTP/2 on the TLS frontend, on one
@@ -238,25 +165,25 @@ final class EdgeTLSTests: RelayTestCase {
                        "one client connection carried all \(count) streams:\n\(lines.joined(separator: "\n"))")
 
         // The same page over plain HTTP/1.1.
-        let plainSessions = try (0..<count).map { _ in try tokenSession(lb) }
-        let plainServer = try ReportingPageServer(page: try page(plainSessions, timeoutSeconds: 60))
+        let plainSessions = try (0..<count).map { _ in try EventSourcePage.tokenSession(lb) }
+        let plainServer = try ReportingPageServer(page: try EventSourcePage.html(plainSessions, timeoutSeconds: 60))
         defer { plainServer.stop() }
-        let plainBrowser = try launchChromium("http://127.0.0.1:\(plainServer.port)/?relay=\(plainBase)")
+        let plainBrowser = try EventSourcePage.launchChromium("http://127.0.0.1:\(plainServer.port)/?relay=\(plainBase)")
         defer { _ = plainBrowser.stop(timeout: 10) }
         try waitUntil(timeout: 60, "the first EventSources to open over HTTP/1.1") {
             guard plainBrowser.isRunning else { throw HarnessError("chromium exited:\n\(plainBrowser.logTail())") }
-            return Set(reports(plainServer).filter { $0.kind == "open" }.compactMap(\.stream)).count >= 6
+            return Set(EventSourcePage.reports(plainServer).filter { $0.kind == "open" }.compactMap(\.stream)).count >= 6
         }
         Thread.sleep(forTimeInterval: 3)  // time for more to open, if they could
-        let opened = Set(reports(plainServer).filter { $0.kind == "open" }.compactMap(\.stream))
+        let opened = Set(EventSourcePage.reports(plainServer).filter { $0.kind == "open" }.compactMap(\.stream))
         for (index, session) in plainSessions.enumerated() {
             XCTAssertEqual(try lb.append(session.id, "out", "s\(index)-r1").status, 200)
         }
         try waitUntil(timeout: 15, "the open streams to get their record") {
-            Set(reports(plainServer).filter { $0.kind == "message" }.compactMap(\.stream)).isSuperset(of: opened)
+            Set(EventSourcePage.reports(plainServer).filter { $0.kind == "message" }.compactMap(\.stream)).isSuperset(of: opened)
         }
         Thread.sleep(forTimeInterval: 2)  // any other stream gets the same bound
-        let received = Set(reports(plainServer).filter { $0.kind == "message" }.compactMap(\.stream))
+        let received = Set(EventSourcePage.reports(plainServer).filter { $0.kind == "message" }.compactMap(\.stream))
         XCTAssertLessThan(received.count, count, "over HTTP/1.1 not every stream can run at once")
         XCTAssertEqual(received.count, 6, "Chromium's 6 connections per host over HTTP/1.1; got \(received.sorted())")
         XCTAssertEqual(opened, received)
@@ -269,9 +196,9 @@ final class EdgeTLSTests: RelayTestCase {
     func testCurlThroughTLSGetsEachRecordBeforeTheNextIsAppended() throws {
         let (_, lb) = try relaysBehindHaproxy()
         for (option, statusLine) in [("--http2", "HTTP/2 200"), ("--http1.1", "HTTP/1.1 200")] {
-            let session = try tokenSession(lb)
+            let session = try EventSourcePage.tokenSession(lb)
             let curl = try CurlStream([option, "-k", "-sS", "-N", "-i", "--max-time", "30", "-H", "Accept: text/event-stream",
-                                       streamURL(tlsBase, session, query: "&timeoutSeconds=20")])
+                                       EventSourcePage.streamURL(tlsBase, session, query: "&timeoutSeconds=20")])
             defer { curl.stop() }
             try curl.waitFor(statusLine)
             try curl.waitFor(": ping")
@@ -299,10 +226,10 @@ final class EdgeTLSTests: RelayTestCase {
         ]
         var runs: [(name: String, session: (id: String, token: String), curl: CurlStream)] = []
         for (name, arguments) in cases {
-            let session = try tokenSession(lb)
+            let session = try EventSourcePage.tokenSession(lb)
             let curl = try CurlStream(["-k", "-sS", "-N", "--max-time", "30", "-w", "\\nHTTP_VERSION=%{http_version}\\n"]
-                + arguments(streamURL(tlsBase, session), streamURL(tlsBase, session, query: "&timeoutSeconds=\(seconds)"),
-                            streamURL(plainBase, session)))
+                + arguments(EventSourcePage.streamURL(tlsBase, session), EventSourcePage.streamURL(tlsBase, session, query: "&timeoutSeconds=\(seconds)"),
+                            EventSourcePage.streamURL(plainBase, session)))
             runs.append((name, session, curl))
         }
         defer { runs.forEach { $0.curl.stop() } }
@@ -338,13 +265,13 @@ final class EdgeTLSTests: RelayTestCase {
     /// Last-Event-ID on another node and loses nothing.
     func testDrainOnSIGTERMEndsStreamsThroughTLSCleanly() throws {
         let (nodes, lb) = try relaysBehindHaproxy()
-        let session = try tokenSession(lb)
+        let session = try EventSourcePage.tokenSession(lb)
         // An HTTP/2 stream through TLS that landed on one of the extra nodes (node 1 is the fixture).
         var tlsStream: CurlStream?
         var victim: RelayProcess?
         for _ in 0..<12 where victim == nil {
             let curl = try CurlStream(["--http2", "-k", "-sS", "-N", "-i", "--max-time", "60", "-H", "Timeout-Seconds: 50",
-                                       "-w", "\\nHTTP_VERSION=%{http_version}\\n", streamURL(tlsBase, session)])
+                                       "-w", "\\nHTTP_VERSION=%{http_version}\\n", EventSourcePage.streamURL(tlsBase, session)])
             try curl.waitFor(": ping")
             let header = curl.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-relay-node:") }
             if let port = nodePort(header.map { String($0.dropFirst("x-relay-node:".count)).trimmingCharacters(in: .whitespaces) }),
@@ -386,7 +313,7 @@ final class EdgeTLSTests: RelayTestCase {
         // Records appended meanwhile; the client resumes through TLS on another node.
         for i in 4...6 { XCTAssertEqual(try lb.append(session.id, "out", "r\(i)").status, 200) }
         let resumed = try CurlStream(["--http2", "-k", "-sS", "-N", "-i", "--max-time", "20", "-H", "Last-Event-ID: 3",
-                                      "-H", "Timeout-Seconds: 2", streamURL(tlsBase, session)])
+                                      "-H", "Timeout-Seconds: 2", EventSourcePage.streamURL(tlsBase, session)])
         defer { resumed.stop() }
         XCTAssertEqual(resumed.waitForExit(timeout: 20), 0, resumed.errors)
         let output = resumed.output

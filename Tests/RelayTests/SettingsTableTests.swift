@@ -41,7 +41,7 @@ final class SettingsTableTests: XCTestCase {
             "maxRecordsPerChannel": "10000", "dedupWindowSeconds": "86400", "retentionSeconds": "604800",
             "maxUnsentBytes": "4194304", "pingIntervalSeconds": "15", "sseRetryMilliseconds": "1000", "workers": "1",
             "drainTimeoutSeconds": "10", "drainGraceSeconds": "1", "nodeName": "\"\"", "sweepIntervalSeconds": "2",
-            "statusToken": "\"\"",
+            "statusToken": "\"\"", "http2MaxStreams": "128", "tlsCertFile": "\"\"", "tlsKeyFile": "\"\"",
         ])
     }
 

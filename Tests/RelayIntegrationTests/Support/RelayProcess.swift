@@ -48,10 +48,17 @@ final class RelayProcess {
         try process.launch()
         child = process
         let health = HTTPClient(port: port, timeout: 1)
+        let tls = environmentOverrides["RELAY_TLS_CERT_FILE"].map { !$0.isEmpty } ?? false
         do {
             try waitUntil(timeout: timeout, "relay on port \(port) to answer GET /healthz with 200") {
                 guard process.isRunning else {
                     throw HarnessError("relay exited with status \(process.exitStatus ?? -1) before becoming healthy")
+                }
+                if tls {
+                    // HTTPS: the harness's client speaks plain HTTP only.
+                    let curl = try CurlStream(["-k", "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}",
+                                               "https://127.0.0.1:\(port)/healthz"])
+                    return curl.waitForExit(timeout: 3) == 0 && curl.output == "200"
                 }
                 return (try? health.request("GET", "/healthz"))?.status == 200
             }

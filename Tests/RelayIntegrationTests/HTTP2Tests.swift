@@ -1,0 +1,319 @@
+// HTTP2Tests.swift: HTTP/2 straight at the relay, with curl (a client nobody here wrote) and
+// headless Chromium. Proves:
+//   - every route answers the same over HTTP/2 with prior knowledge (h2c) as over HTTP/1.1 on
+//     the same port: statuses, content types, CORS, error shapes, SSE framing;
+//   - many SSE streams share one HTTP/2 connection and each gets its records live;
+//   - with tlsCertFile/tlsKeyFile the relay speaks HTTPS and ALPN picks HTTP/2 or HTTP/1.1;
+//     a client that never finishes its handshake is closed at the head deadline;
+//   - Chromium holds 12 EventSources on one origin straight at the relay over TLS, all live
+//     at once (over HTTP/1.1 it would hold 6);
+//   - the idle timeout ends an HTTP/2 SSE stream cleanly (END_STREAM: curl exits 0), and a
+//     draining node ends its HTTP/2 streams cleanly too.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import XCTest
+import Foundation
+
+final class HTTP2Tests: RelayTestCase {
+    override class var relayEnvironment: [String: String] {
+        ["RELAY_PING_INTERVAL_SECONDS": "1", "RELAY_DRAIN_GRACE_SECONDS": "0"]
+    }
+
+    private var base: String { "http://127.0.0.1:\(relay.port)" }
+
+    /// One response as curl saw it.
+    private struct CurlResponse {
+        let version: String
+        let status: Int
+        /// Lowercased names.
+        let headers: [String: String]
+        let body: String
+    }
+
+    /// Runs curl once (`--http2-prior-knowledge` or `--http1.1`, ...) and parses what it printed.
+    private func curl(_ protocolOption: String, _ method: String, _ url: String, headers: [String] = [],
+                      body: String? = nil, maxTime: Int = 10) throws -> CurlResponse {
+        // -k: the TLS node's certificate is self-signed.
+        var arguments = [protocolOption, "-k", "-sS", "-D", "-", "--max-time", String(maxTime),
+                         "-w", "\nCURL_VERSION=%{http_version}"]
+        arguments += method == "HEAD" ? ["-I"] : ["-X", method]
+        for header in headers { arguments += ["-H", header] }
+        if let body { arguments += ["--data-binary", body] }
+        arguments.append(url)
+        let process = try CurlStream(arguments)
+        guard process.waitForExit(timeout: TimeInterval(maxTime + 5)) != nil else { throw HarnessError("curl did not finish: \(arguments)") }
+        let output = process.output
+        guard let marker = output.range(of: "\nCURL_VERSION=", options: .backwards) else {
+            throw HarnessError("curl \(arguments) printed no version:\n\(output)\n\(process.errors)")
+        }
+        let version = String(output[marker.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(output[..<marker.lowerBound])
+        guard let split = text.range(of: "\r\n\r\n") else { throw HarnessError("no head in curl output:\n\(text)") }
+        let headLines = text[..<split.lowerBound].split(separator: "\r\n")
+        let statusParts = headLines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw HarnessError("no status in:\n\(text)") }
+        var fields: [String: String] = [:]
+        for line in headLines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return CurlResponse(version: version, status: status, headers: fields, body: String(text[split.upperBound...]))
+    }
+
+    /// The shape of a JSON body: its top-level keys (values differ between two sessions).
+    private func shape(_ body: String) -> String {
+        guard let json = try? JSON(parsing: body) else { return body.isEmpty ? "(empty)" : "(not JSON)" }
+        if case .object(let fields) = json { return fields.keys.sorted().joined(separator: ",") }
+        return "(JSON)"
+    }
+
+    /// The same sequence of requests, once over HTTP/1.1 and once over h2c on the same port,
+    /// each on its own session: every answer has the same status, content type, CORS headers
+    /// and body shape, and the SSE streams carry the same events.
+    func testEveryRouteAnswersAlikeOverHTTP2AndHTTP11() throws {
+        let key = "Authorization: Bearer \(TestEnvironments.devKey)"
+        let big = String(repeating: "x", count: 1_100_000)
+        func sequence(_ option: String) throws -> [(String, CurlResponse)] {
+            let id = unique(option == "--http1.1" ? "h1" : "h2")
+            let channel = "\(base)\(RelayAPI.channelPath(id, "out"))"
+            let create = #"{"type":"chat.agent","taskIdentifier":"t","externalId":"\#(id)"}"#
+            let steps: [(String, String, String, [String], String?)] = [
+                ("create", "POST", "\(base)/api/v1/sessions", [key], create),
+                ("create again", "POST", "\(base)/api/v1/sessions", [key], create),
+                ("retrieve", "GET", "\(base)/api/v1/sessions/\(id)", [key], nil),
+                ("list", "GET", "\(base)/api/v1/sessions?page%5Bsize%5D=1", [key], nil),
+                ("update", "PATCH", "\(base)/api/v1/sessions/\(id)", [key], #"{"tags":["a"]}"#),
+                ("append", "POST", "\(channel)/append", [key, "X-Part-Id: p1"], #"{"n":1}"#),
+                ("append again", "POST", "\(channel)/append", [key, "X-Part-Id: p1"], #"{"n":1}"#),
+                ("control", "POST", "\(channel)/control", [key], #"{"subtype":"turn-complete"}"#),
+                ("drain", "GET", "\(channel)/records?afterEventId=0", [key], nil),
+                ("stream", "GET", channel, [key, "Last-Event-ID: 0", "Timeout-Seconds: 1"], nil),
+                ("head", "HEAD", "\(base)/api/v1/sessions/\(id)", [key], nil),
+                ("preflight", "OPTIONS", channel, ["Origin: https://app.test", "Access-Control-Request-Method: GET"], nil),
+                ("cors", "GET", "\(base)/api/v1/sessions/\(id)", [key, "Origin: https://app.test"], nil),
+                ("no credentials", "GET", "\(base)/api/v1/sessions/\(id)", [], nil),
+                ("bad token", "GET", "\(base)/api/v1/sessions/\(id)", ["Authorization: Bearer nope"], nil),
+                ("unknown route", "GET", "\(base)/nope", [key], nil),
+                ("wrong method", "DELETE", "\(base)/api/v1/sessions/\(id)", [key], nil),
+                ("body too large", "POST", "\(channel)/append", [key], big),
+                ("malformed JSON", "POST", "\(base)/api/v1/sessions", [key], "{"),
+                ("healthz", "GET", "\(base)/healthz", [], nil),
+                ("readyz", "GET", "\(base)/readyz", [], nil),
+                ("client.js", "GET", "\(base)/client.js", [], nil),
+                ("close", "POST", "\(base)/api/v1/sessions/\(id)/close", [key], #"{"reason":"done"}"#),
+                ("append after close", "POST", "\(channel)/append", [key], #"{"n":2}"#),
+            ]
+            return try steps.map { step in
+                (step.0, try curl(option, step.1, step.2, headers: step.3, body: step.4))
+            }
+        }
+        let one = try sequence("--http1.1")
+        let two = try sequence("--http2-prior-knowledge")
+        XCTAssertEqual(one.count, two.count)
+        for ((name, a), (_, b)) in zip(one, two) {
+            XCTAssertEqual(a.version, "1.1", name)
+            XCTAssertEqual(b.version, "2", "\(name) went over HTTP/2")
+            XCTAssertEqual(a.status, b.status, "\(name): same status")
+            XCTAssertEqual(a.headers["content-type"], b.headers["content-type"], "\(name): same content type")
+            for cors in ["access-control-allow-origin", "access-control-expose-headers", "access-control-allow-methods",
+                         "access-control-allow-headers", "allow"] {
+                XCTAssertEqual(a.headers[cors], b.headers[cors], "\(name): same \(cors)")
+            }
+            XCTAssertEqual(a.headers["content-length"], b.headers["content-length"].flatMap { _ in a.headers["content-length"] },
+                           "\(name): a content length on both or neither")
+            if name == "stream" {
+                XCTAssertEqual(a.body, b.body, "the SSE streams carry the same events")
+                XCTAssertTrue(b.body.contains("id: 1\ndata: {\"data\":{\"n\":1},\"id\":1}\n\n"), b.body)
+            } else if name == "client.js" || name == "healthz" || name == "readyz" || name.hasPrefix("append")
+                        || name == "body too large" || name == "unknown route" || name == "wrong method"
+                        || name == "no credentials" || name == "bad token" || name == "malformed JSON" {
+                XCTAssertEqual(a.body, b.body, "\(name): the same body")
+            } else {
+                XCTAssertEqual(shape(a.body), shape(b.body), "\(name): the same body shape")
+            }
+        }
+        let statuses = Dictionary(uniqueKeysWithValues: two.map { ($0.0, $0.1.status) })
+        XCTAssertEqual(statuses["create"], 201)
+        XCTAssertEqual(statuses["stream"], 200)
+        XCTAssertEqual(statuses["head"], 200)
+        XCTAssertEqual(statuses["body too large"], 413)
+        XCTAssertEqual(statuses["no credentials"], 401)
+        XCTAssertEqual(statuses["preflight"], 204)
+    }
+
+    /// Twelve SSE streams over one HTTP/2 connection (curl multiplexes parallel transfers): each
+    /// gets every record, and the relay counted one HTTP/2 connection for them all.
+    func testTwelveStreamsShareOneConnectionAndEachGetsItsRecords() throws {
+        let sessions = try (0..<12).map { _ in try api.newSession(externalId: unique("mux")) }
+        let before = try metric("relay_http2_connections_total")
+        let directory = try makeTemporaryDirectory(prefix: "relay-it-h2mux")
+        var arguments = ["--http2-prior-knowledge", "-sS", "-N", "-Z", "--parallel-max", "20", "--max-time", "30",
+                         "-H", "Authorization: Bearer \(TestEnvironments.devKey)", "-H", "Timeout-Seconds: 4"]
+        for (index, session) in sessions.enumerated() {
+            arguments += ["-o", directory.appendingPathComponent("\(index).sse").path, "\(base)\(RelayAPI.channelPath(session, "out"))"]
+        }
+        let streams = try CurlStream(arguments)
+        defer { streams.stop() }
+        try waitUntil(timeout: 10, "all 12 streams to open") {
+            (0..<12).allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent("\($0).sse").path) }
+                && ((try? self.metric("relay_sse_subscribers", label: "channel=\"out\"")) ?? 0) >= 12
+        }
+        for round in 1...2 {
+            for (index, session) in sessions.enumerated() {
+                XCTAssertEqual(try api.append(session, "out", "s\(index)-r\(round)").status, 200)
+            }
+            try waitUntil(timeout: 10, "round \(round) to reach all 12 streams") {
+                (0..<12).allSatisfy { index in
+                    let text = (try? String(contentsOf: directory.appendingPathComponent("\(index).sse"), encoding: .utf8)) ?? ""
+                    return text.contains("id: \(round)\ndata: {\"data\":\"s\(index)-r\(round)\"")
+                }
+            }
+        }
+        XCTAssertEqual(streams.waitForExit(timeout: 15), 0, "every stream ended cleanly at its Timeout-Seconds: \(streams.errors)")
+        XCTAssertEqual(try metric("relay_http2_connections_total") - before, 1, "one HTTP/2 connection carried the 12 streams")
+    }
+
+    /// An HTTP/2 SSE stream ends at its Timeout-Seconds with END_STREAM (curl exits 0), with
+    /// pings meanwhile; a second stream on a draining node ends cleanly too.
+    func testIdleTimeoutAndDrainEndHTTP2StreamsCleanly() throws {
+        let session = try api.newSession(externalId: unique("idle"))
+        let url = "\(base)\(RelayAPI.channelPath(session, "out"))"
+        let idle = try CurlStream(["--http2-prior-knowledge", "-sS", "-N", "--max-time", "20", "-H", "Authorization: Bearer \(TestEnvironments.devKey)",
+                                   "-H", "Timeout-Seconds: 3", url])
+        defer { idle.stop() }
+        try idle.waitFor(": ping", timeout: 5)
+        XCTAssertEqual(idle.waitForExit(timeout: 10), 0, "ended cleanly: \(idle.errors)")
+        XCTAssertGreaterThan(idle.elapsed, 2.5)
+
+        let node = try RelayProcess(redisURL: redis.url, environment: Self.relayEnvironment)
+        try node.start()
+        defer { node.destroy() }
+        let draining = try CurlStream(["--http2-prior-knowledge", "-sS", "-N", "--max-time", "30", "-H", "Authorization: Bearer \(TestEnvironments.devKey)",
+                                       "http://127.0.0.1:\(node.port)\(RelayAPI.channelPath(session, "out"))"])
+        defer { draining.stop() }
+        try draining.waitFor(": ping", timeout: 5)
+        node.send(signal: SIGTERM)
+        XCTAssertEqual(draining.waitForExit(timeout: 15), 0, "the drain ended the HTTP/2 stream cleanly: \(draining.errors)")
+        XCTAssertEqual(node.waitForExit(timeout: 15), 0, "the node exited after its drain")
+    }
+
+    // MARK: TLS
+
+    private static var certificate: (cert: String, key: String)?
+
+    /// A self-signed certificate made by scripts/dev-cert (once per run).
+    private func certificate() throws -> (cert: String, key: String) {
+        if let made = Self.certificate { return made }
+        let directory = try makeTemporaryDirectory(prefix: "relay-it-h2cert")
+        let script = Haproxy.repository.appendingPathComponent("scripts/dev-cert").path
+        _ = try ChildProcess.run("bash", [script, directory.path], timeout: 60)
+        let made = (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
+        Self.certificate = made
+        return made
+    }
+
+    private func tlsRelay(_ extra: [String: String] = [:]) throws -> RelayProcess {
+        let (cert, key) = try certificate()
+        var environment = Self.relayEnvironment
+        environment["RELAY_TLS_CERT_FILE"] = cert
+        environment["RELAY_TLS_KEY_FILE"] = key
+        for (name, value) in extra { environment[name] = value }
+        let node = try RelayProcess(redisURL: redis.url, environment: environment)
+        try node.start()
+        return node
+    }
+
+    /// With a certificate the relay speaks HTTPS: ALPN gives HTTP/2 to a client that offers it
+    /// and HTTP/1.1 to one that does not; SSE streams over both; a plain-HTTP client and a
+    /// client that never finishes its handshake are counted and closed, and nobody else notices.
+    func testTLSNegotiatesHTTP2OrHTTP11AndClosesUnfinishedHandshakes() throws {
+        let node = try tlsRelay(["RELAY_HEAD_TIMEOUT_SECONDS": "1"])
+        defer { node.destroy() }
+        let tlsBase = "https://127.0.0.1:\(node.port)"
+        let session = try api.newSession(externalId: unique("tls"))
+        XCTAssertEqual(try api.append(session, "out", "first").status, 200)
+        for (option, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+            let health = try curl(option, "GET", "\(tlsBase)/healthz", headers: [], body: nil)
+            XCTAssertEqual(health.status, 200)
+            XCTAssertEqual(health.version, version, "\(option) over TLS")
+            let stream = try curl(option, "GET", "\(tlsBase)\(RelayAPI.channelPath(session, "out"))",
+                                  headers: ["Authorization: Bearer \(TestEnvironments.devKey)", "Last-Event-ID: 0", "Timeout-Seconds: 1"])
+            XCTAssertEqual(stream.version, version)
+            XCTAssertTrue(stream.body.contains("id: 1\ndata: {\"data\":\"first\""), "\(option): \(stream.body)")
+        }
+        // Plain HTTP at a TLS port, and a connection that sends nothing: both end.
+        let plain = try RawConnection(port: node.port)
+        try plain.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertTrue(plain.isClosed(within: 5), "plain HTTP at the TLS port is refused")
+        let silent = try RawConnection(port: node.port)
+        XCTAssertTrue(silent.isClosed(within: 5), "an unfinished handshake ends at the head deadline")
+        let failures = try waitForValue(timeout: 5, "the handshake failures to be counted") { () -> Double? in
+            let value = try self.metric("relay_tls_handshake_failures_total", port: node.port)
+            return value >= 2 ? value : nil
+        }
+        XCTAssertGreaterThanOrEqual(failures, 2)
+        XCTAssertEqual(try curl("--http2", "GET", "\(tlsBase)/readyz").status, 200, "others are still served")
+    }
+
+    /// Twelve EventSources on one page, straight at the relay over TLS: Chromium puts them on
+    /// one HTTP/2 connection and all twelve get their records live, each round before the next.
+    func testChromiumHolds12EventSourcesStraightAtTheRelayOverTLS() throws {
+        let node = try tlsRelay()
+        defer { node.destroy() }
+        let tlsBase = "https://127.0.0.1:\(node.port)"
+        let count = 12
+        let sessions = try (0..<count).map { _ in try EventSourcePage.tokenSession(api) }
+        let server = try ReportingPageServer(page: try EventSourcePage.html(sessions, timeoutSeconds: 60))
+        defer { server.stop() }
+        let browser = try EventSourcePage.launchChromium("http://127.0.0.1:\(server.port)/?relay=\(tlsBase)")
+        defer { _ = browser.stop(timeout: 10) }
+        do {
+            try waitUntil(timeout: 60, "all \(count) EventSources to open") {
+                guard browser.isRunning else { throw HarnessError("chromium exited:\n\(browser.logTail())") }
+                return Set(EventSourcePage.reports(server).filter { $0.kind == "open" }.compactMap(\.stream)).count == count
+            }
+            for round in 1...2 {
+                for (index, session) in sessions.enumerated() {
+                    XCTAssertEqual(try api.append(session.id, "out", "s\(index)-r\(round)").status, 200)
+                }
+                try waitUntil(timeout: 15, "round \(round) to reach all \(count) streams") {
+                    let got = EventSourcePage.reports(server).filter { $0.kind == "message" && $0.shown == round }
+                    return Set(got.compactMap(\.stream)).count == count
+                }
+            }
+        } catch {
+            throw HarnessError("\(error)\nreports:\n\(server.received.joined(separator: "\n"))\nrelay:\n\(node.logTail())")
+        }
+        for report in EventSourcePage.reports(server) where report.kind == "message" {
+            let index = try XCTUnwrap(report.stream)
+            XCTAssertEqual(report.data, "s\(index)-r\(report.shown ?? 0)", "stream \(index) got its own records, in order")
+        }
+        XCTAssertEqual(EventSourcePage.reports(server).filter { $0.kind == "error" }.count, 0, "no stream failed or reconnected")
+        XCTAssertEqual(try metric("relay_sse_subscribers", label: "channel=\"out\"", port: node.port), Double(count),
+                       "all \(count) live at once on the node")
+        XCTAssertLessThanOrEqual(try metric("relay_http2_connections_total", port: node.port), 2,
+                                 "Chromium used one HTTP/2 connection (and perhaps a spare)")
+    }
+
+    // MARK: Metrics
+
+    /// A value from /metrics (plain HTTP, or HTTPS through curl when `port` is a TLS node).
+    private func metric(_ name: String, label: String? = nil, port: UInt16? = nil) throws -> Double {
+        let text: String
+        if let port, port != relay.port {
+            let response = try curl("--http1.1", "GET", "https://127.0.0.1:\(port)/metrics", headers: [], body: nil)
+            guard response.status == 200 else { throw HarnessError("/metrics over TLS: \(response.status)") }
+            text = response.body
+        } else {
+            let response = try http.request("GET", "/metrics")
+            text = String(decoding: response.body, as: UTF8.self)
+        }
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") || line.hasPrefix(name + "{") {
+            if let label, !line.contains(label) { continue }
+            if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
+        }
+        return 0
+    }
+}
