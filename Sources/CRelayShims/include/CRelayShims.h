@@ -73,4 +73,10 @@ const char *relay_bev_error_text(struct bufferevent *bev);
 /// into the buffer until it is drained. (evbuffer_iovec is a macro Swift cannot see.)
 size_t relay_evbuffer_first_chunk(struct evbuffer *buffer, const char **data);
 
+/// HTTP2Client: starts a non-blocking TCP connect of `bev` (created with fd -1) to host:port
+/// (a numeric address or a name, resolved with a blocking getaddrinfo), from `source` (a
+/// numeric local address, port chosen by the kernel) when it is not NULL. 0 when started (a
+/// failure then arrives as BEV_EVENT_ERROR); -1 if the name, the socket or the bind fails.
+int relay_bev_connect_tcp(struct bufferevent *bev, const char *host, unsigned short port, const char *source);
+
 #endif
