@@ -241,12 +241,17 @@ struct Publish: ParsableCommand {
     var bodyBytes = 0
     @Option(help: "Seconds to wait before the first append (let subscribers connect).")
     var delay = 0.0
+    @Flag(help: "Append over HTTP/2 cleartext (h2c): each append a POST stream, many in flight per connection.")
+    var http2 = false
+    @Option(help: "With --http2: appends in flight per connection (1-1000).")
+    var streamsPerConnection = 100
 
     func run() throws {
         let target = try common.makeTarget()
         guard (0.1...1_000_000).contains(rate), (1...1000).contains(connections) else {
             throw BenchError("--rate 0.1-1000000, --connections 1-1000")
         }
+        guard (1...1000).contains(streamsPerConnection) else { throw BenchError("--streams-per-connection: 1 to 1000") }
         var engine: PublishEngine?
         var lastSent = 0
         runLoop(seconds: common.duration, setup: { loop, begin in
@@ -254,7 +259,8 @@ struct Publish: ParsableCommand {
                 loop.after(delay) {
                     engine = PublishEngine(loop: loop, target: target, settings: .init(
                         channels: common.channels, ratePerSecond: rate, connections: connections,
-                        partIds: partId, bodyBytes: bodyBytes))
+                        partIds: partId, bodyBytes: bodyBytes,
+                        streamsPerConnection: http2 ? streamsPerConnection : nil))
                     engine?.start()
                     begin()
                 }
@@ -269,6 +275,11 @@ struct Publish: ParsableCommand {
             engine.stop()
             var report = engine.report
             report.connections = UInt64(connections)
+            if http2 {
+                report.protocolName = "h2"
+                report.connections = UInt64(connections * streamsPerConnection)
+                report.httpConnections = UInt64(connections)
+            }
             report.missing = UInt64(engine.dropped)
             print(report.summary(label: "publish", seconds: common.duration))
             print("(publish latency is the append round trip; gaps count appends the publisher could not send in time)")
