@@ -93,11 +93,13 @@ final class SubscribeEngine {
         let node = target.nodes[number % target.nodes.count]
         let source = settings.sources.isEmpty ? nil : settings.sources[number % settings.sources.count]
         let client = HTTP2Client(loop: loop, host: node.host, port: node.port, sourceAddress: source)
-        client.onConnect = { [weak self] error in
+        client.onConnect = { [weak self, unowned client] error in
             guard let self else { return }
-            if error == nil {
-                self.http2Open += 1
-                self.report.httpConnections += 1
+            guard error == nil else { return self.warnOnce("HTTP/2 connection to \(node.host):\(node.port) failed: \(error!)") }
+            self.http2Open += 1
+            self.report.httpConnections += 1
+            if let limit = client.serverMaxConcurrentStreams, let wanted = self.settings.streamsPerConnection, limit < wanted {
+                self.warnOnce("the server allows \(limit) streams per connection: \(wanted - limit) of every \(wanted) subscribers wait")
             }
         }
         client.onClose = { [weak self] _ in self?.http2Open -= 1 }
@@ -112,6 +114,14 @@ final class SubscribeEngine {
             onResponse: { [weak self, unowned subscription] status, _ in self?.responded(subscription, status: status) },
             onData: { [weak self, unowned subscription] bytes in self?.received(subscription, bytes) },
             onEnd: { [weak self, unowned subscription] error in self?.streamEnded(subscription, error: error) })
+    }
+
+    private var warned = false
+
+    private func warnOnce(_ message: String) {
+        guard !warned else { return }
+        warned = true
+        print("warning: \(message)")
     }
 
     // MARK: Accounting (the same for both protocols)

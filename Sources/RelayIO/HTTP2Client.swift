@@ -370,7 +370,7 @@ public final class HTTP2Client {
         let connected = what & Int32(BEV_EVENT_CONNECTED) != 0
         // errno is only meaningful now, inside the callback.
         let reason: String? = connected ? nil : what & Int32(BEV_EVENT_EOF) != 0
-            ? (goaway ?? (isConnected ? nil : "connection closed"))
+            ? goaway
             : (bev.map { String(cString: relay_bev_error_text($0)) } ?? "connection error")
         if insideConnect {
             // Reported synchronously, inside connect(): connect() reports it from the loop.
@@ -397,14 +397,16 @@ public final class HTTP2Client {
         let wasConnected = isConnected
         let open = streams.sorted { $0.key < $1.key }.map(\.value) + waiting
         shutDown()
-        let streamReason = reason ?? "connection closed"
+        let streamReason = reason ?? (wasConnected ? "connection closed" : Self.noSettings)
         for stream in open { stream.end(streamReason) }
         if wasConnected {
             onClose?(reason)
         } else {
-            onConnect?(reason ?? "connection closed")
+            onConnect?(reason ?? Self.noSettings)
         }
     }
+
+    private static let noSettings = "connection closed before the server's SETTINGS (not an h2c server?)"
 
     private func shutDown() {
         guard !closed else { return }
