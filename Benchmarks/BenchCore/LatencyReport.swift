@@ -11,6 +11,9 @@ public struct LatencyReport: Codable, Sendable {
     public var duplicates: UInt64 = 0
     public var errors: UInt64 = 0
     public var connections: UInt64 = 0
+    /// "h1" or "h2" (subscribers as HTTP/2 streams, `httpConnections` of them in all).
+    public var protocolName = "h1"
+    public var httpConnections: UInt64 = 0
 
     public init() {}
 
@@ -25,6 +28,8 @@ public struct LatencyReport: Codable, Sendable {
         duplicates += other.duplicates
         errors += other.errors
         connections += other.connections
+        httpConnections += other.httpConnections
+        protocolName = other.protocolName
     }
 
     /// Milliseconds at a percentile (0 when nothing was recorded).
@@ -38,7 +43,9 @@ public struct LatencyReport: Codable, Sendable {
     public func summary(label: String, seconds: Double) -> String {
         let rate = seconds > 0 ? Double(events) / seconds : 0
         func ms(_ v: Double) -> String { String(format: "%.2f", v) }
-        var out = "\(label): \(connections) connections, \(events) events in \(String(format: "%.1f", seconds)) s"
+        let holders = protocolName == "h2" ? "\(connections) streams over \(httpConnections) HTTP/2 connections (protocol=h2)"
+                                           : "\(connections) connections"
+        var out = "\(label): \(holders), \(events) events in \(String(format: "%.1f", seconds)) s"
         out += " (\(String(format: "%.0f", rate))/s), errors \(errors), gaps \(missing), duplicates \(duplicates)\n"
         out += "latency ms: p50 \(ms(milliseconds(atPercentile: 50))) p90 \(ms(milliseconds(atPercentile: 90)))"
         out += " p99 \(ms(milliseconds(atPercentile: 99))) p99.9 \(ms(milliseconds(atPercentile: 99.9))) max \(ms(maxMilliseconds))\n"
@@ -46,7 +53,9 @@ public struct LatencyReport: Codable, Sendable {
         out += ",\"events_per_s\":\(String(format: "%.1f", rate)),\"errors\":\(errors),\"gaps\":\(missing),\"duplicates\":\(duplicates)"
         out += ",\"p50_ms\":\(ms(milliseconds(atPercentile: 50))),\"p90_ms\":\(ms(milliseconds(atPercentile: 90)))"
         out += ",\"p99_ms\":\(ms(milliseconds(atPercentile: 99))),\"p999_ms\":\(ms(milliseconds(atPercentile: 99.9)))"
-        out += ",\"max_ms\":\(ms(maxMilliseconds))}"
+        out += ",\"max_ms\":\(ms(maxMilliseconds)),\"protocol\":\"\(protocolName)\""
+        if protocolName == "h2" { out += ",\"http_connections\":\(httpConnections)" }
+        out += "}"
         return out
     }
 }

@@ -85,6 +85,10 @@ struct Subscribe: ParsableCommand {
     var sources = 0
     @Option(help: "Timeout-Seconds asked of the relay (1-600).")
     var idleTimeout = 600
+    @Flag(help: "Subscribe over HTTP/2 cleartext (h2c, prior knowledge): subscribers are streams, multiplexed.")
+    var http2 = false
+    @Option(help: "With --http2: streams per HTTP/2 connection (1-1000).")
+    var streamsPerConnection = 100
     @Option(help: .hidden) var childIndex = 0
     @Option(help: .hidden) var childCount = 1
     @Option(help: .hidden) var reportFile: String?
@@ -93,7 +97,8 @@ struct Subscribe: ParsableCommand {
         let target = try common.makeTarget()
         guard (1...200_000).contains(connections) else { throw BenchError("--connections: 1 to 200000") }
         guard (1...64).contains(processes), (0...250).contains(sources) else { throw BenchError("--processes 1-64, --sources 0-250") }
-        guard connections / max(processes, childCount) <= 19_000 else { throw BenchError("at most 19,000 connections per process: use more --processes") }
+        guard connections / max(processes, childCount) <= 19_000 || http2 else { throw BenchError("at most 19,000 connections per process: use more --processes") }
+        guard (1...1000).contains(streamsPerConnection) else { throw BenchError("--streams-per-connection: 1 to 1000") }
         if processes > 1 { return try runParent(target) }
         let child = childCount > 1
         let indices = Array(stride(from: childIndex, to: connections, by: childCount))
@@ -104,7 +109,8 @@ struct Subscribe: ParsableCommand {
             setupChannels(loop, target, common) {
                 engine = SubscribeEngine(loop: loop, target: target, settings: .init(
                     indices: indices, channels: common.channels, rampPerSecond: ramp / Double(childCount),
-                    sources: sourceList, timeoutSeconds: idleTimeout))
+                    sources: sourceList, timeoutSeconds: idleTimeout,
+                    streamsPerConnection: http2 ? streamsPerConnection : nil))
                 engine?.start()
                 begin()
             }
@@ -114,7 +120,9 @@ struct Subscribe: ParsableCommand {
             if child {
                 print("PROGRESS \(engine.open) \(events) \(engine.report.errors)")
             } else {
-                print("[\(Int(elapsed.rounded()))s] connections \(engine.open)  events/s \(events - lastEvents)  events \(events)  errors \(engine.report.errors)")
+                // With --http2, "connections" still counts subscribers (the scenarios wait on it).
+                let h2 = http2 ? "  h2 connections \(engine.http2Open)" : ""
+                print("[\(Int(elapsed.rounded()))s] connections \(engine.open)  events/s \(events - lastEvents)  events \(events)  errors \(engine.report.errors)\(h2)")
             }
             lastEvents = events
             fflush(stdout)
@@ -233,12 +241,17 @@ struct Publish: ParsableCommand {
     var bodyBytes = 0
     @Option(help: "Seconds to wait before the first append (let subscribers connect).")
     var delay = 0.0
+    @Flag(help: "Append over HTTP/2 cleartext (h2c): each append a POST stream, many in flight per connection.")
+    var http2 = false
+    @Option(help: "With --http2: appends in flight per connection (1-1000).")
+    var streamsPerConnection = 100
 
     func run() throws {
         let target = try common.makeTarget()
         guard (0.1...1_000_000).contains(rate), (1...1000).contains(connections) else {
             throw BenchError("--rate 0.1-1000000, --connections 1-1000")
         }
+        guard (1...1000).contains(streamsPerConnection) else { throw BenchError("--streams-per-connection: 1 to 1000") }
         var engine: PublishEngine?
         var lastSent = 0
         runLoop(seconds: common.duration, setup: { loop, begin in
@@ -246,7 +259,8 @@ struct Publish: ParsableCommand {
                 loop.after(delay) {
                     engine = PublishEngine(loop: loop, target: target, settings: .init(
                         channels: common.channels, ratePerSecond: rate, connections: connections,
-                        partIds: partId, bodyBytes: bodyBytes))
+                        partIds: partId, bodyBytes: bodyBytes,
+                        streamsPerConnection: http2 ? streamsPerConnection : nil))
                     engine?.start()
                     begin()
                 }
@@ -261,6 +275,11 @@ struct Publish: ParsableCommand {
             engine.stop()
             var report = engine.report
             report.connections = UInt64(connections)
+            if http2 {
+                report.protocolName = "h2"
+                report.connections = UInt64(connections * streamsPerConnection)
+                report.httpConnections = UInt64(connections)
+            }
             report.missing = UInt64(engine.dropped)
             print(report.summary(label: "publish", seconds: common.duration))
             print("(publish latency is the append round trip; gaps count appends the publisher could not send in time)")

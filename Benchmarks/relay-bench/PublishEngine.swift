@@ -2,6 +2,8 @@
 // "t":<microseconds>}, over C keep-alive connections with one request in flight each. Appends
 // go to whichever connection is free, so records of one channel may overtake each other on
 // the way in (subscribers check that every number arrives once, not the arrival order).
+// Over HTTP/2 (h2c) a lane is a stream slot: each of the C connections carries up to
+// `streamsPerConnection` appends at once, each its own POST stream.
 import BenchCore
 import RelayIO
 
@@ -12,18 +14,34 @@ final class PublishEngine {
         var connections: Int
         var partIds: Bool
         var bodyBytes: Int
+        /// nil: HTTP/1.1; else HTTP/2 with this many appends in flight per connection.
+        var streamsPerConnection: Int? = nil
     }
 
     private final class Lane {
-        let client: HTTPClient
+        let client: HTTPClient?
+        let http2: HTTP2Client?
         var busy = false
-        init(client: HTTPClient) { self.client = client }
+        init(client: HTTPClient?, http2: HTTP2Client?) { self.client = client; self.http2 = http2 }
+
+        /// Sends one request; `completion` gets the status (0 when it failed).
+        func post(_ path: String, headers: [(String, String)], body: [UInt8], _ completion: @escaping (Int) -> Void) {
+            if let http2 {
+                var status = 0
+                _ = http2.request(.post, path, headers: headers, body: body,
+                                  onResponse: { code, _ in status = code }, onData: { _ in },
+                                  onEnd: { error in completion(error == nil ? status : 0) })
+            } else {
+                client?.request(.post, path, headers: headers, body: body) { completion($0.status) }
+            }
+        }
     }
 
     private let loop: EventLoop
     private let target: BenchTarget
     private let settings: Settings
     private var lanes: [Lane] = []
+    private var http2Clients: [HTTP2Client] = []
     private var idle: [Lane] = []
     private var waiting: [Int] = []     // channels due for an append, oldest first
     private var waitingHead = 0
@@ -48,14 +66,24 @@ final class PublishEngine {
     func start() {
         for i in 0..<settings.connections {
             let node = target.nodes[i % target.nodes.count]
-            lanes.append(Lane(client: HTTPClient(loop: loop, host: node.host, port: node.port)))
+            if let perConnection = settings.streamsPerConnection {
+                let client = HTTP2Client(loop: loop, host: node.host, port: node.port)
+                client.connect()
+                http2Clients.append(client)
+                lanes += (0..<perConnection).map { _ in Lane(client: nil, http2: client) }
+            } else {
+                lanes.append(Lane(client: HTTPClient(loop: loop, host: node.host, port: node.port), http2: nil))
+            }
         }
         idle = lanes
         startedAt = Clock.monotonicSeconds()
         timer = loop.every(0.002) { [weak self] in self?.tick() }
     }
 
-    func stop() { timer?.cancel() }
+    func stop() {
+        timer?.cancel()
+        for client in http2Clients { client.close() }
+    }
 
     private func tick() {
         let due = Int((Clock.monotonicSeconds() - startedAt) * settings.ratePerSecond)
@@ -91,10 +119,10 @@ final class PublishEngine {
         var headers = target.authorization + [("Content-Type", "application/json")]
         if settings.partIds { headers.append(("X-Part-Id", "p-\(channel)-\(n)")) }
         lane.busy = true
-        lane.client.request(.post, target.appendPath(target.channel(channel)), headers: headers, body: Array(body.utf8)) { [weak self] response in
+        lane.post(target.appendPath(target.channel(channel)), headers: headers, body: Array(body.utf8)) { [weak self] status in
             guard let self else { return }
             lane.busy = false
-            if response.status == 200 || response.status == 201 || response.status == 202 {
+            if status == 200 || status == 201 || status == 202 {
                 self.sent += 1
                 self.report.events += 1
                 self.report.record(latencyMicroseconds: Clock.nowMicroseconds() - started)

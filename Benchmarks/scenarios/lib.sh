@@ -2,7 +2,9 @@
 # clean up on exit. Every process started here is stopped by the trap.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN="$ROOT/.build/release"
+# SCRATCH_PATH: another build directory (swift build --scratch-path), e.g. for a second work tree.
+SCRATCH=${SCRATCH_PATH:-$ROOT/.build}
+BIN="$SCRATCH/release"
 WORK=$(mktemp -d /tmp/relay-bench-XXXXXX)
 PIDS=()
 KEY=tr_bench_key
@@ -18,7 +20,8 @@ cleanup() {
 trap cleanup EXIT
 
 build() {
-  (cd "$ROOT" && swift build -c release --product relay >/dev/null && swift build -c release --product relay-bench >/dev/null)
+  (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product relay >/dev/null \
+    && swift build -c release --scratch-path "$SCRATCH" --product relay-bench >/dev/null)
 }
 
 # start_redis PORT
@@ -38,6 +41,32 @@ start_relay() {
   PIDS+=($!)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
   echo "relay on $1 did not start" >&2; cat "$WORK/relay-$1.log" >&2; exit 1
+}
+
+# start_h2c_proxy PORT RELAY_PORT: haproxy on PORT in front of one relay node, taking HTTP/1.1
+# and cleartext HTTP/2 with prior knowledge (haproxy recognises the h2 preface on a plain
+# bind) and passing each stream to the relay as an HTTP/1.1 request, for relay-bench --http2.
+# Two files per stream (the client's connection is shared): about 9,500 streams at most here.
+start_h2c_proxy() {
+  cat >"$WORK/haproxy-$1.cfg" <<CFG
+global
+    maxconn 9800
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    timeout tunnel 1h
+frontend h2c
+    bind 127.0.0.1:$1
+    default_backend relay
+backend relay
+    server relay 127.0.0.1:$2
+CFG
+  haproxy -f "$WORK/haproxy-$1.cfg" -db >"$WORK/haproxy-$1.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do curl -sf --http2-prior-knowledge "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "haproxy on $1 did not start" >&2; cat "$WORK/haproxy-$1.log" >&2; exit 1
 }
 
 # relay_rss_kb: resident memory of every relay node process (not supervisors), in KiB.

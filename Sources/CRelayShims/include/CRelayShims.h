@@ -83,14 +83,10 @@ struct bufferevent *relay_tls_bufferevent(struct event_base *base, evutil_socket
 /// After the handshake: 1 when ALPN chose "h2".
 int relay_tls_negotiated_h2(struct bufferevent *bev);
 
-/// TLS (relay_tls.c; OpenSSL and libevent_openssl, behind opaque pointers):
-/// An SSL_CTX for a server with the PEM certificate chain and key, TLS 1.2 or later, ALPN
-/// "h2" then "http/1.1". NULL on failure, with the reason in `error`.
-void *relay_tls_context_new(const char *cert_file, const char *key_file, char *error, size_t error_length);
-void relay_tls_context_free(void *ctx);
-/// A bufferevent that accepts a TLS handshake on `fd` (it owns the socket and the SSL object).
-struct bufferevent *relay_tls_bufferevent(struct event_base *base, evutil_socket_t fd, void *ctx);
-/// After the handshake: 1 when ALPN chose "h2".
-int relay_tls_negotiated_h2(struct bufferevent *bev);
+/// HTTP2Client: starts a non-blocking TCP connect of `bev` (created with fd -1) to host:port
+/// (a numeric address or a name, resolved with a blocking getaddrinfo), from `source` (a
+/// numeric local address, port chosen by the kernel) when it is not NULL. 0 when started (a
+/// failure then arrives as BEV_EVENT_ERROR); -1 if the name, the socket or the bind fails.
+int relay_bev_connect_tcp(struct bufferevent *bev, const char *host, unsigned short port, const char *source);
 
 #endif
