@@ -111,6 +111,9 @@ let package = Package(
         // free ports, child processes, bounded waits. Only test targets depend on it.
         .target(name: "RelayTestSupport", path: "Tests/RelayTestSupport"),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
+        // The HTTP server over real sockets on a real loop, without the relay: streamed
+        // request bodies over HTTP/1.1 and HTTP/2 (the client side is RelayIO's HTTP2Client).
+        .testTarget(name: "RelayIOTests", dependencies: ["RelayIO"]),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayWire"]),
         .testTarget(name: "RelayRedisTests", dependencies: ["RelayRedis", "RelayStorage", "RelayIO", "RelayTestSupport"]),
         // The executable's own parts without processes or sockets: the settings table (against

@@ -140,13 +140,16 @@ public final class HTTP2Client {
     /// connection is up waits for it. Nothing is reported from inside this call.
     /// `headers` are sent in lower case; Host becomes :authority, and HTTP/1.1 connection
     /// headers (Connection, Keep-Alive, Transfer-Encoding, Upgrade) are left out.
+    /// `streamingBody`: the body is sent as `stream.send(...)` adds to it, until `stream.finish()`
+    /// (full duplex: the response may arrive meanwhile).
     public func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+                        streamingBody: Bool = false,
                         onResponse: @escaping (_ status: Int, _ headers: [(String, String)]) -> Void,
                         onData: @escaping ([UInt8]) -> Void,
                         onEnd: @escaping (_ error: String?) -> Void) -> HTTP2ClientStream {
         loop.assertOnLoopThread()
         let stream = HTTP2ClientStream(client: self, method: method.rawValue, path: path, headers: headers, body: body,
-                                       onResponse: onResponse, onData: onData, onEnd: onEnd)
+                                       streamsBody: streamingBody, onResponse: onResponse, onData: onData, onEnd: onEnd)
         if closed {
             let reason = goaway ?? "connection closed"
             loop.after(0) { stream.end(reason) }
@@ -196,6 +199,14 @@ public final class HTTP2Client {
         flushTask?.schedule()
     }
 
+    /// More of a streamed body (or its end) is ready.
+    func bodyReady(_ stream: HTTP2ClientStream) {
+        guard stream.id != 0, stream.bodyDeferred, !closed, let session else { return }
+        stream.bodyDeferred = false
+        nghttp2_session_resume_data(session, stream.id)
+        flushTask?.schedule()
+    }
+
     /// Called by `HTTP2ClientStream.cancel()` (the stream has dropped its callbacks).
     func cancel(_ stream: HTTP2ClientStream) {
         guard stream.id != 0 else {
@@ -216,11 +227,22 @@ public final class HTTP2Client {
             return 0
         }
         let count = min(length, body.count - stream.bodyOffset)
+        if count == 0 && stream.streamsBody && !stream.bodyFinished {
+            stream.bodyDeferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
         body.withUnsafeBufferPointer { source in
-            buffer.update(from: source.baseAddress! + stream.bodyOffset, count: count)
+            if count > 0 { buffer.update(from: source.baseAddress! + stream.bodyOffset, count: count) }
         }
         stream.bodyOffset += count
-        if stream.bodyOffset == body.count { flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+        if stream.streamsBody && stream.bodyOffset == body.count {
+            // Sent: what `send` adds next starts a fresh buffer.
+            stream.body = []
+            stream.bodyOffset = 0
+            if stream.bodyFinished { flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+        } else if stream.bodyOffset == body.count {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+        }
         return count
     }
 

@@ -11,9 +11,16 @@ public final class HTTP2ClientStream {
     let method: String
     let path: String
     let headers: [(String, String)]
-    let body: [UInt8]?
+    /// The request body; with `streamsBody`, what `send` has added and nghttp2 not yet taken.
+    var body: [UInt8]?
     /// How much of `body` nghttp2 has taken.
     var bodyOffset = 0
+    /// The body is sent piece by piece (`send`, then `finish`), while the response arrives.
+    let streamsBody: Bool
+    /// `finish()` was called: the body ends once `body` is sent.
+    private(set) var bodyFinished = false
+    /// nghttp2 was told to wait for more of the body (NGHTTP2_ERR_DEFERRED).
+    var bodyDeferred = false
     /// The stream id once submitted to nghttp2 (0 while the connection is being set up).
     var id: Int32 = 0
     /// The response head being received (HEADERS, possibly after 1xx heads).
@@ -27,13 +34,14 @@ public final class HTTP2ClientStream {
     private var onEnd: ((String?) -> Void)?
 
     init(client: HTTP2Client, method: String, path: String, headers: [(String, String)], body: [UInt8]?,
-         onResponse: @escaping (Int, [(String, String)]) -> Void, onData: @escaping ([UInt8]) -> Void,
+         streamsBody: Bool = false, onResponse: @escaping (Int, [(String, String)]) -> Void, onData: @escaping ([UInt8]) -> Void,
          onEnd: @escaping (String?) -> Void) {
         self.client = client
         self.method = method
         self.path = path
         self.headers = headers
-        self.body = body
+        self.body = streamsBody ? [] : body
+        self.streamsBody = streamsBody
         self.onResponse = onResponse
         self.onData = onData
         self.onEnd = onEnd
@@ -46,6 +54,20 @@ public final class HTTP2ClientStream {
         isOver = true
         release()
         client?.cancel(self)
+    }
+
+    /// Adds bytes to a streamed request body (see `HTTP2Client.request(streamingBody:)`).
+    public func send(_ bytes: [UInt8]) {
+        guard streamsBody, !bodyFinished, !isOver else { return }
+        body?.append(contentsOf: bytes)
+        client?.bodyReady(self)
+    }
+
+    /// Ends a streamed request body.
+    public func finish() {
+        guard streamsBody, !bodyFinished, !isOver else { return }
+        bodyFinished = true
+        client?.bodyReady(self)
     }
 
     // MARK: Called by HTTP2Client

@@ -262,8 +262,17 @@ final class HTTP2Connection: ServerConnection {
         return false
     }
 
+    /// Flow control is acknowledged by hand (no automatic WINDOW_UPDATE): at once for every
+    /// body byte, except a paused streamed body's, acknowledged when the handler resumes.
     fileprivate func dataChunk(stream id: Int32, _ data: UnsafeBufferPointer<UInt8>) {
-        streams[id]?.receive(data)
+        let acknowledged = streams[id]?.receive(data) ?? data.count
+        if acknowledged > 0 { consume(stream: id, acknowledged) }
+    }
+
+    func consume(stream id: Int32, _ count: Int) {
+        guard !closed, let session else { return }
+        _ = nghttp2_session_consume(session, id, count)
+        scheduleSend()
     }
 
     fileprivate func frameSent(type: UInt8, flags: UInt8, stream id: Int32, errorCode: UInt32) {
@@ -428,6 +437,7 @@ enum HTTP2Session {
         nghttp2_option_set_max_continuations(option, 8)
         nghttp2_option_set_stream_reset_rate_limit(option, UInt64(limits.http2ResetBurst), UInt64(limits.http2ResetsPerSecond))
         nghttp2_option_set_no_closed_streams(option, 1)
+        nghttp2_option_set_no_auto_window_update(option, 1)
 
         var session: OpaquePointer?
         guard nghttp2_session_server_new2(&session, callbacks, user, option) == 0, let session else { return nil }

@@ -48,6 +48,15 @@ final class HTTP2Stream: ExchangeCarrier {
     private var reserved = 0
     /// The client ended its side (END_STREAM received).
     private(set) var requestEnded = false
+    /// The body goes to the handler piece by piece (HeadDecision.streamBody).
+    private var streamedBody = false
+    /// Bytes of a streamed body so far (against `bodyLimit`).
+    private var streamedBytes = 0
+    /// While the handler has paused a streamed body: pieces held (not yet acknowledged to the
+    /// peer's flow control, so at most a window's worth) and whether the end came too.
+    private var bodyPaused = false
+    private var heldPieces: [[UInt8]] = []
+    private var heldEnd = false
     private var timer: LoopTimer?
 
     private var pending: [Piece] = []
@@ -111,9 +120,21 @@ final class HTTP2Stream: ExchangeCarrier {
         self.exchange = exchange
         server.exchangeStarted()
         phase = head.framing == .none ? .handling : .body
-        guard case .readBody(let limit) = server.onHead(exchange), !closed, self.exchange === exchange,
-              !exchange.isAnswered else {
-            return
+        let decision = server.onHead(exchange)
+        guard !closed, self.exchange === exchange, !exchange.isAnswered else { return }
+        let limit: Int
+        switch decision {
+        case .answered: return
+        case .readBody(let value): limit = value
+        case .streamBody(let value):
+            if case .length(let declared) = head.framing, declared > value {
+                return server.onRefusal(exchange, 413, "Request body too large (at most \(value) bytes)")
+            }
+            bodyLimit = value
+            streamedBody = head.framing != .none
+            if head.value("expect") != nil && streamedBody { connection.submitContinue(stream: id) }
+            if streamedBody { armBodyDeadline() }
+            return dispatch(keepTimer: streamedBody, thenEnd: !streamedBody)
         }
         switch head.framing {
         case .none:
@@ -125,39 +146,110 @@ final class HTTP2Stream: ExchangeCarrier {
         }
         bodyLimit = limit
         if head.value("expect") != nil { connection.submitContinue(stream: id) }
+        armBodyDeadline()
+    }
+
+    private func armBodyDeadline() {
         if let common = server.bodyTimeout { timer?.arm(common: common) } else { timer?.arm(server.limits.bodyTimeoutSeconds) }
     }
 
-    /// A piece of the request body (a DATA frame's payload).
-    func receive(_ data: UnsafeBufferPointer<UInt8>) {
-        guard phase == .body, let exchange else { return }   // after an answer: dropped
+    /// A piece of the request body (a DATA frame's payload). Returns the bytes to acknowledge
+    /// to the peer's flow control now (all of them, unless a streamed body is paused).
+    func receive(_ data: UnsafeBufferPointer<UInt8>) -> Int {
+        if streamedBody { return receiveStreamed(data) }
+        guard phase == .body, let exchange else { return data.count }   // after an answer: dropped
         guard body.count + data.count <= bodyLimit else {
-            return server.onRefusal(exchange, 413, "Request body too large (at most \(bodyLimit) bytes)")
+            server.onRefusal(exchange, 413, "Request body too large (at most \(bodyLimit) bytes)")
+            return data.count
         }
         guard server.reserveBody(data.count) else {
-            return server.onRefusal(exchange, 503, "Too many request bodies in flight, try again")
+            server.onRefusal(exchange, 503, "Too many request bodies in flight, try again")
+            return data.count
         }
         reserved += data.count
         body.append(contentsOf: data)
+        return data.count
+    }
+
+    private func receiveStreamed(_ data: UnsafeBufferPointer<UInt8>) -> Int {
+        guard let exchange, !requestEnded, !closed else { return data.count }
+        streamedBytes += data.count
+        guard streamedBytes <= bodyLimit else {
+            endStreamedBody(.refused(status: 413, message: "Request body too large (at most \(bodyLimit) bytes)"))
+            return data.count
+        }
+        armBodyDeadline()
+        if bodyPaused {
+            // Held against the server's body budget until delivered.
+            guard server.reserveBody(data.count) else {
+                endStreamedBody(.refused(status: 503, message: "Too many request bodies in flight, try again"))
+                return data.count
+            }
+            reserved += data.count
+            heldPieces.append(Array(data))
+            return 0
+        }
+        exchange.deliverBodyChunk(Array(data))
+        return data.count
+    }
+
+    private func endStreamedBody(_ end: HTTPBodyEnd) {
+        guard streamedBody else { return }
+        streamedBody = false
+        timer?.cancel()
+        heldPieces = []
+        releaseBody()
+        exchange?.deliverBodyEnd(end)
+    }
+
+    func pauseBody() {
+        if streamedBody { bodyPaused = true }
+    }
+
+    func resumeBody() {
+        guard streamedBody, bodyPaused else { return }
+        bodyPaused = false
+        let held = heldPieces
+        heldPieces = []
+        releaseBody()
+        var delivered = 0
+        for piece in held where streamedBody && !bodyPaused {
+            exchange?.deliverBodyChunk(piece)
+            delivered += piece.count
+        }
+        if delivered > 0 { connection.consume(stream: id, delivered) }
+        if heldEnd && streamedBody && !bodyPaused { endStreamedBody(.complete) }
     }
 
     /// END_STREAM arrived (on a DATA frame or on trailers).
     func requestComplete() {
         requestEnded = true
+        if streamedBody {
+            if bodyPaused { heldEnd = true } else { endStreamedBody(.complete) }
+            return
+        }
         if phase == .body { dispatch() }
     }
 
-    private func dispatch() {
+    /// Hands the exchange to the handler; a streamed body keeps its deadline and arrives later.
+    private func dispatch(keepTimer: Bool = false, thenEnd: Bool = false) {
         guard let exchange else { return }
-        timer?.cancel()
-        timer = nil
+        if !keepTimer {
+            timer?.cancel()
+            timer = nil
+        }
         phase = .handling
         exchange.receivedBody(body)
         body = []
         server.onRequest(exchange)
+        if thenEnd { exchange.deliverBodyEnd(.complete) }
     }
 
     private func deadlinePassed() {
+        if streamedBody {
+            server.count(\.bodyTimeouts)
+            return endStreamedBody(.refused(status: 408, message: "Request body not received in time"))
+        }
         switch phase {
         case .head:
             server.count(\.headTimeouts)
@@ -228,9 +320,11 @@ final class HTTP2Stream: ExchangeCarrier {
 
     private func answered() {
         phase = .done
-        timer?.cancel()
-        timer = nil
-        releaseBody()
+        if !streamedBody {
+            timer?.cancel()
+            timer = nil
+            releaseBody()
+        }
     }
 
     private func releaseBody() {
@@ -341,6 +435,8 @@ final class HTTP2Stream: ExchangeCarrier {
         closed = true
         timer?.cancel()
         timer = nil
+        heldPieces = []
+        streamedBody = false
         releaseBody()
         dropQueue()
         let pending = exchange

@@ -124,8 +124,9 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
             switch phase {
             case .awaitingHead: progressed = readHead()
             case .readingBody: progressed = readBody()
-            case .handling: progressed = false   // the next request waits in the buffer
-            case .streaming, .closing, .lingering: progressed = discardInput()
+            case .handling: progressed = readStreamedBody()   // else the next request waits in the buffer
+            case .streaming: progressed = streamingBody ? readStreamedBody() : discardInput()
+            case .closing, .lingering: progressed = discardInput()
             }
             if !progressed { break }
         }
@@ -202,12 +203,20 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         server.exchangeStarted()
         // Until the body is read, an answer ends the connection (its body is still on the wire).
         phase = head.framing == .none ? .handling : .readingBody
-        guard case .readBody(let limit) = server.onHead(exchange), !closed, self.exchange === exchange else {
-            return true
+        let decision = server.onHead(exchange)
+        guard !closed, self.exchange === exchange else { return true }
+        let limit: Int
+        switch decision {
+        case .answered: return true
+        case .readBody(let value): limit = value
+        case .streamBody(let value):
+            limit = value
+            streamingBody = head.framing != .none
         }
         switch head.framing {
         case .none:
             dispatch()
+            if streamingBody == false, case .streamBody = decision { exchange.deliverBodyEnd(.complete) }
             return true
         case .length(let declared):
             guard declared <= limit else {
@@ -225,7 +234,84 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         bodyLimit = limit
         if head.expectsContinue { write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
         arm(.body)
+        if streamingBody {
+            // The handler gets the exchange now; the body follows piece by piece.
+            phase = .handling
+            server.onRequest(exchange)
+        }
         return true
+    }
+
+    // MARK: Streamed request bodies (HeadDecision.streamBody)
+
+    /// A streamed body is still arriving (in `.handling` or `.streaming`).
+    private var streamingBody = false
+    private var bodyPaused = false
+
+    private func readStreamedBody() -> Bool {
+        guard streamingBody, !bodyPaused, let exchange else { return false }
+        let available = evbuffer_get_length(input)
+        guard available > 0 else { return false }
+        var piece: [UInt8] = []
+        if var chunked = decoder {
+            let take = min(available, Self.readHighWater)
+            var raw = [UInt8](repeating: 0, count: take)
+            raw.withUnsafeMutableBytes { _ = evbuffer_copyout(input, $0.baseAddress, take) }
+            let consumed: Int
+            do {
+                consumed = try chunked.feed(raw[...], into: &piece)
+            } catch {
+                switch error {
+                case .tooLarge: endStreamedBody(.refused(status: 413, message: "Request body too large (at most \(bodyLimit) bytes)"))
+                case .malformed(let message): endStreamedBody(.refused(status: 400, message: message))
+                }
+                return true
+            }
+            decoder = chunked
+            evbuffer_drain(input, consumed)
+            if !piece.isEmpty { deliver(piece, to: exchange) }
+            if chunked.isComplete { endStreamedBody(.complete) }
+            return consumed > 0
+        }
+        let take = min(available, remaining, Self.readHighWater)
+        piece = [UInt8](repeating: 0, count: take)
+        piece.withUnsafeMutableBytes { _ = evbuffer_remove(input, $0.baseAddress, take) }
+        remaining -= take
+        deliver(piece, to: exchange)
+        if remaining == 0 { endStreamedBody(.complete) }
+        return true
+    }
+
+    /// One piece, within the server's body budget while the handler has it; each piece restarts
+    /// the body deadline.
+    private func deliver(_ piece: [UInt8], to exchange: HTTPExchange) {
+        guard server.reserveBody(piece.count) else {
+            return endStreamedBody(.refused(status: 503, message: "Too many request bodies in flight, try again"))
+        }
+        arm(.body)
+        exchange.deliverBodyChunk(piece)
+        server.releaseBody(piece.count)
+    }
+
+    private func endStreamedBody(_ end: HTTPBodyEnd) {
+        guard streamingBody else { return }
+        streamingBody = false
+        bodyPaused = false
+        decoder = nil
+        if deadline == .body { timer?.cancel() }
+        // A refused body is still on the wire: this connection cannot carry another request.
+        if end != .complete { keepAlive = false }
+        exchange?.deliverBodyEnd(end)
+    }
+
+    func pauseBody() {
+        if streamingBody { bodyPaused = true }
+    }
+
+    func resumeBody() {
+        guard streamingBody, bodyPaused else { return }
+        bodyPaused = false
+        process()
     }
 
     private func startsWithCRLF() -> Bool {
@@ -314,7 +400,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// A complete response. HEAD answers carry the length of the body they do not send.
     internal func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool) {
         guard !closed else { return responseComplete() }
-        if phase == .readingBody || server.closeAfterEveryResponse { keepAlive = false }
+        if phase == .readingBody || streamingBody || server.closeAfterEveryResponse { keepAlive = false }
         var head = statusLine(status)
         appendHeaders(headers, to: &head)
         if status != 204 && status != 304 && status >= 200 { head += "Content-Length: \(body.count)\r\n" }
@@ -401,7 +487,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     func endStream() {
         guard !closed, phase == .streaming else { return }
         if chunkedStream { write(Array("0\r\n\r\n".utf8)) }
-        if server.closeAfterEveryResponse || discardedWhileStreaming { keepAlive = false }
+        if server.closeAfterEveryResponse || discardedWhileStreaming || streamingBody { keepAlive = false }
         responseComplete()
     }
 
@@ -540,6 +626,10 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         case (.head, .awaitingHead(started: true)):
             server.count(\.headTimeouts)
             refuseHead(408, "Request head not received in time")
+        case (.body, .handling), (.body, .streaming):
+            guard streamingBody else { break }
+            server.count(\.bodyTimeouts)
+            endStreamedBody(.refused(status: 408, message: "Request body not received in time"))
         case (.body, .readingBody):
             server.count(\.bodyTimeouts)
             if let exchange { server.onRefusal(exchange, 408, "Request body not received in time") } else { close() }
@@ -561,8 +651,12 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
             switch phase {
             case .handling, .closing:
                 // The client stopped sending; the answers may still reach it (see
-                // responseComplete and finishIfPeerDone).
-                break
+                // responseComplete and finishIfPeerDone). A streamed body it did not finish
+                // never will be.
+                if streamingBody {
+                    process()
+                    if streamingBody { close() }
+                }
             case .awaitingHead:
                 // Serve what it sent before it stopped, then end.
                 process()

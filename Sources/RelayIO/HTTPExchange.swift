@@ -29,6 +29,21 @@ protocol ExchangeCarrier: AnyObject {
     /// Ends the stream without a clean end: the HTTP/1.1 connection closes, the HTTP/2 stream
     /// is reset.
     func abortStream()
+    /// A streamed request body: stop handing pieces over (the client is held back by TCP or
+    /// by HTTP/2 flow control), and start again.
+    func pauseBody()
+    func resumeBody()
+}
+
+/// How a streamed request body ended.
+public enum HTTPBodyEnd: Equatable, Sendable {
+    /// Every byte was delivered.
+    case complete
+    /// The server refused the rest (too large, too slow); `status` and `message` say why. The
+    /// exchange, if still unanswered, is then answered with them.
+    case refused(status: Int, message: String)
+    /// The client went away (or reset the stream) first.
+    case clientGone
 }
 
 public final class HTTPExchange {
@@ -49,6 +64,11 @@ public final class HTTPExchange {
     /// keeps the route and the caller here, so that they are worked out once).
     public var attachment: Any?
     private var requestBody: [UInt8] = []
+    /// A streamed body (HeadDecision.streamBody): each piece as it arrives, then its end (once).
+    /// Set them in `onRequest`; pieces are never delivered before it returns.
+    public var onBodyChunk: (([UInt8]) -> Void)?
+    public var onBodyEnd: ((HTTPBodyEnd) -> Void)?
+    private var bodyEnded = false
     private var onClose: (() -> Void)?
     private var streaming = false
     /// Strong: an exchange keeps its server (and so the loop) alive; the server holds no
@@ -73,8 +93,32 @@ public final class HTTPExchange {
 
     func receivedBody(_ bytes: [UInt8]) { requestBody = bytes }
 
-    /// The request body.
+    /// The request body (empty for a streamed body).
     public func body() -> [UInt8] { requestBody }
+
+    /// Holds back the rest of a streamed body until `resumeBody()`.
+    public func pauseBody() { if !bodyEnded { carrier?.pauseBody() } }
+    public func resumeBody() { if !bodyEnded { carrier?.resumeBody() } }
+
+    /// Carriers: a piece of a streamed body.
+    func deliverBodyChunk(_ bytes: [UInt8]) {
+        guard !bodyEnded else { return }
+        onBodyChunk?(bytes)
+    }
+
+    /// Carriers: a streamed body ended. A refusal answers the exchange if it is still
+    /// unanswered, or drops a stream already started.
+    func deliverBodyEnd(_ end: HTTPBodyEnd) {
+        guard !bodyEnded else { return }
+        bodyEnded = true
+        let callback = onBodyEnd
+        onBodyChunk = nil
+        onBodyEnd = nil
+        callback?(end)
+        if case .refused(let status, let message) = end {
+            if streaming { abort() } else if !answered { server.onRefusal(self, status, message) }
+        }
+    }
 
     public var isAnswered: Bool { answered }
     public var isStreaming: Bool { streaming && !answered }
@@ -151,6 +195,7 @@ public final class HTTPExchange {
     /// a request whose body never arrived had no handler and is finished here.
     func carrierClosed(handlerWillAnswer: Bool) {
         carrier = nil
+        deliverBodyEnd(.clientGone)
         if !handlerWillAnswer { return finished() }
         guard streaming, !answered else { return }
         let callback = onClose

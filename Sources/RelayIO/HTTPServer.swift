@@ -83,6 +83,11 @@ public struct HTTPServerCounters: Sendable {
 public enum HeadDecision {
     /// Read a body of at most this many bytes, then call `onRequest`.
     case readBody(limit: Int)
+    /// Call `onRequest` now and hand the body to the exchange piece by piece as it arrives
+    /// (`HTTPExchange.onBodyChunk`), at most `limit` bytes in all, each piece within the body
+    /// timeout of the one before. The handler may answer (or start a stream) meanwhile: over
+    /// HTTP/2 the body keeps arriving while the response is written (full duplex).
+    case streamBody(limit: Int)
     /// The exchange has been answered (an error); the body is not read.
     case answered
 }
