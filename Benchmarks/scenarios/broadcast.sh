@@ -2,29 +2,23 @@
 # Scenario 2: broadcast. One channel, N subscribers (default 10,000), 100 appends/s:
 # deliveries/s and append-to-delivery latency percentiles.
 # Usage: broadcast.sh [--http2] [SUBSCRIBERS=10000] [RATE=100] [SECONDS=20] [WORKERS=2]
-# --http2: the subscribers are HTTP/2 streams, 50 to a connection (relay-bench subscribe
-# --http2), through haproxy in h2c mode in front of the relay (at most 9,500 of them);
-# appends stay HTTP/1.1, straight to the relay. The run fails if a subscriber missed a record.
+# --http2: the subscribers are HTTP/2 streams, 100 to a connection, straight at the relay
+# (relay-bench subscribe --http2); appends stay HTTP/1.1. The run fails if a subscriber missed
+# a record.
 source "$(dirname "$0")/lib.sh"
-HTTP2=0
-if [ "${1:-}" = "--http2" ]; then HTTP2=1; shift; fi
+shift "$HTTP2"
 SUBS=${1:-10000}; RATE=${2:-100}; SECS=${3:-20}; WORKERS=${4:-2}
 PROCS=$(( (SUBS + 4999) / 5000 ))
-if [ "$HTTP2" = 1 ] && [ "$SUBS" -gt 9500 ]; then echo "--http2: at most 9,500 subscribers through one haproxy" >&2; exit 1; fi
 build
 start_redis 6391
 start_relay 8091 6391 "$WORKERS"
 RAMP=$(( SUBS / 4 + 1 ))
-if [ "$HTTP2" = 1 ]; then
-  start_h2c_proxy 8094 8091
-  SUB_ARGS=(--url http://127.0.0.1:8094 --http2 --streams-per-connection 50 --sources 4)
-else
-  SUB_ARGS=(--url http://127.0.0.1:8091 --processes "$PROCS" --sources 4)
-fi
-"$BIN/relay-bench" subscribe "${SUB_ARGS[@]}" --prefix bc-$$ --channels 1 --connections "$SUBS" \
+BEFORE=$(relay_rss_kb)
+"$BIN/relay-bench" subscribe --url http://127.0.0.1:8091 --processes "$PROCS" --sources 4 ${SUB_PROTO[@]+"${SUB_PROTO[@]}"} --prefix bc-$$ --channels 1 --connections "$SUBS" \
   --ramp "$RAMP" --duration $((SECS + 8)) >"$WORK/sub.log" 2>&1 &
 SUB=$!; PIDS+=($SUB)
 wait_connections "$WORK/sub.log" "$SUBS"
+HELD=$(relay_rss_kb)
 "$BIN/relay-bench" publish --url http://127.0.0.1:8091 --prefix bc-$$ --channels 1 --rate "$RATE" \
   --duration "$SECS" --no-setup >"$WORK/pub.log" 2>&1
 wait $SUB || true
@@ -32,6 +26,7 @@ echo "== publish"; tail -3 "$WORK/pub.log" | head -2
 echo "== subscribe"; grep '^warning' "$WORK/sub.log" || true; tail -3 "$WORK/sub.log"
 R=$(result "$WORK/sub.log")
 python3 -c "import json,sys; r=json.loads(sys.argv[1]); s=float(sys.argv[2]); print(f'deliveries/s during publishing: {r[\"events\"]/s:.0f}')" "$R" "$SECS"
+python3 -c "import sys; b,a,n=map(int,sys.argv[1:]); print(f'relay RSS per subscriber (held, before publishing): {(a-b)/max(n,1):.2f} KiB')" "$BEFORE" "$HELD" "$SUBS"
 if [ "$HTTP2" = 1 ]; then
   # Every stream must hold every acknowledged append (more is fine: appends still in flight
   # when the publisher stopped), with no gap and no repeat.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Scenario 1: idle capacity. As many concurrent SSE subscribers as the machine holds, over
 # several relay processes (each may hold at most 20,000 files), and the relay's RSS per
-# connection. Usage: idle-capacity.sh [CONNECTIONS=100000] [WORKERS=7]
+# connection. Usage: idle-capacity.sh [--http2] [CONNECTIONS=100000] [WORKERS=7]
+# --http2: the subscribers are HTTP/2 streams, 100 to a connection.
 source "$(dirname "$0")/lib.sh"
+shift "$HTTP2"
 CONNECTIONS=${1:-100000}
 WORKERS=${2:-7}
 PROCS=$(( (CONNECTIONS + 17999) / 18000 ))
@@ -13,7 +15,7 @@ sleep 1   # let all the workers finish starting before the baseline RSS (not a s
 BEFORE=$(relay_rss_kb)
 HOLD=$(( CONNECTIONS / 5000 + 25 ))
 "$BIN/relay-bench" subscribe --url http://127.0.0.1:8090 --prefix idle-$$ --channels 1000 \
-  --connections "$CONNECTIONS" --processes "$PROCS" --sources 8 --ramp 5000 --duration "$HOLD" >"$WORK/sub.log" 2>&1 &
+  --connections "$CONNECTIONS" --processes "$PROCS" --sources 8 ${SUB_PROTO[@]+"${SUB_PROTO[@]}"} --ramp 5000 --duration "$HOLD" >"$WORK/sub.log" 2>&1 &
 BENCH=$!
 PIDS+=($BENCH)
 # Measure once every subscriber is connected (and a moment later, once allocations settle).

@@ -43,31 +43,11 @@ start_relay() {
   echo "relay on $1 did not start" >&2; cat "$WORK/relay-$1.log" >&2; exit 1
 }
 
-# start_h2c_proxy PORT RELAY_PORT: haproxy on PORT in front of one relay node, taking HTTP/1.1
-# and cleartext HTTP/2 with prior knowledge (haproxy recognises the h2 preface on a plain
-# bind) and passing each stream to the relay as an HTTP/1.1 request, for relay-bench --http2.
-# Two files per stream (the client's connection is shared): about 9,500 streams at most here.
-start_h2c_proxy() {
-  cat >"$WORK/haproxy-$1.cfg" <<CFG
-global
-    maxconn 9800
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-    timeout tunnel 1h
-frontend h2c
-    bind 127.0.0.1:$1
-    default_backend relay
-backend relay
-    server relay 127.0.0.1:$2
-CFG
-  haproxy -f "$WORK/haproxy-$1.cfg" -db >"$WORK/haproxy-$1.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do curl -sf --http2-prior-knowledge "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
-  echo "haproxy on $1 did not start" >&2; cat "$WORK/haproxy-$1.log" >&2; exit 1
-}
+# A leading --http2 argument of a scenario: its subscribers are HTTP/2 streams (h2c with prior
+# knowledge, straight at the relay), 100 to a connection. Sets HTTP2 (0/1) and SUB_PROTO (the
+# relay-bench subscribe arguments); the caller then drops the argument (shift "$HTTP2").
+HTTP2=0; SUB_PROTO=()
+if [ "${1:-}" = "--http2" ]; then HTTP2=1; SUB_PROTO=(--http2 --streams-per-connection 100); fi
 
 # relay_rss_kb: resident memory of every relay node process (not supervisors), in KiB.
 relay_rss_kb() {
