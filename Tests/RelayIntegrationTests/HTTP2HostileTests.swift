@@ -20,15 +20,11 @@ final class HTTP2HostileTests: RelayTestCase {
 
     /// curl over h2c with prior knowledge: the status code (nil if curl got none) and stderr.
     private func curlH2(_ path: String, headers: [String] = [], method: String = "GET") throws -> (status: Int?, errors: String) {
-        let curl = try CurlStream(["--http2-prior-knowledge", "-s", "-S", "-o", "/dev/null", "-w", "%{http_code}",
-                                   "--max-time", "5", "-X", method] + headers.flatMap { ["-H", $0] }
-                                  + ["http://127.0.0.1:\(relay.port)\(path)"])
-        guard curl.waitForExit(timeout: 10) != nil else {
-            curl.stop()
-            throw HarnessError("curl did not exit within 10 s: \(curl.errors)")
-        }
-        let code = Int(curl.output.trimmingCharacters(in: .whitespacesAndNewlines))
-        return (code == 0 ? nil : code, curl.errors)
+        let outcome = try ChildProcess.runToEnd("curl", ["--http2-prior-knowledge", "-s", "-S", "-o", "/dev/null", "-w", "%{http_code}",
+                                                         "--max-time", "5", "-X", method] + headers.flatMap { ["-H", $0] }
+                                                + ["http://127.0.0.1:\(relay.port)\(path)"], timeout: 10)
+        let code = Int(outcome.text.trimmingCharacters(in: .whitespacesAndNewlines))
+        return (code == 0 ? nil : code, outcome.errorText)
     }
 
     /// Another client is served, and soon: GET /healthz over HTTP/1.1, over curl's HTTP/2, and
@@ -131,6 +127,46 @@ final class HTTP2HostileTests: RelayTestCase {
         assertOthersAreServed(after: "a rapid reset of SSE streams")
     }
 
+    /// "MadeYouReset" (CVE-2025-8671): the client makes the server reset each stream, here with
+    /// a WINDOW_UPDATE that overflows the stream's window (RST_STREAM FLOW_CONTROL_ERROR from
+    /// nghttp2) right after an SSE request the handler has already started on. Such resets free
+    /// the stream's concurrency slot like a client's own RST_STREAM but are not counted by the
+    /// rapid-reset limit of libnghttp2 1.52, and the relay counts no resets it sends itself.
+    /// Expected: cut off like a rapid reset (GOAWAY after a few hundred streams).
+    /// FAILS at the time of writing: all 3000 streams are opened and reset, no GOAWAY.
+    func testServerProvokedResetsAreCutOffLikeARapidReset() throws {
+        let session = try api.newSession()
+        let client = try H2Connection(port: relay.port)
+        defer { client.close() }
+        try client.handshake()
+        let block = H2.hpack(H2.request("GET", RelayAPI.channelPath(session, "out"), [devAuth]))
+        var stream: UInt32 = 1
+        for _ in 0..<6 {
+            var batch: [UInt8] = []
+            for _ in 0..<500 {
+                batch += H2.headers(stream: stream, block: block, endStream: true)
+                    + H2.windowUpdate(stream: stream, increment: 0x7FFF_FFFF)
+                stream += 2
+            }
+            guard client.trySend(batch) else { break }
+            client.drain(for: 0.05)   // read, so that the relay's output never blocks it
+        }
+        var resets = client.received.filter { $0.kind == .rstStream }.count
+        var goaway = client.goaways.first?.errorCode
+        if goaway == nil && resets < 3000 {
+            goaway = try client.waitFor(timeout: 10, "a GOAWAY, or all 3000 streams reset") { frame -> UInt32? in
+                if frame.kind == .rstStream { resets += 1 }
+                if frame.kind == .goaway { return frame.errorCode }
+                return resets >= 3000 ? UInt32.max : nil
+            }
+            if goaway == .max { goaway = nil }
+        }
+        let total = client.received.filter { $0.kind == .rstStream }.count
+        XCTAssertNotNil(goaway, "no GOAWAY: the relay opened and reset \(total) streams of one connection (the cap is 128 concurrent, 200 resets)")
+        XCTAssertLessThan(total, 1000, "streams reset by the server before the connection was cut")
+        assertOthersAreServed(after: "server-provoked resets")
+    }
+
     // MARK: CONTINUATION floods
 
     /// A header block may span HEADERS and 8 CONTINUATION frames (nghttp2's cap, set in
@@ -228,6 +264,23 @@ final class HTTP2HostileTests: RelayTestCase {
         }
         XCTAssertEqual(try api.drain(session, "in").json()["records"]?.arrayValue?.count, 0, "the flooded append stored nothing")
         assertOthersAreServed(after: "PRIORITY and empty DATA floods")
+    }
+
+    /// DATA frames that carry only padding (PADDED, pad length 0: a frame length of 1, no data)
+    /// are as empty as zero-length ones, and should cost a token of the same bucket.
+    /// FAILS at the time of writing: HTTP2Connection.frameReceived tests `hd.length == 0`, which
+    /// counts the pad length byte and the padding, so 200,000 such frames pass without a GOAWAY.
+    func testPaddingOnlyDataFramesCountAsEmpty() throws {
+        let session = try api.newSession()
+        let client = try H2Connection(port: relay.port)
+        defer { client.close() }
+        try client.handshake()
+        try client.send(H2.headers(stream: 1, H2.request("POST", RelayAPI.channelPath(session, "in") + "/append", [devAuth])))
+        let padded = H2.frame(.data, flags: H2.Flag.padded, stream: 1, [0])
+        client.trySend(Array([[UInt8]](repeating: padded, count: 5000).joined()))
+        let code = (try? client.waitForGoaway(timeout: 3)) ?? nil
+        XCTAssertEqual(code, H2.ErrorCode.enhanceYourCalm,
+                       "5000 padding-only DATA frames: no GOAWAY within 3 s; frames: \(client.received.suffix(3))")
     }
 
     /// A PING flood from a client that reads every ACK (so nghttp2's cap of 100 unsent ACKs is
@@ -466,5 +519,45 @@ final class HTTP2HostileTests: RelayTestCase {
         let after = try scrapeMetrics()
         XCTAssertGreaterThan(after["relay_http2_calm_goaways_total"] ?? 0, exported["relay_http2_calm_goaways_total"] ?? 0)
         XCTAssertGreaterThan(after["relay_http2_floods_total"] ?? 0, exported["relay_http2_floods_total"] ?? 0)
+    }
+}
+
+/// The flow-control stall check with a short write timeout (RELAY_HTTP_TIMEOUT_SECONDS=2).
+final class HTTP2StallTests: RelayTestCase {
+    override class var relayEnvironment: [String: String] {
+        ["RELAY_HTTP_TIMEOUT_SECONDS": "2", "RELAY_PING_INTERVAL_SECONDS": "1"]
+    }
+
+    /// A window that lets 5 bytes of an 11-byte response through and then stays shut: the
+    /// stream is reset (CANCEL) once its bytes have not moved for the write timeout.
+    func testAStreamWhoseWindowShutsIsResetAfterTheWriteTimeout() throws {
+        let client = try H2Connection(port: relay.port, settings: [(H2.Setting.initialWindowSize, 5)])
+        defer { client.close() }
+        try client.handshake()
+        try client.send(H2.headers(stream: 1, H2.request("GET", "/healthz"), endStream: true))
+        XCTAssertEqual(try client.waitForResponse(stream: 1), 200)
+        let started = Date()
+        XCTAssertEqual(try client.waitForReset(stream: 1, timeout: 12), H2.ErrorCode.cancel, "\(client.received)")
+        XCTAssertGreaterThan(Date().timeIntervalSince(started), 1.5, "not before the write timeout")
+    }
+
+    /// A client that advertises SETTINGS_INITIAL_WINDOW_SIZE 0 and never opens it: its
+    /// responses should be reset after the write timeout just the same, or each held stream keeps
+    /// its whole response body in memory for as long as the client likes (128 streams a
+    /// connection; a records drain is megabytes).
+    /// FAILS at the time of writing: HTTP2Connection arms the stall check only in readData when
+    /// it sends bytes (`if n > 0 { armStallCheck() }`), and nghttp2 never asks for data through a
+    /// window of 0, so the check is never armed: no reset, no close.
+    func testAStreamWhoseWindowNeverOpensIsResetAfterTheWriteTimeout() throws {
+        let client = try H2Connection(port: relay.port, settings: [(H2.Setting.initialWindowSize, 0)])
+        defer { client.close() }
+        try client.handshake()
+        try client.send(H2.headers(stream: 1, H2.request("GET", "/healthz"), endStream: true))
+        XCTAssertEqual(try client.waitForResponse(stream: 1), 200)
+        let outcome = try? client.waitFor(timeout: 12, "RST_STREAM on stream 1 or a close") { frame -> UInt32? in
+            frame.kind == .rstStream && frame.stream == 1 ? frame.errorCode : nil
+        }
+        XCTAssertTrue(outcome != nil || client.closed,
+                      "stream 1 still held 12 s after the 2 s write timeout, its response body unsent; frames: \(client.received)")
     }
 }
