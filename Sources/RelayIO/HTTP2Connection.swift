@@ -14,10 +14,13 @@
 // - header list size: SETTINGS_MAX_HEADER_LIST_SIZE advertised, and enforced per stream (431);
 // - HPACK: the decoder's table is what we advertise (4 KiB), the encoder's is capped at 4 KiB;
 // - CONTINUATION floods: at most 8 CONTINUATION frames per header block (nghttp2);
-// - rapid reset (CVE-2023-44487): a token bucket on RST_STREAM frames received (nghttp2),
-//   then GOAWAY;
-// - SETTINGS, PING, PRIORITY and empty DATA floods: a token bucket here, then GOAWAY with
-//   ENHANCE_YOUR_CALM; unacknowledged ACKs are capped by nghttp2 (max_outbound_ack);
+// - rapid reset (CVE-2023-44487): a token bucket on RST_STREAM frames received (nghttp2;
+//   Debian's 1.52 then sends GOAWAY INTERNAL_ERROR and closes);
+// - resets the client provokes ("MadeYouReset"), SETTINGS, PING, PRIORITY and empty (or
+//   padding-only) DATA floods: a token bucket here, then GOAWAY with ENHANCE_YOUR_CALM; a flood
+//   that does not read its ACKs passes nghttp2's cap on queued ACKs (max_outbound_ack) first
+//   and the connection closes without a GOAWAY;
+// - HPACK bombs: a header block decoded past four times the head limit is not decoded on;
 // - flow control: a stream whose window stays shut holds its queue; after the write timeout
 //   without progress it is reset, and a subscriber's queue is capped by its slow-client limit;
 // - deadlines: a header block (head timeout), a body (body timeout), a connection without
@@ -103,7 +106,8 @@ final class HTTP2Connection: ServerConnection {
                 guard consumed >= 0 else {
                     if consumed == Int(NGHTTP2_ERR_FLOODED.rawValue) { server.count(\.http2Floods) }
                     else { server.count(\.http2ProtocolErrors) }
-                    // nghttp2 queued a GOAWAY where it could: send it, then end.
+                    // Send what nghttp2 queued (a GOAWAY for protocol errors; nothing for a flood
+                    // of unread ACKs), then end.
                     goingAway = true
                     flush()
                     return close()
@@ -167,7 +171,6 @@ final class HTTP2Connection: ServerConnection {
         guard let n = stream.readData(length: length, eof: &eof) else { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
         flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
         if eof { flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
-        if n > 0 { armStallCheck() }
         return n
     }
 
@@ -218,10 +221,14 @@ final class HTTP2Connection: ServerConnection {
         return 0
     }
 
-    fileprivate func header(stream id: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        streams[id]?.addField(name: name, value: value)
+    /// A header block far past the limit (an HPACK bomb: small on the wire, huge decoded) is
+    /// not decoded to its end: the stream is reset (nghttp2 then stops delivering its fields).
+    fileprivate func header(stream id: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Int32 {
+        guard let stream = streams[id] else { return 0 }
+        return stream.addField(name: name, value: value) ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
     }
 
+    /// `length`: the payload without padding.
     fileprivate func frameReceived(type: UInt8, flags: UInt8, stream id: Int32, length: Int, headersCategory: UInt32) -> Int32 {
         let endStream = flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch Int(type) {
@@ -281,6 +288,14 @@ final class HTTP2Connection: ServerConnection {
             if errorCode == NGHTTP2_ENHANCE_YOUR_CALM.rawValue { server.count(\.http2CalmGoaways) }
             return
         }
+        // A reset the client provoked (a window overflow, a malformed header on a stream, ...)
+        // frees a stream slot like a reset it sent itself ("MadeYouReset", CVE-2025-8671):
+        // each costs a control token. The relay's own resets (CANCEL, NO_ERROR) cost nothing.
+        if Int(type) == Int(NGHTTP2_RST_STREAM.rawValue), errorCode != NGHTTP2_NO_ERROR.rawValue,
+           errorCode != NGHTTP2_CANCEL.rawValue {
+            _ = spendControlToken()
+            return
+        }
         // A response that ended before the request did: the rest of the request is not wanted
         // (RFC 9113 section 8.1: RST_STREAM with NO_ERROR after a complete response).
         if flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, let stream = streams[id], !stream.requestEnded {
@@ -314,15 +329,19 @@ final class HTTP2Connection: ServerConnection {
 
     /// A stream whose queued bytes have not moved for the write timeout (its window stays
     /// shut) is reset; checked every few seconds while any stream holds bytes.
-    private func armStallCheck() {
-        guard stallTimer == nil || !(stallTimer?.isPending ?? false) else { return }
+    func armStallCheck() {
+        guard !stallCheckArmed, !closed else { return }
+        stallCheckArmed = true
         if stallTimer == nil {
             stallTimer = LoopTimer(loop: server.loop) { [unowned self] in self.checkStalls() }
         }
         stallTimer?.arm(min(5, server.limits.writeTimeoutSeconds))
     }
 
+    private var stallCheckArmed = false
+
     private func checkStalls() {
+        stallCheckArmed = false
         let now = Clock.monotonicSeconds()
         var waiting = false
         for stream in streams.values where stream.pendingBytes > 0 {
@@ -400,15 +419,16 @@ enum HTTP2Session {
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, user in
             guard let connection = HTTP2Connection.from(user), let frame, let name, let value else { return 0 }
-            connection.header(stream: frame.pointee.hd.stream_id, name: UnsafeBufferPointer(start: name, count: nameLength),
-                              value: UnsafeBufferPointer(start: value, count: valueLength))
-            return 0
+            return connection.header(stream: frame.pointee.hd.stream_id, name: UnsafeBufferPointer(start: name, count: nameLength),
+                                     value: UnsafeBufferPointer(start: value, count: valueLength))
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, user in
             guard let connection = HTTP2Connection.from(user), let frame else { return 0 }
             let hd = frame.pointee.hd
             let category = hd.type == UInt8(NGHTTP2_HEADERS.rawValue) ? frame.pointee.headers.cat.rawValue : 0
-            return connection.frameReceived(type: hd.type, flags: hd.flags, stream: hd.stream_id, length: hd.length,
+            // A DATA frame of padding alone is as empty as one without any.
+            let padding = hd.type == UInt8(NGHTTP2_DATA.rawValue) ? frame.pointee.data.padlen : 0
+            return connection.frameReceived(type: hd.type, flags: hd.flags, stream: hd.stream_id, length: hd.length - padding,
                                             headersCategory: category)
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, user in
@@ -419,7 +439,8 @@ enum HTTP2Session {
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, user in
             guard let connection = HTTP2Connection.from(user), let frame else { return 0 }
             let hd = frame.pointee.hd
-            let code = hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) ? frame.pointee.goaway.error_code : 0
+            let code = hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) ? frame.pointee.goaway.error_code
+                : hd.type == UInt8(NGHTTP2_RST_STREAM.rawValue) ? frame.pointee.rst_stream.error_code : 0
             connection.frameSent(type: hd.type, flags: hd.flags, stream: hd.stream_id, errorCode: code)
             return 0
         }

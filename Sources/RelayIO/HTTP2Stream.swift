@@ -40,6 +40,7 @@ final class HTTP2Stream: ExchangeCarrier {
     private(set) var phase = Phase.head
     private var fields: [(name: [UInt8], value: [UInt8])] = []
     private var headBytes = 0
+    private var fieldCount = 0
     private var headTooLarge = false
     private(set) var exchange: HTTPExchange?
     private var body: [UInt8] = []
@@ -88,12 +89,20 @@ final class HTTP2Stream: ExchangeCarrier {
 
     /// One header field (of the request head or of trailers). Past the head limit the fields
     /// are no longer kept; the request is then refused with 431 once the block is complete.
-    func addField(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        guard phase == .head else { return }   // trailers: dropped
+    /// False when the block has gone far past the limit (four times its bytes, or its field
+    /// count): the stream is then reset rather than decoded on.
+    func addField(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Bool {
         headBytes += name.count + value.count + 32   // RFC 9113's accounting (section 6.5.2)
+        fieldCount += 1
+        if headBytes > 4 * server.limits.maxHeadBytes || fieldCount > 4 * HTTPRequestHead.maxFieldCount {
+            server.count(\.malformedRequests)
+            return false
+        }
+        guard phase == .head else { return true }   // trailers: dropped
         if headBytes > server.limits.maxHeadBytes { headTooLarge = true }
-        guard !headTooLarge else { return }
+        guard !headTooLarge else { return true }
         fields.append((Array(name), Array(value)))
+        return true
     }
 
     /// The request head is complete.
@@ -352,10 +361,12 @@ final class HTTP2Stream: ExchangeCarrier {
 
     // MARK: The response body queue (nghttp2's data provider)
 
+    /// Queued bytes start the stall check: a window that never opens must not hold them forever.
     private func enqueue(_ piece: Piece, _ length: Int) {
         if pendingBytes == 0 { lastProgress = Clock.monotonicSeconds() }
         pending.append(piece)
         pendingBytes += length
+        connection.armStallCheck()
     }
 
     private func resume() {
