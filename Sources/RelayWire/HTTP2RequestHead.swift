@@ -14,7 +14,8 @@ extension HTTPRequestHead {
         var method: String?
         var scheme: String?
         var target: String?
-        var authority: String?
+        var authority: [UInt8]?
+        var host: [UInt8]?
         var regular: [(name: String, value: String)] = []
         var seen = Set<String>()
         guard fields.count <= maxFieldCount + 4 else { throw HTTPHeadError(431, "Too many header fields") }
@@ -42,7 +43,7 @@ extension HTTPRequestHead {
                     target = value
                 case Array(":authority".utf8):
                     guard authority == nil else { throw HTTPHeadError(400, "Duplicate :authority") }
-                    authority = value
+                    authority = rawValue
                 default:
                     throw HTTPHeadError(400, "Unknown pseudo-header field")
                 }
@@ -62,9 +63,13 @@ extension HTTPRequestHead {
             // Surrounding whitespace is not allowed in HTTP/2 (RFC 9113 section 8.2.1).
             if let b = rawValue.first, b == 0x20 || b == 0x09 { throw HTTPHeadError(400, "Whitespace around a header value") }
             if let b = rawValue.last, b == 0x20 || b == 0x09 { throw HTTPHeadError(400, "Whitespace around a header value") }
+            if name == "host" { host = rawValue }
             regular.append((name, String(decoding: rawValue, as: UTF8.self)))
         }
-        guard regular.count <= maxFieldCount else { throw HTTPHeadError(431, "Too many header fields") }
+        // :authority becomes a Host field below: it counts, as Host does in HTTP/1.1.
+        guard regular.count + (authority != nil && host == nil ? 1 : 0) <= maxFieldCount else {
+            throw HTTPHeadError(431, "Too many header fields")
+        }
         guard let method else { throw HTTPHeadError(400, "Missing :method") }
         guard method != "CONNECT" else { throw HTTPHeadError(405, "CONNECT is not supported") }
         guard let scheme, scheme == "http" || scheme == "https" else { throw HTTPHeadError(400, "Missing or unsupported :scheme") }
@@ -75,10 +80,11 @@ extension HTTPRequestHead {
         let (path, query) = try splitTarget(target, method: method)
 
         // :authority stands for Host; a Host next to it must name the same (RFC 9113 8.3.1).
-        let host = regular.first { $0.name == "host" }?.value
+        // Compared as raw bytes: String == is canonical equivalence ("\u{212A}" == "K") and
+        // invalid UTF-8 has already become U+FFFD in the decoded values.
         if let authority {
             if let host, host != authority { throw HTTPHeadError(400, "Host and :authority disagree") }
-            if host == nil { regular.insert(("host", authority), at: 0) }
+            if host == nil { regular.insert(("host", String(decoding: authority, as: UTF8.self)), at: 0) }
         }
         var head = HTTPRequestHead(method: method, path: path, query: query, minorVersion: 1, fields: regular,
                                    framing: .none, keepAlive: true, expectsContinue: false)
