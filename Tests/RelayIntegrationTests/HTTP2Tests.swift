@@ -231,6 +231,31 @@ final class HTTP2Tests: RelayTestCase {
         XCTAssertEqual(node.waitForExit(timeout: 15), 0, "the node exited after its drain")
     }
 
+    /// h2load (nghttp2's load generator) against /healthz and an append route: every request
+    /// answered 2xx, and every append stored (the channel holds as many records as were sent).
+    func testH2loadAgainstHealthzAndAppend() throws {
+        guard let h2load = ChildProcess.findExecutable("h2load") else {
+            throw HarnessError("h2load not found (Debian: apt-get install -y nghttp2-client; scripts/install-deps --test does it)")
+        }
+        let session = try api.newSession(externalId: unique("h2load"))
+        let directory = try makeTemporaryDirectory(prefix: "relay-it-h2load")
+        let body = directory.appendingPathComponent("body.json")
+        try Data(#"{"text":"hello"}"#.utf8).write(to: body)
+        func run(_ arguments: [String]) throws -> String {
+            let outcome = try ChildProcess.runToEnd(h2load.path, ["-n", "2000", "-c", "4", "-m", "10"] + arguments, timeout: 60)
+            return outcome.text
+        }
+        let health = try run(["\(base)/healthz"])
+        XCTAssertTrue(health.contains("2000 succeeded, 0 failed, 0 errored"), health)
+        XCTAssertTrue(health.contains("status codes: 2000 2xx"), health)
+        let appends = try run(["-d", body.path, "-H", "authorization: Bearer \(TestEnvironments.devKey)",
+                               "\(base)\(RelayAPI.channelPath(session, "out"))/append"])
+        XCTAssertTrue(appends.contains("2000 succeeded, 0 failed, 0 errored"), appends)
+        XCTAssertTrue(appends.contains("status codes: 2000 2xx"), appends)
+        let drained = try api.drain(session, "out", query: [("afterEventId", "1990")]).json()
+        XCTAssertEqual(drained["records"]?.arrayValue?.last?["id"]?.intValue, 2000, "the 2000th append is the channel's last record")
+    }
+
     // MARK: TLS
 
     private static var certificate: (cert: String, key: String)?
