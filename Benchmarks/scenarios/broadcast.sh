@@ -19,6 +19,8 @@ BEFORE=$(relay_rss_kb)
 SUB=$!; PIDS+=($SUB)
 wait_connections "$WORK/sub.log" "$SUBS"
 HELD=$(relay_rss_kb)
+# Socket writes by the relay for 5 s in the middle of the publishing.
+( sleep $(( SECS / 2 - 2 > 0 ? SECS / 2 - 2 : 0 )); count_writes 5 "$WORK/writes.csv" ) &
 "$BIN/relay-bench" publish --url http://127.0.0.1:8091 --prefix bc-$$ --channels 1 --rate "$RATE" \
   --duration "$SECS" --no-setup >"$WORK/pub.log" 2>&1
 wait $SUB || true
@@ -27,6 +29,14 @@ echo "== subscribe"; grep '^warning' "$WORK/sub.log" || true; tail -3 "$WORK/sub
 R=$(result "$WORK/sub.log")
 python3 -c "import json,sys; r=json.loads(sys.argv[1]); s=float(sys.argv[2]); print(f'deliveries/s during publishing: {r[\"events\"]/s:.0f}')" "$R" "$SECS"
 python3 -c "import sys; b,a,n=map(int,sys.argv[1:]); print(f'relay RSS per subscriber (held, before publishing): {(a-b)/max(n,1):.2f} KiB')" "$BEFORE" "$HELD" "$SUBS"
+if [ -s "$WORK/writes.csv" ]; then
+  python3 - "$WORK/writes.csv" "$RATE" "$SUBS" <<'PY'
+import sys
+total = sum(int(line.split(",")[0]) for line in open(sys.argv[1]) if line[:1].isdigit())
+rate, subs = float(sys.argv[2]), int(sys.argv[3])
+print(f"relay socket writes: {total / 5:.0f}/s, {total / (5 * rate):.0f} per record, {total / (5 * rate * subs):.3f} per delivery")
+PY
+fi
 if [ "$HTTP2" = 1 ]; then
   # Every stream must hold every acknowledged append (more is fine: appends still in flight
   # when the publisher stopped), with no gap and no repeat.

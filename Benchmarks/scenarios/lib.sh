@@ -49,13 +49,32 @@ start_relay() {
 HTTP2=0; SUB_PROTO=()
 if [ "${1:-}" = "--http2" ]; then HTTP2=1; SUB_PROTO=(--http2 --streams-per-connection 100); fi
 
+# count_writes SECONDS OUT: counts the relay nodes' socket write system calls (send, sendmsg,
+# write, writev) for SECONDS with perf, into OUT (nothing when perf or its tracepoints are
+# missing). Run it in the background while a load runs.
+count_writes() {
+  command -v perf >/dev/null || return 0
+  local pids
+  pids=$(relay_node_pids | paste -sd, -)
+  [ -n "$pids" ] || return 0
+  perf stat -x, -e syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_write,syscalls:sys_enter_writev \
+    -p "$pids" -- sleep "$1" 2>"$2" >/dev/null || true
+}
+
+# relay_node_pids: the relay processes that hold connections (supervisors, --workers N without
+# --worker-child, hold none).
+relay_node_pids() {
+  for pid in $(pgrep -f "relay serve" || true); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--worker-child" || \
+      ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--workers" || continue
+    echo "$pid"
+  done
+}
+
 # relay_rss_kb: resident memory of every relay node process (not supervisors), in KiB.
 relay_rss_kb() {
   local total=0
-  for pid in $(pgrep -f "relay serve" || true); do
-    # Supervisors (--workers N without --worker-child) hold no connections.
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--worker-child" || \
-      ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--workers" || continue
+  for pid in $(relay_node_pids); do
     total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
   done
   echo "$total"

@@ -1,6 +1,7 @@
 // BenchSmokeTests.swift: a short relay-bench run in CI (a few hundred subscribers over two
-// processes and two source addresses, a few seconds of publishing). It fails on any gap,
-// duplicate or error, and checks every subscriber got every record.
+// processes and two source addresses, a few seconds of publishing), over HTTP/1.1 and over
+// HTTP/2 (the subscribers as streams, 50 to a connection, publishing over HTTP/2 too). It
+// fails on any gap, duplicate or error, and checks every subscriber got every record.
 
 import XCTest
 import Foundation
@@ -24,12 +25,22 @@ final class BenchSmokeTests: RelayTestCase {
     }
 
     func testShortLoadRunHasNoGapsNoDuplicatesAndDeliversEverything() throws {
+        try shortLoadRun(http2: false)
+    }
+
+    func testShortLoadRunOverHTTP2HasNoGapsNoDuplicatesAndDeliversEverything() throws {
+        try shortLoadRun(http2: true)
+    }
+
+    private func shortLoadRun(http2: Bool) throws {
+        let protocolArguments = http2 ? ["--http2", "--streams-per-connection", "50"] : []
         let directory = try makeTemporaryDirectory(prefix: "relay-it-bench")
         let prefix = unique("smoke")
         let subscribers = 300, channels = 3, rate = 150.0, seconds = 2.0
         let subscribeLog = directory.appendingPathComponent("subscribe.log")
         let subscribe = try bench(["subscribe", "--prefix", prefix, "--channels", "\(channels)", "--connections", "\(subscribers)",
-                                   "--processes", "2", "--sources", "2", "--ramp", "3000", "--duration", "9"], log: subscribeLog)
+                                   "--processes", "2", "--sources", "2", "--ramp", "3000", "--duration", "9"] + protocolArguments,
+                                  log: subscribeLog)
         defer { if subscribe.isRunning { subscribe.terminate() } }
         try waitUntil(timeout: 15, "\(subscribers) subscribers on the relay") {
             let metrics = try http.request("GET", "/metrics").text
@@ -37,7 +48,7 @@ final class BenchSmokeTests: RelayTestCase {
         }
         let publishLog = directory.appendingPathComponent("publish.log")
         let publish = try bench(["publish", "--prefix", prefix, "--channels", "\(channels)", "--rate", "\(rate)",
-                                 "--duration", "\(seconds)", "--no-setup"], log: publishLog)
+                                 "--duration", "\(seconds)", "--no-setup"] + protocolArguments, log: publishLog)
         try waitUntil(timeout: 30, "relay-bench publish to finish") { !publish.isRunning }
         try waitUntil(timeout: 30, "relay-bench subscribe to finish") { !subscribe.isRunning }
 
@@ -47,6 +58,8 @@ final class BenchSmokeTests: RelayTestCase {
         XCTAssertGreaterThan(appended, 200)
         XCTAssertEqual(published["errors"] as? Int, 0)
         XCTAssertEqual(received["connections"] as? Int, subscribers)
+        XCTAssertEqual(received["protocol"] as? String, http2 ? "h2" : "h1")
+        if http2 { XCTAssertEqual(received["http_connections"] as? Int, subscribers / 50, "50 streams to a connection") }
         XCTAssertEqual(received["errors"] as? Int, 0)
         XCTAssertEqual(received["gaps"] as? Int, 0, "no gaps")
         XCTAssertEqual(received["duplicates"] as? Int, 0, "no duplicates")
