@@ -16,7 +16,7 @@ PRIMARY_PORTS=$(seq "$BASE" $((BASE + PRIMARIES - 1)))
 
 # start_relay_url PORT URL
 start_relay_url() {
-  RELAY_PING_INTERVAL_SECONDS=15 "$BIN/relay" serve --listen "127.0.0.1:$1" --redis "$2" >"$WORK/relay-$1.log" 2>&1 &
+  RELAY_PING_INTERVAL_SECONDS=15 "$RELAY" serve --listen "127.0.0.1:$1" --redis "$2" >"$WORK/relay-$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
   echo "relay on $1 did not start" >&2; cat "$WORK/relay-$1.log" >&2; exit 1

@@ -5,6 +5,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # SCRATCH_PATH: another build directory (swift build --scratch-path), e.g. for a second work tree.
 SCRATCH=${SCRATCH_PATH:-$ROOT/.build}
 BIN="$SCRATCH/release"
+# RELAY_BIN: the relay binary to measure (default: the one built here), e.g. an older build
+# run under the same load generator, for side-by-side figures.
+RELAY="${RELAY_BIN:-$BIN/relay}"
 WORK=$(mktemp -d /tmp/relay-bench-XXXXXX)
 PIDS=()
 KEY=tr_bench_key
@@ -36,7 +39,7 @@ start_redis() {
 # start_relay PORT REDIS_PORT [WORKERS]: one node, or a supervisor with N workers on one port.
 start_relay() {
   local workers=${3:-1}
-  RELAY_PING_INTERVAL_SECONDS=15 "$BIN/relay" serve --listen "127.0.0.1:$1" --redis "redis://127.0.0.1:$2" \
+  RELAY_PING_INTERVAL_SECONDS=15 "$RELAY" serve --listen "127.0.0.1:$1" --redis "redis://127.0.0.1:$2" \
     --workers "$workers" >"$WORK/relay-$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
