@@ -185,7 +185,7 @@ public final class HTTP2Client {
             let client = Unmanaged<HTTP2Client>.fromOpaque(user!).takeUnretainedValue()
             return client.readBody(id, buffer!, length, flags!)
         })
-        let id = withNameValues(fields) { nva, count in
+        let id = HTTP2HeaderBlock.with(fields) { nva, count in
             stream.body == nil ? nghttp2_submit_request(session, nil, nva, count, nil, nil)
                                : nghttp2_submit_request(session, nil, nva, count, &provider, nil)
         }
@@ -447,27 +447,5 @@ public final class HTTP2Client {
         // callbacks, and none runs after it.
         self.bev = nil
         bufferevent_free(bev)
-    }
-}
-
-/// Calls `body` with nghttp2 name/value pairs pointing into one buffer (nghttp2 copies them).
-private func withNameValues<R>(_ fields: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
-    var bytes: [UInt8] = []
-    var spans: [(name: Int, nameLength: Int, value: Int, valueLength: Int)] = []
-    for (name, value) in fields {
-        let nameStart = bytes.count
-        bytes.append(contentsOf: name.utf8)
-        let valueStart = bytes.count
-        bytes.append(contentsOf: value.utf8)
-        spans.append((nameStart, valueStart - nameStart, valueStart, bytes.count - valueStart))
-    }
-    bytes.append(0)  // never empty, so the base address exists
-    return bytes.withUnsafeMutableBufferPointer { buffer in
-        let base = buffer.baseAddress!
-        let nva = spans.map {
-            nghttp2_nv(name: base + $0.name, value: base + $0.value, namelen: $0.nameLength, valuelen: $0.valueLength,
-                       flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-        }
-        return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
     }
 }

@@ -177,7 +177,7 @@ final class HTTP2Connection: ServerConnection {
     func submitResponse(stream id: Int32, status: Int, fields: [(String, String)], hasBody: Bool) {
         guard !closed, let session else { return }
         let all = [(":status", String(status))] + fields
-        let rv = HTTP2Session.withHeaderBlock(all) { nva, count in
+        let rv = HTTP2HeaderBlock.with(all) { nva, count in
             if hasBody {
                 var provider = nghttp2_data_provider()
                 provider.read_callback = HTTP2Session.readCallback
@@ -191,7 +191,7 @@ final class HTTP2Connection: ServerConnection {
 
     func submitContinue(stream id: Int32) {
         guard !closed, let session else { return }
-        _ = HTTP2Session.withHeaderBlock([(":status", "100")]) { nva, count in
+        _ = HTTP2HeaderBlock.with([(":status", "100")]) { nva, count in
             nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, nil, nva, count, nil)
         }
         scheduleSend()
@@ -480,28 +480,5 @@ enum HTTP2Session {
     static let readCallback: nghttp2_data_source_read_callback = { _, streamID, _, length, flags, _, user in
         guard let connection = HTTP2Connection.from(user), let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
         return connection.readData(stream: streamID, length: length, flags: flags)
-    }
-
-    /// Calls `body` with the fields as nghttp2_nv entries (nghttp2 copies them before returning).
-    static func withHeaderBlock<R>(_ fields: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
-        var storage: [UInt8] = []
-        var spans: [(Int, Int, Int, Int)] = []
-        spans.reserveCapacity(fields.count)
-        for (name, value) in fields {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-        }
-        storage.append(0)   // never empty, so the base address exists
-        return storage.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            let nva = spans.map { span in
-                nghttp2_nv(name: base + span.0, value: base + span.2, namelen: span.1, valuelen: span.3,
-                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
-        }
     }
 }
