@@ -102,7 +102,8 @@ public final class RelayServer {
     public func admit(_ exchange: HTTPExchange) -> HeadDecision {
         if config.requestLog {
             // Path only: query strings may carry tokens and are never logged.
-            logger.info("request", metadata: ["method": "\(exchange.method.rawValue)", "path": "\(exchange.path)"])
+            logger.info("request", metadata: ["method": "\(exchange.method.rawValue)", "path": "\(exchange.path)",
+                                              "protocol": "\(exchange.isHTTP2 ? "HTTP/2" : "HTTP/1.\(exchange.minorVersion)")"])
         }
         guard let route = Route.parse(path: exchange.path) else {
             respondError(exchange, .notFound("No route for this path"))

@@ -18,7 +18,7 @@ import Foundation
 
 final class HTTP2Tests: RelayTestCase {
     override class var relayEnvironment: [String: String] {
-        ["RELAY_PING_INTERVAL_SECONDS": "1", "RELAY_DRAIN_GRACE_SECONDS": "0"]
+        ["RELAY_PING_INTERVAL_SECONDS": "1", "RELAY_DRAIN_GRACE_SECONDS": "0", "RELAY_REQUEST_LOG": "1"]
     }
 
     private var base: String { "http://127.0.0.1:\(relay.port)" }
@@ -145,6 +145,9 @@ final class HTTP2Tests: RelayTestCase {
             }
         }
         try assertBodyTooLargeAlike(bigFile: big, key: key)
+        let log = (try? String(contentsOf: relay.logURL, encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("method=GET path=/healthz protocol=HTTP/2"), "the request log names HTTP/2")
+        XCTAssertTrue(log.contains("method=GET path=/healthz protocol=HTTP/1.1"), "and HTTP/1.1")
         let statuses = Dictionary(uniqueKeysWithValues: two.map { ($0.0, $0.1.status) })
         XCTAssertEqual(statuses["create"], 201)
         XCTAssertEqual(statuses["stream"], 200)
