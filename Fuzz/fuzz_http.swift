@@ -97,6 +97,8 @@ private func checkHead(_ input: [UInt8]) {
     case .none:
         check(te == nil, "Transfer-Encoding accepted without chunked framing", input)
         if let cl { check(!cl.isEmpty && cl.allSatisfy { $0 == 0x30 }, "non-zero Content-Length gave no framing", input) }
+    case .streamed:
+        check(false, "HTTP/2's streamed framing from an HTTP/1.x head", input)
     }
     var close = false, keep = false
     for v in values("connection") {
