@@ -216,4 +216,266 @@ final class StreamedBodyTests: XCTestCase {
         try read(until: "0\r\n\r\n")
         return received
     }
+
+    // MARK: Review (body-review): tests named *_FAILS_* show a defect and fail until it is fixed.
+
+    /// FAILS: HTTP2Stream.resumeBody (HTTP2Stream.swift:221-229) takes every held piece, then
+    /// skips the rest once a callback pauses again: those pieces are lost (never delivered, never
+    /// acknowledged to flow control), and the body still ends `.complete`.
+    func testHTTP2_FAILS_PauseAgainDuringResumeLosesHeldPieces() throws {
+        let loop = EventLoop()
+        let seen = Seen()
+        let server = HTTPServer(loop: loop, limits: HTTPServerLimits())
+        server.onHead = { _ in .streamBody(limit: 1000) }
+        server.onRequest = { exchange in
+            exchange.onBodyChunk = { bytes in
+                seen.pieces.append(String(decoding: bytes, as: UTF8.self))
+                if seen.pieces.count <= 2 {   // pause after the first piece, and again after the second
+                    exchange.pauseBody()
+                    _ = loop.after(0.3) { exchange.resumeBody() }
+                }
+            }
+            exchange.onBodyEnd = { end in
+                seen.end = end
+                exchange.respond(status: 200, headers: [], body: Array(seen.pieces.joined().utf8))
+            }
+        }
+        let port = UInt16(try server.listen(host: "127.0.0.1", port: 0))
+        let client = HTTP2Client(loop: loop, host: "127.0.0.1", port: port)
+        XCTAssertTrue(client.connect())
+        var ended = false
+        let stream = client.request(.post, "/", streamingBody: true, onResponse: { _, _ in }, onData: { _ in },
+                                    onEnd: { _ in ended = true })
+        stream.send(Array("a".utf8))
+        // Separate DATA frames, all arriving while the body is paused.
+        _ = loop.after(0.05) { stream.send(Array("b".utf8)) }
+        _ = loop.after(0.10) { stream.send(Array("c".utf8)) }
+        _ = loop.after(0.15) { stream.send(Array("d".utf8)) }
+        _ = loop.after(0.20) { stream.finish() }
+        run(loop, seconds: 5, "the exchange to end") { ended }
+        XCTAssertEqual(seen.pieces.joined(), "abcd", "pieces held while paused were dropped: \(seen.pieces)")
+        XCTAssertEqual(seen.end, .complete)
+        XCTAssertEqual(server.bufferedBodyBytes, 0)
+        client.close()
+        server.stopListening()
+    }
+
+    /// How the first stream of `connectionWindowAfterFirstStream` ends while its body is paused.
+    private enum PausedEnding { case handlerAnswers, limitExceeded, deadlinePasses, clientResets, controlAnsweredUnpaused }
+
+    /// Stream 1 streams a 200 KB body that the handler pauses after the first piece; it then ends
+    /// (`ending`). Stream 2 on the same connection posts 100 KB (over what is left of the 64 KiB
+    /// connection window if stream 1's held bytes were never acknowledged) and must complete.
+    private func connectionWindowAfterFirstStream(_ ending: PausedEnding, rounds: Int = 1) throws {
+        let loop = EventLoop()
+        var limits = HTTPServerLimits()
+        limits.bodyTimeoutSeconds = 0.5
+        let server = HTTPServer(loop: loop, limits: limits)
+        var firstEnd: HTTPBodyEnd?
+        server.onHead = { exchange in
+            exchange.path == "/stream" ? .streamBody(limit: ending == .limitExceeded ? 65_000 : 1 << 20) : .readBody(limit: 1 << 20)
+        }
+        server.onRequest = { exchange in
+            guard exchange.path == "/stream" else {
+                return exchange.respond(status: 200, headers: [], body: Array("got \(exchange.body().count)".utf8))
+            }
+            var first = true
+            exchange.onBodyChunk = { _ in
+                guard first else { return }
+                first = false
+                if ending != .controlAnsweredUnpaused { exchange.pauseBody() }   // never resumed
+                if ending == .handlerAnswers || ending == .controlAnsweredUnpaused {
+                    _ = loop.after(0.3) { exchange.respond(status: 200, headers: [], body: Array("enough".utf8)) }
+                }
+            }
+            exchange.onBodyEnd = { firstEnd = $0 }
+        }
+        let port = UInt16(try server.listen(host: "127.0.0.1", port: 0))
+        let client = HTTP2Client(loop: loop, host: "127.0.0.1", port: port)
+        XCTAssertTrue(client.connect())
+        for _ in 0..<rounds {
+            var firstOver = false
+            firstEnd = nil
+            let first = client.request(.post, "/stream", streamingBody: true, onResponse: { _, _ in }, onData: { _ in },
+                                       onEnd: { _ in firstOver = true })
+            first.send([UInt8](repeating: 0x61, count: 200_000))
+            if ending == .clientResets { _ = loop.after(0.3) { first.cancel(); firstOver = true } }
+            run(loop, seconds: 5, "the first stream to end") { firstOver && firstEnd != nil }
+        }
+        var secondText = "", secondOver = false
+        _ = client.request(.post, "/plain", body: [UInt8](repeating: 0x62, count: 100_000), onResponse: { _, _ in },
+                           onData: { secondText += String(decoding: $0, as: UTF8.self) }, onEnd: { _ in secondOver = true })
+        run(loop, seconds: 3, "the second stream (the connection window must not leak)") { secondOver }
+        // A 408 here means the second body could not flow within the 0.5 s body deadline.
+        XCTAssertEqual(secondText, "got 100000", "the connection window is stalled")
+        XCTAssertEqual(server.bufferedBodyBytes, 0)
+        client.close()
+        server.stopListening()
+    }
+
+    /// Passes: the control for the tests below (the same, without the pause).
+    func testHTTP2AnsweredMidBodyUnpausedKeepsTheConnectionWindow() throws {
+        try connectionWindowAfterFirstStream(.controlAnsweredUnpaused)
+    }
+
+    /// FAILS: HTTP2Stream.answered/closedByPeerOrConnection (HTTP2Stream.swift:330, 449) drop the
+    /// held pieces without `connection.consume`: the connection window leaks and stalls.
+    func testHTTP2_FAILS_PausedThenAnsweredLeaksTheConnectionWindow() throws {
+        try connectionWindowAfterFirstStream(.handlerAnswers)
+    }
+
+    /// FAILS: HTTP2Stream.endStreamedBody (HTTP2Stream.swift:209) drops held pieces unacknowledged
+    /// (here a 408: the paused body's deadline passes, ~48 KiB of the 64 KiB window leak at once).
+    func testHTTP2_FAILS_PausedThenTimedOutLeaksTheConnectionWindow() throws {
+        try connectionWindowAfterFirstStream(.deadlinePasses)
+    }
+
+    /// FAILS: the same path with a 413 (limit passed while paused): each such stream leaks the
+    /// two held 16 KiB frames; the second one stalls the connection.
+    func testHTTP2_FAILS_PausedThenRefusedLeaksTheConnectionWindow() throws {
+        try connectionWindowAfterFirstStream(.limitExceeded, rounds: 2)
+    }
+
+    /// FAILS: HTTP2Stream.closedByPeerOrConnection (HTTP2Stream.swift:449) on a client reset.
+    func testHTTP2_FAILS_PausedThenResetLeaksTheConnectionWindow() throws {
+        try connectionWindowAfterFirstStream(.clientResets)
+    }
+
+    /// FAILS: the body deadline keeps running while the handler has paused the body
+    /// (HTTP2Stream.swift:190, armed even for held pieces, never cancelled on pause): a client that
+    /// sent its whole body is refused 408 because the server paused for longer than the deadline.
+    func testHTTP2_FAILS_PauseLongerThanTheBodyDeadlineRefusesACompleteBody() throws {
+        let loop = EventLoop()
+        let seen = Seen()
+        let (server, port) = try makeServer(loop, bodyTimeout: 0.3, pauseFirst: 0.8, seen: seen)
+        let client = HTTP2Client(loop: loop, host: "127.0.0.1", port: port)
+        XCTAssertTrue(client.connect())
+        var ended = false
+        let stream = client.request(.post, "/echo", streamingBody: true, onResponse: { _, _ in }, onData: { _ in },
+                                    onEnd: { _ in ended = true })
+        stream.send(Array("a".utf8))
+        _ = loop.after(0.05) { stream.send(Array("b".utf8)); stream.finish() }
+        run(loop, seconds: 5, "the exchange to end") { ended }
+        XCTAssertEqual(seen.end, .complete, "the client sent everything; only the server paused")
+        XCTAssertEqual(server.bufferedBodyBytes, 0)
+        client.close()
+        server.stopListening()
+    }
+
+    /// FAILS: the same on HTTP/1.1 (HTTPConnection.deadlinePassed, line 629, does not look at
+    /// bodyPaused): the client's next chunk waits in the socket while the server is paused.
+    func testHTTP11_FAILS_PauseLongerThanTheBodyDeadlineRefusesTheBody() throws {
+        let loop = EventLoop()
+        let seen = Seen()
+        let (server, port) = try makeServer(loop, bodyTimeout: 0.3, pauseFirst: 0.8, seen: seen)
+        var clientResult: Result<String, Error>?
+        let lock = NSLock()
+        Thread {
+            let result = Result { try Self.rawChunkedExchange(port: port, pieces: ["a", "b"]) }
+            lock.lock(); clientResult = result; lock.unlock()
+        }.start()
+        run(loop, seconds: 10, "the HTTP/1.1 client to finish") { lock.lock(); defer { lock.unlock() }; return clientResult != nil }
+        XCTAssertNoThrow(try XCTUnwrap(clientResult).get())
+        XCTAssertEqual(seen.end, .complete)
+        server.stopListening()
+    }
+
+    /// FAILS: HTTP/1.1, the handler answers before the streamed body ends. sendResponse ->
+    /// responseComplete (HTTPConnection.swift:539-546) drops the exchange without
+    /// deliverBodyEnd, so onBodyEnd never runs and onBodyChunk/onBodyEnd are never cleared: a
+    /// handler closure capturing the exchange keeps it (and the server) alive forever. HTTP/2
+    /// ends such a body with `.clientGone` when the stream closes.
+    func testHTTP11_FAILS_AnswerBeforeTheBodyEndsNeverEndsTheBody() throws {
+        let loop = EventLoop()
+        let seen = Seen()
+        weak var weakExchange: HTTPExchange?
+        var server: HTTPServer? = HTTPServer(loop: loop, limits: HTTPServerLimits())
+        server?.onHead = { _ in .streamBody(limit: 1000) }
+        server?.onRequest = { exchange in
+            weakExchange = exchange
+            exchange.onBodyChunk = { bytes in
+                seen.pieces.append(String(decoding: bytes, as: UTF8.self))
+                exchange.respond(status: 200, headers: [], body: Array("early".utf8))
+            }
+            exchange.onBodyEnd = { seen.end = $0 }
+        }
+        let port = UInt16(try server!.listen(host: "127.0.0.1", port: 0))
+        var received: String?
+        let lock = NSLock()
+        Thread {
+            let text = Self.rawExchange(port: port, parts: ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcde"],
+                                        readUntilClose: true)
+            lock.lock(); received = text; lock.unlock()
+        }.start()
+        run(loop, seconds: 5, "the HTTP/1.1 client to finish") { lock.lock(); defer { lock.unlock() }; return received != nil }
+        let settle = Date()
+        run(loop, seconds: 1, "settling") { Date().timeIntervalSince(settle) > 0.3 }
+        XCTAssertTrue(received?.contains("Connection: close") ?? false, received ?? "")
+        XCTAssertNotNil(seen.end, "onBodyEnd never ran")
+        XCTAssertEqual(server?.bufferedBodyBytes, 0)
+        server?.stopListening()
+        server = nil
+        XCTAssertNil(weakExchange, "the exchange leaked (its body callbacks were never cleared)")
+    }
+
+    /// Passes: a pipelined request after a streamed Content-Length body answered in onBodyEnd.
+    func testHTTP11PipelinedRequestAfterAStreamedBody() throws {
+        let loop = EventLoop()
+        let server = HTTPServer(loop: loop, limits: HTTPServerLimits())
+        var bodies: [String] = []
+        server.onHead = { exchange in exchange.path == "/s" ? .streamBody(limit: 100) : .readBody(limit: 100) }
+        server.onRequest = { exchange in
+            guard exchange.path == "/s" else {
+                return exchange.respond(status: 200, headers: [], body: Array("plain:\(String(decoding: exchange.body(), as: UTF8.self))".utf8))
+            }
+            var got = ""
+            exchange.onBodyChunk = { got += String(decoding: $0, as: UTF8.self) }
+            exchange.onBodyEnd = { _ in
+                bodies.append(got)
+                exchange.respond(status: 200, headers: [], body: Array("streamed:\(got)".utf8))
+            }
+        }
+        let port = UInt16(try server.listen(host: "127.0.0.1", port: 0))
+        var received: String?
+        let lock = NSLock()
+        Thread {
+            let text = Self.rawExchange(port: port, parts: [
+                "POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nxy"
+                + "POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nqq\r\n0\r\n\r\n"
+                + "GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"], readUntilClose: true)
+            lock.lock(); received = text; lock.unlock()
+        }.start()
+        run(loop, seconds: 5, "the HTTP/1.1 client to finish") { lock.lock(); defer { lock.unlock() }; return received != nil }
+        let text = received ?? ""
+        XCTAssertTrue(text.contains("streamed:abc") && text.contains("plain:xy") && text.contains("streamed:qq")
+                      && text.hasSuffix("plain:"), text)
+        XCTAssertEqual(server.bufferedBodyBytes, 0)
+        server.stopListening()
+    }
+
+    /// Sends `parts` and reads until the server closes (or 5 s); returns what was read.
+    private static func rawExchange(port: UInt16, parts: [String], readUntilClose: Bool) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return "" }
+        for part in parts { _ = Array(part.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
+        var received = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { break }
+            received += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        return received
+    }
 }
