@@ -187,9 +187,9 @@ final class HTTP2Stream: ExchangeCarrier {
             endStreamedBody(.refused(status: 413, message: "Request body too large (at most \(bodyLimit) bytes)"))
             return data.count
         }
-        armBodyDeadline()
-        if bodyPaused {
-            // Held against the server's body budget until delivered.
+        if bodyPaused || !heldPieces.isEmpty {
+            // Held against the server's body budget, and unacknowledged to flow control, until
+            // delivered. The deadline waits too: the client is not the one holding things up.
             guard server.reserveBody(data.count) else {
                 endStreamedBody(.refused(status: 503, message: "Too many request bodies in flight, try again"))
                 return data.count
@@ -198,43 +198,62 @@ final class HTTP2Stream: ExchangeCarrier {
             heldPieces.append(Array(data))
             return 0
         }
+        armBodyDeadline()
         exchange.deliverBodyChunk(Array(data))
         return data.count
     }
 
+    /// The streamed body ends: whatever is still held is dropped, and acknowledged to flow
+    /// control so that the connection's window is whole again.
     private func endStreamedBody(_ end: HTTPBodyEnd) {
         guard streamedBody else { return }
         streamedBody = false
         timer?.cancel()
-        heldPieces = []
+        dropHeldPieces()
         releaseBody()
         exchange?.deliverBodyEnd(end)
     }
 
-    func pauseBody() {
-        if streamedBody { bodyPaused = true }
+    private func dropHeldPieces() {
+        let held = heldPieces.reduce(0) { $0 + $1.count }
+        heldPieces = []
+        heldEnd = false
+        if held > 0 { connection.consume(stream: id, held) }
     }
 
+    /// While paused no piece is delivered and the body deadline waits.
+    func pauseBody() {
+        guard streamedBody, !bodyPaused else { return }
+        bodyPaused = true
+        timer?.cancel()
+    }
+
+    /// Delivers the held pieces in order, one at a time (a handler may pause again in any of
+    /// them, or resume inside one: the loop already running goes on), then the end if it came.
     func resumeBody() {
         guard streamedBody, bodyPaused else { return }
         bodyPaused = false
-        let held = heldPieces
-        heldPieces = []
-        releaseBody()
-        var delivered = 0
-        for piece in held where streamedBody && !bodyPaused {
+        guard !resuming else { return }
+        resuming = true
+        defer { resuming = false }
+        while streamedBody, !bodyPaused, !heldPieces.isEmpty {
+            let piece = heldPieces.removeFirst()
+            server.releaseBody(piece.count)
+            reserved -= piece.count
+            connection.consume(stream: id, piece.count)
             exchange?.deliverBodyChunk(piece)
-            delivered += piece.count
         }
-        if delivered > 0 { connection.consume(stream: id, delivered) }
-        if heldEnd && streamedBody && !bodyPaused { endStreamedBody(.complete) }
+        guard streamedBody, !bodyPaused else { return }
+        if heldEnd { endStreamedBody(.complete) } else if !requestEnded { armBodyDeadline() }
     }
+
+    private var resuming = false
 
     /// END_STREAM arrived (on a DATA frame or on trailers).
     func requestComplete() {
         requestEnded = true
         if streamedBody {
-            if bodyPaused { heldEnd = true } else { endStreamedBody(.complete) }
+            if bodyPaused || !heldPieces.isEmpty { heldEnd = true } else { endStreamedBody(.complete) }
             return
         }
         if phase == .body { dispatch() }
@@ -446,7 +465,7 @@ final class HTTP2Stream: ExchangeCarrier {
         closed = true
         timer?.cancel()
         timer = nil
-        heldPieces = []
+        dropHeldPieces()
         streamedBody = false
         releaseBody()
         dropQueue()

@@ -270,7 +270,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
             decoder = chunked
             evbuffer_drain(input, consumed)
             if !piece.isEmpty { deliver(piece, to: exchange) }
-            if chunked.isComplete { endStreamedBody(.complete) }
+            if chunked.isComplete { bodyArrived() }
             return consumed > 0
         }
         let take = min(available, remaining, Self.readHighWater)
@@ -278,9 +278,17 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         piece.withUnsafeMutableBytes { _ = evbuffer_remove(input, $0.baseAddress, take) }
         remaining -= take
         deliver(piece, to: exchange)
-        if remaining == 0 { endStreamedBody(.complete) }
+        if remaining == 0 { bodyArrived() }
         return true
     }
+
+    /// The last byte is in: the end goes to the handler now, or on resume if it has paused.
+    private func bodyArrived() {
+        if bodyPaused { endPending = true } else { endStreamedBody(.complete) }
+    }
+
+    /// The body's end arrived while the handler had paused it.
+    private var endPending = false
 
     /// One piece, within the server's body budget while the handler has it; each piece restarts
     /// the body deadline.
@@ -291,12 +299,15 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         arm(.body)
         exchange.deliverBodyChunk(piece)
         server.releaseBody(piece.count)
+        // Paused in that call: the deadline waits (the client is not the one holding things up).
+        if bodyPaused && deadline == .body { timer?.cancel() }
     }
 
     private func endStreamedBody(_ end: HTTPBodyEnd) {
         guard streamingBody else { return }
         streamingBody = false
         bodyPaused = false
+        endPending = false
         decoder = nil
         if deadline == .body { timer?.cancel() }
         // A refused body is still on the wire: this connection cannot carry another request.
@@ -305,13 +316,19 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     }
 
     func pauseBody() {
-        if streamingBody { bodyPaused = true }
+        guard streamingBody, !bodyPaused else { return }
+        bodyPaused = true
+        if deadline == .body { timer?.cancel() }
     }
 
     func resumeBody() {
         guard streamingBody, bodyPaused else { return }
         bodyPaused = false
+        if endPending { return endStreamedBody(.complete) }
+        arm(.body)
         process()
+        // A client that half-closed while the body was paused: what it sent has been read now.
+        if peerFinished && streamingBody && !bodyPaused { close() }
     }
 
     private func startsWithCRLF() -> Bool {
@@ -537,6 +554,9 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     }
 
     private func responseComplete() {
+        // Answered before its body ended: the rest of the body will not be read (the
+        // connection closes, see sendResponse), and the handler is told so.
+        if streamingBody { endStreamedBody(.clientGone) }
         if reserved > 0 {
             server.releaseBody(reserved)
             reserved = 0
@@ -627,7 +647,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
             server.count(\.headTimeouts)
             refuseHead(408, "Request head not received in time")
         case (.body, .handling), (.body, .streaming):
-            guard streamingBody else { break }
+            guard streamingBody, !bodyPaused else { break }
             server.count(\.bodyTimeouts)
             endStreamedBody(.refused(status: 408, message: "Request body not received in time"))
         case (.body, .readingBody):
@@ -655,12 +675,16 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
                 // never will be.
                 if streamingBody {
                     process()
-                    if streamingBody { close() }
+                    if streamingBody && !bodyPaused { close() }   // paused: resumeBody reads the rest
                 }
             case .awaitingHead:
                 // Serve what it sent before it stopped, then end.
                 process()
                 finishIfPeerDone()
+            case .streaming where streamingBody:
+                // A full-duplex exchange: the body it sent is read first (on resume, if paused).
+                process()
+                if streamingBody && !bodyPaused { close() }
             case .readingBody, .streaming, .lingering:
                 close()
             }
