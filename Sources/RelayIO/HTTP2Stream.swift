@@ -143,7 +143,10 @@ final class HTTP2Stream: ExchangeCarrier {
             streamedBody = head.framing != .none
             if head.value("expect") != nil && streamedBody { connection.submitContinue(stream: id) }
             if streamedBody { armBodyDeadline() }
-            return dispatch(keepTimer: streamedBody, thenEnd: !streamedBody)
+            dispatch()
+            // A streamed body of nothing: its end at once.
+            if !streamedBody { exchange.deliverBodyEnd(.complete) }
+            return
         }
         switch head.framing {
         case .none:
@@ -260,9 +263,9 @@ final class HTTP2Stream: ExchangeCarrier {
     }
 
     /// Hands the exchange to the handler; a streamed body keeps its deadline and arrives later.
-    private func dispatch(keepTimer: Bool = false, thenEnd: Bool = false) {
+    private func dispatch() {
         guard let exchange else { return }
-        if !keepTimer {
+        if !streamedBody {
             timer?.cancel()
             timer = nil
         }
@@ -270,7 +273,6 @@ final class HTTP2Stream: ExchangeCarrier {
         exchange.receivedBody(body)
         body = []
         server.onRequest(exchange)
-        if thenEnd { exchange.deliverBodyEnd(.complete) }
     }
 
     private func deadlinePassed() {

@@ -216,7 +216,8 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         switch head.framing {
         case .none:
             dispatch()
-            if streamingBody == false, case .streamBody = decision { exchange.deliverBodyEnd(.complete) }
+            // A streamed body of nothing: its end at once.
+            if case .streamBody = decision { exchange.deliverBodyEnd(.complete) }
             return true
         case .length(let declared):
             guard declared <= limit else {

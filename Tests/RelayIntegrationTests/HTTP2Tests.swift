@@ -128,7 +128,7 @@ final class HTTP2Tests: RelayTestCase {
                          "access-control-allow-headers", "allow"] {
                 XCTAssertEqual(a.headers[cors], b.headers[cors], "\(name): same \(cors)")
             }
-            XCTAssertEqual(a.headers["content-length"], b.headers["content-length"].flatMap { _ in a.headers["content-length"] },
+            XCTAssertEqual(a.headers["content-length"] != nil, b.headers["content-length"] != nil,
                            "\(name): a content length on both or neither")
             if name == "stream" {
                 // The same events (the control record's token is the session's own; pings depend on time).
