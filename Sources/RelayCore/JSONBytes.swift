@@ -1,12 +1,26 @@
 // JSONBytes.swift — byte-level output helpers shared by the JSON writer, record encoding
 // and SSE framing: decimal digits, UTF-8 scalars and JSON string escaping into [UInt8].
 
-enum JSONBytes {
+public enum JSONBytes {
     private static let hexDigits: StaticString = "0123456789abcdef"
+
+    /// Plain decimal digits (1-20 of them, no sign) as a number; nil otherwise or on overflow.
+    public static func parseDecimal(_ digits: some Collection<UInt8>) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 20 else { return nil }
+        var value: UInt64 = 0
+        for c in digits {
+            guard c >= 0x30, c <= 0x39 else { return nil }
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(c - 0x30))
+            if o1 || o2 { return nil }
+            value = sum
+        }
+        return value
+    }
 
     /// Appends `value` in decimal.
     @inline(__always)
-    static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
+    public static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
         if value < 10 {
             out.append(0x30 &+ UInt8(truncatingIfNeeded: value))
             return

@@ -5,8 +5,9 @@ public struct CORSPolicy: Sendable {
 
     public init(allowedOrigins: [String]) { self.allowedOrigins = allowedOrigins }
 
-    static let allowedHeaders = "Authorization, Content-Type, Last-Event-ID, Timeout-Seconds, X-Part-Id"
-    static let exposedHeaders = "X-Relay-First-Id, X-Relay-Node, X-Request-Id, X-Last-Event-Id, X-Session-Settled"
+    // X-Peek-Settled, X-Trigger-Source and Trigger-Version: the Trigger.dev SDK's browser transport.
+    static let allowedHeaders = "Authorization, Content-Type, Last-Event-ID, Timeout-Seconds, X-Part-Id, X-Peek-Settled, X-Trigger-Source, Trigger-Version"
+    static let exposedHeaders = "X-Relay-First-Id, X-Relay-Node, X-Request-Id, X-Last-Event-Id, X-Session-Settled, X-Stream-Version"
 
     func allowedOrigin(_ origin: String?) -> String? {
         guard let origin else { return nil }

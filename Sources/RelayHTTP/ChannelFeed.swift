@@ -165,31 +165,31 @@ final class ChannelFeed {
             return
         }
         switch message {
-        case .lost(let seq, let after):
-            deliver(seq: seq, previous: after, isLoss: true) {
-                SSEFrame.lost(id: seq, after: after, before: seq)
-            }
-        case .record(let seq, let field, let isControl):
-            // The stored field: the record JSON is built here, once per node, by the same code
-            // as catch-up and drains.
-            deliver(seq: seq, previous: previous) {
-                let field = Array(field)
-                let record = RecordEncoding.json(id: seq, dataJSON: isControl ? nil : field,
-                                                 headersJSON: isControl ? field : nil, includeSeqNum: false)
-                return SSEFrame.record(id: seq, recordJSON: record[...], isControl: isControl)
-            }
+        case .entry(let record):
+            // The stored fields: each format's frame is built here, once per node, by the same
+            // code as catch-up and drains.
+            deliver(record)
         case .recordJSON(let seq, let json, let isControl):
-            // A node of the previous version published the whole record JSON.
-            deliver(seq: seq, previous: previous) {
-                SSEFrame.record(id: seq, recordJSON: json, isControl: isControl)
+            // A node of an earlier version published the whole record JSON (the documented
+            // format's; v2 subscribers read the record from the log).
+            deliver(seq: seq, previous: previous, time: 0) { format in
+                format == .documented ? SSEFrame.record(id: seq, recordJSON: json, isControl: isControl) : nil
             }
         case .closed:
             break
         }
     }
 
-    /// Frames the entry once and offers the same frame to every live subscriber.
-    private func deliver(seq: UInt64, previous: UInt64, isLoss: Bool = false, frame: () -> [UInt8]) {
+    private func deliver(_ record: StoredRecord) {
+        deliver(seq: record.seq, previous: record.previous, time: record.time, isLoss: record.isLossMarker) {
+            record.sseFrame($0)
+        }
+    }
+
+    /// Frames the entry once per format its live subscribers read and offers the same frame to
+    /// each of them. `frame` is nil for a format that does not show the entry.
+    private func deliver(seq: UInt64, previous: UInt64, time: UInt64, isLoss: Bool = false,
+                         frame: (StreamFormat) -> [UInt8]?) {
         if lastSeqKnown && seq <= lastSeq { return }
         emptyFills = 0
         if isLoss {
@@ -199,14 +199,20 @@ final class ChannelFeed {
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
-        let shared = SharedFrame(frame())
+        var documented: SharedFrame??
+        var v2: SharedFrame??
         for subscriber in subscribers.values where subscriber.isLive {
-            subscriber.offer(seq: seq, previous: previous, frame: shared)
+            let shared: SharedFrame?
+            switch subscriber.format {
+            case .documented:
+                if documented == nil { documented = .some(frame(.documented).map(SharedFrame.init)) }
+                shared = documented!
+            case .v2:
+                if v2 == nil { v2 = .some(frame(.v2).map(SharedFrame.init)) }
+                shared = v2!
+            }
+            subscriber.offer(seq: seq, previous: previous, time: time, frame: shared)
         }
-    }
-
-    private func deliver(_ record: StoredRecord) {
-        deliver(seq: record.seq, previous: record.previous, isLoss: record.isLossMarker) { record.sseFrame }
     }
 
     /// A subscriber read that the channel ends at `last`, before what this feed framed: the
@@ -287,10 +293,18 @@ final class ChannelFeed {
 }
 
 extension StoredRecord {
-    /// The entry as one SSE event, the same from the log (catch-up, gap fill) as live: a
-    /// record, or a loss marker's `event: lost`.
-    var sseFrame: [UInt8] {
-        if let lostAfter { return SSEFrame.lost(id: seq, after: lostAfter, before: seq) }
-        return SSEFrame.record(id: seq, recordJSON: json(includeSeqNum: false), isControl: isControl)
+    /// The entry as one SSE event in `format`, the same from the log (catch-up, gap fill) as
+    /// live; nil where the format does not show it (a command record in the documented format).
+    func sseFrame(_ format: StreamFormat) -> [UInt8]? {
+        switch format {
+        case .documented:
+            if let lostAfter { return SSEFrame.lost(id: seq, after: lostAfter, before: seq) }
+            if isCommand { return nil }
+            return SSEFrame.record(id: seq, recordJSON: json(includeSeqNum: false), isControl: isControl)
+        case .v2:
+            var record: [UInt8] = []
+            appendS2JSON(to: &record)
+            return SSEFrame.v2Batch(lastSeq: seq, recordsJSON: record, tailSeq: seq + 1, tailTime: time)
+        }
     }
 }

@@ -70,14 +70,18 @@ extension RelayServer {
 
     func drain(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
         let params: (after: UInt64, limit: Int)
+        let formatQuery: String?
         do {
             let query = QueryString.parse(exchange.query ?? "")
             params = try ChannelParams.drain(afterEventId: query.first { $0.0 == "afterEventId" }?.1,
                                              limit: query.first { $0.0 == "limit" }?.1)
+            formatQuery = query.first { $0.0 == "format" }?.1
+            _ = try StreamFormat.choose(query: formatQuery, environment: .documented)
         } catch {
             return respondError(exchange, asAPIError(error))
         }
         guard let principal = principal(exchange) else { return }
+        let format = (try? StreamFormat.choose(query: formatQuery, environment: principal.environment.streamFormat)) ?? .documented
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             self.channels.drain(session: record.id, io: io, after: params.after, limit: params.limit) { result in
@@ -85,9 +89,17 @@ extension RelayServer {
                 case .failure(let error): self.respondError(exchange, error)
                 case .success(let (page, hasMore)):
                     var body: [UInt8] = Array(#"{"records":["#.utf8)
-                    for (i, record) in page.records.enumerated() {
-                        if i > 0 { body.append(UInt8(ascii: ",")) }
-                        body.append(contentsOf: record.json(includeSeqNum: true))
+                    var first = true
+                    for record in page.records {
+                        let json: [UInt8]?
+                        switch format {
+                        case .documented: json = record.isCommand ? nil : record.json(includeSeqNum: true)
+                        case .v2: json = record.v2DrainJSON
+                        }
+                        guard let json else { continue }
+                        if !first { body.append(UInt8(ascii: ",")) }
+                        first = false
+                        body.append(contentsOf: json)
                     }
                     body.append(contentsOf: "],\"hasMore\":\(hasMore)".utf8)
                     // afterEventId past the channel's end: a position from a lost history.
@@ -107,12 +119,15 @@ extension RelayServer {
     func subscribe(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
         let timeout: Int
         let resume: ChannelParams.ResumePoint
+        let formatQuery: String?
         do {
             let query = QueryString.parse(exchange.query ?? "")
             timeout = try ChannelParams.timeoutSeconds(header: exchange.header("Timeout-Seconds"),
                                                        query: query.first { $0.0 == "timeoutSeconds" }?.1)
             resume = try ChannelParams.resumePoint(header: exchange.header("Last-Event-ID"),
                                                    query: query.first { $0.0 == "lastEventId" }?.1)
+            formatQuery = query.first { $0.0 == "format" }?.1
+            _ = try StreamFormat.choose(query: formatQuery, environment: .documented)
         } catch {
             return respondError(exchange, asAPIError(error))
         }
@@ -121,6 +136,7 @@ extension RelayServer {
             return respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
         }
         guard let principal = principal(exchange) else { return }
+        let format = (try? StreamFormat.choose(query: formatQuery, environment: principal.environment.streamFormat)) ?? .documented
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             if exchange.method == .head { return self.answerLastEventId(exchange, session: record.id, io: io) }
@@ -131,12 +147,13 @@ extension RelayServer {
                 case .success(let (lastEventId, settled)):
                     var headers = self.commonHeaders(exchange)
                     if peekSettled { headers.append(("X-Session-Settled", settled ? "true" : "false")) }
+                    if format == .v2 { headers.append(("X-Stream-Version", "v2")) }
                     // Validated and authorized: the hub does the rest (the stream starts once the
                     // channel is subscribed and the first batch of the log is read).
                     self.hub.open(exchange, StreamOpening(
                         session: record.id, io: io, lastEventId: lastEventId,
                         endWhenCaughtUp: settled || record.status(nowMs: Clock.nowMilliseconds()) != .active,
-                        idleSeconds: timeout, expiresAt: principal.expiresAt, headers: headers,
+                        idleSeconds: timeout, expiresAt: principal.expiresAt, headers: headers, format: format,
                         refusal: { [weak self] in
                             self?.draining == true ? .serviceUnavailable("This node is draining; reconnect") : nil
                         },

@@ -55,6 +55,8 @@ struct StreamOpening {
     var expiresAt: Int64?
     /// Response headers besides the SSE ones (CORS, node name).
     var headers: [(String, String)]
+    /// The framing of the stream (documented, or v2 for the Trigger.dev SDK).
+    var format: StreamFormat = .documented
     /// Asked when the first batch arrives: an error answers the request instead (draining).
     var refusal: () -> APIError?
     /// Answers the request with an error (the first read failed, or `refusal`); the stream is over.
@@ -190,7 +192,7 @@ public final class FanoutHub {
         pingSlice = (pingSlice + 1) % FanoutHub.pingSlices
         for feed in feeds.values {
             for subscriber in feed.subscribers.values where subscriber.pingSlot == pingSlice {
-                subscriber.writeComment(pingFrame)
+                subscriber.ping(pingFrame)
             }
         }
     }

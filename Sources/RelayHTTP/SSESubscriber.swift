@@ -54,6 +54,10 @@ final class SSESubscriber {
     private(set) var isEnded = false
     /// Last sequence number written to this client.
     private(set) var delivered: UInt64
+    /// The time of the last record written (epoch ms): the tail a v2 ping reports.
+    private var deliveredTime: UInt64 = 0
+    /// How records are framed for this client.
+    let format: StreamFormat
     /// The client asked for a position or has been given records: a trim or a loss after
     /// `delivered` is news to it (ChannelContinuity).
     private var positioned: Bool
@@ -93,6 +97,7 @@ final class SSESubscriber {
         self.hub = hub
         state = .starting(opening)
         delivered = opening.lastEventId ?? 0
+        format = opening.format
         positioned = opening.lastEventId != nil
         endWhenCaughtUp = opening.endWhenCaughtUp
         flushQueue = hub.flushQueue
@@ -199,13 +204,15 @@ final class SSESubscriber {
     /// Writes one entry read from the log: a gap notice first if records before it were
     /// trimmed away, then the record (or the loss marker's `event: lost`).
     private func take(_ record: StoredRecord) {
-        if let (requested, firstAvailable) = ChannelContinuity.trimmed(
+        if format == .documented, let (requested, firstAvailable) = ChannelContinuity.trimmed(
             delivered: delivered, positioned: positioned, seq: record.seq, previous: record.previous) {
             enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: firstAvailable)))
         }
-        enqueue(SharedFrame(record.sseFrame))
         delivered = record.seq
         positioned = true
+        guard let frame = record.sseFrame(format) else { return }
+        enqueue(SharedFrame(frame))
+        deliveredTime = max(deliveredTime, record.time)
         recordWritten()
     }
 
@@ -217,7 +224,9 @@ final class SSESubscriber {
         // go on from where the channel ends (its next entry is a loss marker, or a record the
         // lost history never had).
         if read.records.isEmpty, let (after, before) = ChannelContinuity.pastEnd(position: delivered, last: read.last) {
-            enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before)))
+            // (v2 has no loss event: its readers resume from the seq they last saw, which the
+            // channel's next entry, a loss marker, follows.)
+            if format == .documented { enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before))) }
             delivered = after
             flush()
             // The feed checks for itself whether what it framed is gone: this read may be older
@@ -253,14 +262,17 @@ final class SSESubscriber {
     /// An entry the feed framed (offered to live subscribers only). Taken if it is the next
     /// one (its channel predecessor `previous` is at or before `delivered`); anything missing
     /// in between sends the subscriber back to catching up.
-    func offer(seq: UInt64, previous: UInt64, frame: SharedFrame) {
+    /// `frame` nil: this subscriber's format does not show the entry (it is passed over).
+    func offer(seq: UInt64, previous: UInt64, time: UInt64, frame: SharedFrame?) {
         switch ChannelContinuity.offer(delivered: delivered, seq: seq, previous: previous) {
         case .skip: return
         case .readLog: return catchUpFromLog()
         case .take:
-            enqueue(frame)
             delivered = seq
             positioned = true
+            guard let frame else { return }
+            enqueue(frame)
+            if time > deliveredTime { deliveredTime = time }
             recordWritten()
         }
     }
@@ -269,7 +281,7 @@ final class SSESubscriber {
     /// given: those records were lost with a primary. Say so (`event: lost`), go on from `last`.
     func historyEnded(at last: UInt64) {
         guard isLive, let (after, before) = ChannelContinuity.pastEnd(position: delivered, last: last) else { return }
-        enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before)))
+        if format == .documented { enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before))) }
         delivered = after
     }
 
@@ -305,8 +317,11 @@ final class SSESubscriber {
         if queued > maxUnsentBytes { dropSlow() }
     }
 
-    func writeComment(_ frame: SharedFrame) {
-        enqueue(frame)
+    /// A keepalive: the hub's comment frame, or in v2 a ping event with this stream's tail.
+    func ping(_ comment: SharedFrame) {
+        guard format == .v2 else { return enqueue(comment) }
+        enqueue(SharedFrame(SSEFrame.v2Ping(now: UInt64(max(0, hub.clock.epochMilliseconds)),
+                                            tailSeq: delivered + 1, tailTime: deliveredTime)))
     }
 
     private func recordWritten() {
@@ -318,6 +333,8 @@ final class SSESubscriber {
     // MARK: Ending
 
     /// Past the cap on unsent output: disconnect (the client resumes with Last-Event-ID).
+    private static let v2Done = SharedFrame(SSEFrame.v2Done)
+
     private func dropSlow() {
         guard !isEnded else { return }
         metrics.slowSubscribersDropped += 1
@@ -369,6 +386,7 @@ final class SSESubscriber {
         guard !isEnded else { return }
         if output.isStreaming {
             if clean {
+                if format == .v2 { outbox.append(Self.v2Done) }
                 output.write(outbox)
                 output.endStream()
             } else {

@@ -137,7 +137,8 @@ public final class ChannelStore {
         range(session: session, io: io, after: 0, count: 0) { result in completion(result.map(\.highWatermark)) }
     }
 
-    /// The channel's last visible record, if any.
+    /// The channel's last visible record, if any, passing over S2 command records (a trim
+    /// follows each turn-complete that the Trigger.dev SDK writes).
     public func lastRecord(session: String, io: ChannelIO, _ completion: @escaping (Result<StoredRecord?, APIError>) -> Void) {
         lastSeq(session: session, io: io) { [redis, keys] result in
             switch result {
@@ -145,9 +146,9 @@ public final class ChannelStore {
             case .success(0): completion(.success(nil))
             case .success(let last):
                 let key = keys.channel(session: session, io: io)
-                redis.send(key: key, ["XREVRANGE", key, "0-\(last)", "-", "COUNT", "1"]) { reply in
+                redis.send(key: key, ["XREVRANGE", key, "0-\(last)", "-", "COUNT", "4"]) { reply in
                     if let error = reply.apiError { return completion(.failure(error)) }
-                    completion(.success(ChannelStore.records(from: reply.array ?? []).first))
+                    completion(.success(ChannelStore.records(from: reply.array ?? []).first { !$0.isCommand }))
                 }
             }
         }
@@ -172,16 +173,12 @@ public final class ChannelStore {
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string,
                   let dash = id.firstIndex(of: "-"), let seq = UInt64(id[id.index(after: dash)...]) else { continue }
-            var record = StoredRecord(seq: seq)
+            var fields: [(ArraySlice<UInt8>, ArraySlice<UInt8>)] = []
             parts[1].forEachField { name, value in
                 guard case .bulk(let name) = name, case .bulk(let value) = value else { return }
-                switch name {
-                case [UInt8(ascii: "d")]: record.data = value
-                case [UInt8(ascii: "h")]: record.headers = value
-                case [UInt8(ascii: "l")]: record.lostAfter = UInt64(String(decoding: value, as: UTF8.self))
-                default: break
-                }
+                fields.append((name[...], value[...]))
             }
+            let record = StoredRecord(seq: seq, fields: fields)
             records.append(record)
         }
         return records

@@ -42,27 +42,71 @@ extension ChannelStore: ChannelLog {
     }
 }
 
-/// An entry of a channel as stored: a record (its sequence number and either the data JSON or
-/// the control headers), or a loss marker (`lostAfter`: records after that seq and before this
+/// An entry of a channel as stored: a record (its sequence number, its time, and its data JSON,
+/// its headers or both), or a loss marker (`lostAfter`: records after that seq and before this
 /// one may have been lost with a primary; docs/API.md, History guarantees).
 public struct StoredRecord: Equatable, Sendable {
     public var seq: UInt64
-    /// The record's `data` as JSON text (the body itself, or the body as a JSON string).
+    /// The record's `data` as JSON text (the body itself, or the body as a JSON string). For a
+    /// record written through the S2 API with a body that was not the `{"data","id"}` envelope,
+    /// the body as a JSON string (`body` keeps the bytes).
     public var data: [UInt8]?
-    /// A control record's headers as a JSON array text.
+    /// The record's headers as a JSON array text: a control record's, or an S2 record's.
     public var headers: [UInt8]?
     /// A loss marker: the last seq the channel kept before it.
     public var lostAfter: UInt64?
+    /// When the channel took the record (epoch ms; 0 for a record stored before times were).
+    public var time: UInt64
+    /// An S2 record's body as written, when it was not the `{"data","id"}` envelope.
+    public var body: [UInt8]?
+    /// The envelope's `id` of a record written through the S2 API (the writer's dedupe id).
+    public var envelopeId: [UInt8]?
+    /// The X-Part-Id it was appended with, if any.
+    public var partId: [UInt8]?
 
-    public init(seq: UInt64, data: [UInt8]? = nil, headers: [UInt8]? = nil, lostAfter: UInt64? = nil) {
+    public init(seq: UInt64, data: [UInt8]? = nil, headers: [UInt8]? = nil, lostAfter: UInt64? = nil,
+                time: UInt64 = 0, body: [UInt8]? = nil, envelopeId: [UInt8]? = nil) {
         self.seq = seq
         self.data = data
         self.headers = headers
         self.lostAfter = lostAfter
+        self.time = time
+        self.body = body
+        self.envelopeId = envelopeId
     }
 
-    public var isControl: Bool { headers != nil }
+    /// The entry from its stream fields (as XRANGE and the live messages give them); fields of
+    /// other names are ignored.
+    public init(seq: UInt64, fields: some Sequence<(ArraySlice<UInt8>, ArraySlice<UInt8>)>) {
+        self.init(seq: seq)
+        for (name, value) in fields where name.count == 1 {
+            switch name.first! {
+            case UInt8(ascii: "d"): data = Array(value)
+            case UInt8(ascii: "h"): headers = Array(value)
+            case UInt8(ascii: "b"): body = Array(value)
+            case UInt8(ascii: "i"): envelopeId = Array(value)
+            case UInt8(ascii: "p"): partId = Array(value)
+            case UInt8(ascii: "t"): time = JSONBytes.parseDecimal(value) ?? 0
+            case UInt8(ascii: "l"): lostAfter = JSONBytes.parseDecimal(value)
+            default: break
+            }
+        }
+        if data == nil, let body {
+            var quoted: [UInt8] = []
+            RecordEncoding.appendJSONString(of: body, to: &quoted)
+            data = quoted
+        }
+    }
+
+    /// A record with headers and no data (the documented format's `event: control`).
+    public var isControl: Bool { data == nil && headers != nil }
     public var isLossMarker: Bool { lostAfter != nil }
+    /// An S2 command record (trim, fence): its first header's name is empty. It takes a seq,
+    /// S2 readers see it, the documented format does not show it.
+    public var isCommand: Bool {
+        guard let headers else { return false }
+        return headers.starts(with: #"[["","#.utf8)
+    }
 
     /// The seq of the channel's entry before this one, as far as the channel knows: `seq - 1`,
     /// or for a loss marker the last seq kept. A reader at `delivered` misses nothing when
@@ -72,7 +116,7 @@ public struct StoredRecord: Equatable, Sendable {
     /// A control record whose `trigger-control` header is `turn-complete`: the task finished
     /// its turn, nothing more comes until the next `.in` message.
     public var isTurnComplete: Bool {
-        guard let headers, let text = String(validating: headers, as: UTF8.self) else { return false }
+        guard data == nil, let headers, let text = String(validating: headers, as: UTF8.self) else { return false }
         return text.hasPrefix(#"[["trigger-control","turn-complete"]"#)
     }
 
@@ -106,46 +150,69 @@ public struct ChannelPage: Equatable, Sendable {
 }
 
 /// One live message as the storage scripts publish it on a channel's pub/sub channel
-/// (append_record.lua, commit_records.lua, check_generation and publish_closed in lib.lua):
-///   "SEQ D\n<data field>" / "SEQ C\n<headers field>": a record, with the stream field as stored;
-///   "SEQ L\n<K>": a loss marker (the records after K up to SEQ were lost with a primary);
+/// (append_record.lua, append_batch.lua, commit_records.lua, check_generation and publish_closed
+/// in lib.lua):
+///   "SEQ E\n<name><length>:<value>...": an entry, with its stream fields as stored;
 ///   "SEQ x\n": the session closed, the channel ends at SEQ;
-///   "SEQ d|c\n<record JSON>": a record published whole by a node of the previous version.
+/// and from nodes of earlier versions (a cluster being upgraded):
+///   "SEQ D\n<data field>" / "SEQ C\n<headers field>" / "SEQ L\n<K>": an entry of one field;
+///   "SEQ d|c\n<record JSON>": a record published whole.
 public enum LiveRecord: Equatable, Sendable {
-    case record(seq: UInt64, field: ArraySlice<UInt8>, isControl: Bool)
+    case entry(StoredRecord)
     case recordJSON(seq: UInt64, json: ArraySlice<UInt8>, isControl: Bool)
-    case lost(seq: UInt64, after: UInt64)
     case closed(lastSeq: UInt64)
 
     /// nil for a payload of none of the shapes above (it is ignored).
     public init?(payload: [UInt8]) {
         guard let space = payload.firstIndex(of: 0x20), space + 2 < payload.count, payload[space + 2] == 0x0A,
-              let seq = UInt64(String(decoding: payload[..<space], as: UTF8.self)), seq > 0 else { return nil }
+              let seq = JSONBytes.parseDecimal(payload[..<space]), seq > 0 else { return nil }
         let body = payload[(space + 3)...]
         switch payload[space + 1] {
-        case UInt8(ascii: "D"): self = .record(seq: seq, field: body, isControl: false)
-        case UInt8(ascii: "C"): self = .record(seq: seq, field: body, isControl: true)
+        case UInt8(ascii: "E"):
+            guard let fields = Self.fields(body) else { return nil }
+            let entry = StoredRecord(seq: seq, fields: fields)
+            if let after = entry.lostAfter, after >= seq { return nil }
+            self = .entry(entry)
+        case UInt8(ascii: "D"): self = .entry(StoredRecord(seq: seq, data: Array(body)))
+        case UInt8(ascii: "C"): self = .entry(StoredRecord(seq: seq, headers: Array(body)))
         case UInt8(ascii: "d"): self = .recordJSON(seq: seq, json: body, isControl: false)
         case UInt8(ascii: "c"): self = .recordJSON(seq: seq, json: body, isControl: true)
         case UInt8(ascii: "x"): self = .closed(lastSeq: seq)
         case UInt8(ascii: "L"):
-            guard let after = UInt64(String(decoding: body, as: UTF8.self)), after < seq else { return nil }
-            self = .lost(seq: seq, after: after)
+            guard let after = JSONBytes.parseDecimal(body), after < seq else { return nil }
+            self = .entry(StoredRecord(seq: seq, lostAfter: after))
         default: return nil
         }
+    }
+
+    /// "<name><length>:<value>..." as (name, value) pairs; nil if it is not exactly that.
+    static func fields(_ packed: ArraySlice<UInt8>) -> [(ArraySlice<UInt8>, ArraySlice<UInt8>)]? {
+        var fields: [(ArraySlice<UInt8>, ArraySlice<UInt8>)] = []
+        var at = packed.startIndex
+        while at < packed.endIndex {
+            let name = packed[at..<(at + 1)]
+            guard let colon = packed[(at + 1)...].firstIndex(of: UInt8(ascii: ":")), colon - at <= 11,
+                  let length = JSONBytes.parseDecimal(packed[(at + 1)..<colon]),
+                  length <= UInt64(packed.endIndex - colon - 1) else { return nil }
+            let end = colon + 1 + Int(length)
+            fields.append((name, packed[(colon + 1)..<end]))
+            at = end
+        }
+        return fields
     }
 
     /// The entry's sequence number (a close: the channel's last).
     public var seq: UInt64 {
         switch self {
-        case .record(let seq, _, _), .recordJSON(let seq, _, _), .lost(let seq, _): return seq
+        case .entry(let record): return record.seq
+        case .recordJSON(let seq, _, _): return seq
         case .closed(let lastSeq): return lastSeq
         }
     }
 
     /// The entry before this one in the channel: seq - 1, or for a loss marker the last seq kept.
     public var previous: UInt64 {
-        if case .lost(_, let after) = self { return after }
+        if case .entry(let record) = self { return record.previous }
         return seq - 1
     }
 }

@@ -19,6 +19,7 @@ enum RelayScripts {
     static let finishRun = LuaScript(name: "finish_run", source: lib + PackageResources.finish_run_lua)
 
     static let appendRecord = LuaScript(name: "append_record", source: lib + PackageResources.append_record_lua)
+    static let appendBatch = LuaScript(name: "append_batch", source: lib + PackageResources.append_batch_lua)
     static let commitRecords = LuaScript(name: "commit_records", source: lib + PackageResources.commit_records_lua)
     static let readChannel = LuaScript(name: "read_channel", source: lib + PackageResources.read_channel_lua)
     static let sweepIndexes = LuaScript(name: "sweep_indexes", source: lib + PackageResources.sweep_indexes_lua)

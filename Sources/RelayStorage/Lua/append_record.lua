@@ -59,15 +59,21 @@ if ARGV[5] ~= '' then
 else
   field, stored = 'd', ARGV[4]
 end
-redis.call('XADD', key, 'MAXLEN', '~', ARGV[8], '0-' .. seq, field, stored)
+local time = record_time(mk, io, now)
+local fields = { field, stored, 't', seq_text(time) }
+if ARGV[6] ~= '' and field == 'd' then
+  fields[#fields + 1] = 'p'
+  fields[#fields + 1] = ARGV[6]
+end
+redis.call('XADD', key, 'MAXLEN', '~', ARGV[8], '0-' .. seq, unpack(fields))
 follow_ttl(mk, key)
 if ARGV[6] ~= '' then redis.call('SET', part_key, seq, 'EX', ARGV[7]) end
 if committed then
-  redis.call('HSET', mk, 'updatedAt', now, 'hw:' .. io, seq)
-  -- The stored field as it is: every node builds the record JSON around it in Swift
-  -- (RecordEncoding), the same code that builds catch-up and drain records.
-  redis.call('SPUBLISH', key, live_message(seq, field, stored))
+  redis.call('HSET', mk, 'updatedAt', now, 'hw:' .. io, seq, 'ts:' .. io, seq_text(time))
+  -- The stored fields as they are: every node builds the record's frames around them in
+  -- Swift (RecordEncoding), the same code that builds catch-up and drain records.
+  redis.call('SPUBLISH', key, live_entry(seq, fields))
 else
-  redis.call('HSET', mk, 'updatedAt', now)
+  redis.call('HSET', mk, 'updatedAt', now, 'ts:' .. io, seq_text(time))
 end
 return { 'ok', tonumber(seq), 0, entry }

@@ -22,6 +22,6 @@ local entries = redis.call('XREVRANGE', key, '0-' .. seq_text(target), '(0-' .. 
 redis.call('HSET', mk, 'hw:' .. io, seq_text(target))
 for i = #entries, 1, -1 do
   local e = entries[i]
-  redis.call('SPUBLISH', key, live_message(string.sub(e[1], 3), e[2][1], e[2][2]))
+  redis.call('SPUBLISH', key, live_entry(string.sub(e[1], 3), e[2]))
 end
 return #entries

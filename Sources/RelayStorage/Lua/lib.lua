@@ -10,9 +10,14 @@
 --                                   seq:in / seq:out (last seq), hw:in / hw:out (the last seq
 --                                   readers may see: the high watermark), gen:in / gen:out (the
 --                                   replication ID of the primary that wrote the last seq: the
---                                   channel's generation), ixv (index version)
---   P{s:SID}:in, :out        stream records; entry id 0-SEQ; field d (data JSON) or h (headers
---                                   JSON), or l (a loss marker: the last seq kept before it)
+--                                   channel's generation), ts:in / ts:out (the last record time),
+--                                   fence:in / fence:out (an S2 fencing token), ixv (index version)
+--   P{s:SID}:in, :out        stream records; entry id 0-SEQ; fields d (data JSON), h (headers
+--                                   JSON: a control record's, or an S2 record's), b (an S2 record's
+--                                   body when it is not the {"data","id"} envelope), i (the
+--                                   envelope's id), p (the X-Part-Id of an append), t (record
+--                                   time, epoch ms); or l alone (a loss
+--                                   marker: the last seq kept before it)
 --   P{s:SID}:part:IO:PARTID  string first seq of an X-Part-Id append (expires after the dedup window)
 --   P{T}:outbox              zset   the slot's outbox (T: a tag that hashes to this slot, see
 --                                   ClusterSlot.outboxTag): what the environment's slot must
@@ -32,10 +37,9 @@
 --   P{env:ENV}:run:RUN       hash   sessionId, env, status, triggeredAt, completedAt (30 days)
 --
 -- Live fan-out: SPUBLISH on the channel named like the stream (sharded pub/sub: the message
--- stays on the session's shard), "SEQ D\n<data JSON>" (data), "SEQ C\n<headers JSON>"
--- (control) -- the stream entry's field as stored, wrapped into the record JSON by each node --
--- "SEQ L\n<K>" (a loss marker: records after K and before SEQ may have been lost) and "SEQ x\n"
--- (closed; SEQ = the last record).
+-- stays on the session's shard), "SEQ E\n" then each field of the stream entry as stored,
+-- "<name><length>:<value>" (live_entry; each node builds the record's frames from them), and
+-- "SEQ x\n" (closed; SEQ = the last record).
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -146,11 +150,24 @@ local function visible_end(mk, io)
   return last, hw
 end
 
--- How a live message is published, the same for appends and commits (see the fan-out notes above).
-local function live_message(seq, field, value)
-  if field == 'd' then return seq .. ' D\n' .. value end
-  if field == 'h' then return seq .. ' C\n' .. value end
-  return seq .. ' L\n' .. value
+-- How a live message is published, the same for appends and commits (see the fan-out notes
+-- above). `fields` is the entry's flat field list as XADD took it (XRANGE gives it back alike).
+local function live_entry(seq, fields)
+  local parts = { seq, ' E\n' }
+  for i = 1, #fields, 2 do
+    local value = fields[i + 1]
+    parts[#parts + 1] = fields[i] .. #value .. ':' .. value
+  end
+  return table.concat(parts)
+end
+
+-- A channel's record time (epoch ms): the server's clock, never below the channel's last
+-- record time (ts:IO), so a reader's timestamps never go back (a failover to a primary whose
+-- clock is behind, a clock step). The caller stores it back in ts:IO.
+local function record_time(mk, io, now)
+  local last = tonumber(redis.call('HGET', mk, 'ts:' .. io) or '0')
+  if now > last then return now end
+  return last
 end
 
 -- The generation check every write of a channel makes first. If the channel's last seq was
@@ -174,7 +191,7 @@ local function check_generation(mk, key, io, maxlen, now)
   local text = seq_text(marker)
   redis.call('XADD', key, 'MAXLEN', '~', maxlen, '0-' .. text, 'l', seq_text(last))
   redis.call('HSET', mk, 'seq:' .. io, text, 'hw:' .. io, text)
-  redis.call('SPUBLISH', key, live_message(text, 'l', seq_text(last)))
+  redis.call('SPUBLISH', key, live_entry(text, { 'l', seq_text(last) }))
   return marker, last
 end
 
