@@ -61,3 +61,33 @@ enum Base64URL {
         return out
     }
 }
+
+/// Standard base64 (RFC 4648 section 4) with padding, as S2's JSON format "base64" spells bytes:
+/// the base64url code with the two characters that differ swapped.
+public enum Base64 {
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        var text = Array(Base64URL.encode(bytes).utf8)
+        for i in text.indices {
+            if text[i] == UInt8(ascii: "-") { text[i] = UInt8(ascii: "+") } else if text[i] == UInt8(ascii: "_") { text[i] = UInt8(ascii: "/") }
+        }
+        while text.count % 4 != 0 { text.append(UInt8(ascii: "=")) }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// nil for characters outside the alphabet or a bad length or padding.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var chars = Array(text.utf8)
+        guard chars.count % 4 == 0 else { return nil }
+        var padding = 0
+        while padding < 2, chars.last == UInt8(ascii: "=") { chars.removeLast(); padding += 1 }
+        for i in chars.indices {
+            switch chars[i] {
+            case UInt8(ascii: "+"): chars[i] = UInt8(ascii: "-")
+            case UInt8(ascii: "/"): chars[i] = UInt8(ascii: "_")
+            case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "="): return nil
+            default: break
+            }
+        }
+        return Base64URL.decode(String(decoding: chars, as: UTF8.self))
+    }
+}

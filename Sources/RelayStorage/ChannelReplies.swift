@@ -66,3 +66,32 @@ struct ReadChannelReply: ScriptReply, Equatable {
                            last: UInt64(max(0, last)), highWatermark: UInt64(max(0, visible)), ended: ended)
     }
 }
+
+/// append_batch.lua:
+///     { "ok", first seq, last seq, record time, outbox entry or "" } | { "notfound" } | { "closed" } |
+///     { "expired" } | { "seqmismatch", next seq } | { "fenced", the token held }
+enum AppendBatchReply: ScriptReply, Equatable {
+    case appended(first: UInt64, last: UInt64, time: UInt64, outboxEntry: String?)
+    case notFound
+    case closed
+    case expired
+    case seqMismatch(next: UInt64)
+    case fenced(held: String)
+
+    static var script: LuaScript { RelayScripts.appendBatch }
+
+    init(_ reply: RedisReply) throws(ScriptReplyError) {
+        let items = try ScriptReplyItems(reply, of: Self.script)
+        switch try items.status() {
+        case "ok":
+            self = .appended(first: try items.seq(1, "first seq"), last: try items.seq(2, "last seq"),
+                             time: UInt64(max(0, try items.integer(3, "time"))), outboxEntry: try items.outboxEntry(4))
+        case "notfound": self = .notFound
+        case "closed": self = .closed
+        case "expired": self = .expired
+        case "seqmismatch": self = .seqMismatch(next: try items.seq(1, "next seq"))
+        case "fenced": self = .fenced(held: try items.string(1, "token"))
+        case let word: throw items.failure("unknown status \(word)")
+        }
+    }
+}

@@ -62,38 +62,96 @@ public final class ChannelStore {
             addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
             settings.waitReplicas > 0 ? [0x31] : [0x30],
         ]
+        runAppend(env, session, io, script: RelayScripts.appendRecord, args: args,
+                  keys: { [keys] id in partId.map { [keys.part(session: id, io: io, partId: $0)] } ?? [] },
+                  decode: { (reply: AppendRecordReply) in
+                      switch reply {
+                      case .appended(let seq, let duplicate, let entry):
+                          return .appended(through: seq, outboxEntry: entry, AppendResult(seq: seq, duplicate: duplicate))
+                      case .notFound: return .notFound
+                      case .closed: return .refused(Self.closedRefusal)
+                      case .expired: return .refused(Self.expiredRefusal)
+                      }
+                  }, completion)
+    }
+
+    /// What an append script's reply means to `runAppend`.
+    enum AppendOutcome<T> {
+        /// Written through `seq` (with read-committed delivery, the commit follows); `outboxEntry`:
+        /// a run the append triggered, forwarded before the caller is answered.
+        case appended(through: UInt64, outboxEntry: String?, T)
+        case notFound
+        case refused(APIError)
+    }
+
+    /// Runs an append script on the session's channel (KEYS: meta, the stream, the outbox, then
+    /// `keys`), commits what it wrote with read-committed delivery, forwards the outbox entry.
+    private func runAppend<Reply: ScriptReply, T>(_ env: RelayEnvironment, _ session: String, _ io: ChannelIO,
+                                                  script: LuaScript, args: [[UInt8]], keys extraKeys: @escaping (String) -> [String],
+                                                  decode: @escaping (Reply) -> AppendOutcome<T>,
+                                                  _ completion: @escaping (Result<T, APIError>) -> Void) {
         names.withSession(env: env.id, session, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
             guard let self else { return }
             let outbox = self.keys.outbox(session: id)
-            var scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox]
-            if let partId { scriptKeys.append(self.keys.part(session: id, io: io, partId: partId)) }
+            let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox] + extraKeys(id)
             // A write replicas did not confirm in time is on the primary all the same: its outbox
             // entry (a triggered run, an index state) is forwarded as usual, then the 503.
             let unconfirmed = { (written: RedisReply) in
-                if case .appended(_, _, let entry)? = try? AppendRecordReply(written) {
+                if let reply = try? Reply(written), case .appended(_, let entry?, _) = decode(reply) {
                     self.sessions.forwardThen(entry, outbox: outbox) {}
                 }
             }
-            self.redis.run(RelayScripts.appendRecord, keys: scriptKeys.map { Array($0.utf8) }, args,
+            self.redis.run(script, keys: scriptKeys.map { Array($0.utf8) }, args,
                            waitReplicas: self.settings.waitReplicas, unconfirmed: unconfirmed) { reply in
-                switch reply.decoded(as: AppendRecordReply.self) {
+                switch reply.decoded(as: Reply.self).map(decode) {
                 case .failure(let error): done(.failure(error), false)
-                case .success(.appended(let seq, let duplicate, let entry)):
+                case .success(.appended(let seq, let entry, let value)):
                     self.commit(session: id, io: io, through: seq) { refusal in
                         // Replicas hold the record; if the commit itself failed, the next one
                         // (any later append's) uncovers it: the append still answers 503. A
                         // session closed meanwhile never shows it: its streams ended before it.
                         if let refusal { return done(.failure(refusal), false) }
-                        self.sessions.forwardThen(entry, outbox: outbox) {
-                            done(.success(AppendResult(seq: seq, duplicate: duplicate)), false)
-                        }
+                        self.sessions.forwardThen(entry, outbox: outbox) { done(.success(value), false) }
                     }
                 case .success(.notFound): done(.failure(.notFound("Session not found")), true)
-                case .success(.closed): done(.failure(Self.closedRefusal), false)
-                case .success(.expired): done(.failure(Self.expiredRefusal), false)
+                case .success(.refused(let error)): done(.failure(error), false)
                 }
             }
         }, completion)
+    }
+
+    /// Appends a batch of records at once (the S2 records API): consecutive seqs, one time.
+    /// `records`: each record's packed fields (see append_batch.lua), command and its argument.
+    public func appendBatch(in env: RelayEnvironment, session: String, io: ChannelIO, records: [S2StoredRecord],
+                            matchSeqNum: UInt64?, fencingToken: String?,
+                            _ completion: @escaping (Result<AppendBatchResult, APIError>) -> Void) {
+        var args: [[UInt8]] = [
+            Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8),
+            Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
+            settings.waitReplicas > 0 ? [0x31] : [0x30],
+            matchSeqNum.map { Array(String($0).utf8) } ?? [],
+            fencingToken.map { [UInt8(ascii: "=")] + Array($0.utf8) } ?? [],
+            Array(String(records.count).utf8),
+        ]
+        args.reserveCapacity(args.count + 3 * records.count)
+        for record in records {
+            args.append(record.packedFields)
+            args.append(Array(record.command.utf8))
+            args.append(record.commandArgument)
+        }
+        runAppend(env, session, io, script: RelayScripts.appendBatch, args: args, keys: { _ in [] },
+                  decode: { (reply: AppendBatchReply) in
+                      switch reply {
+                      case .appended(let first, let last, let time, let entry):
+                          return .appended(through: last, outboxEntry: entry,
+                                           AppendBatchResult(firstSeq: first, lastSeq: last, time: time))
+                      case .notFound: return .notFound
+                      case .closed: return .refused(Self.closedRefusal)
+                      case .expired: return .refused(Self.expiredRefusal)
+                      case .seqMismatch(let next): return .refused(.seqNumMismatch(expected: next))
+                      case .fenced(let held): return .refused(.fencingTokenMismatch(held: held))
+                      }
+                  }, completion)
     }
 
     private static let closedRefusal = APIError.badRequest("Cannot append to a closed session")
