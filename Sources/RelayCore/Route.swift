@@ -18,6 +18,7 @@ public enum Route: Equatable, Sendable {
     case control(String)                   // POST, .out only
     case s2Records(String)                 // S2 records API: POST append (unary or session), GET read
     case s2Tail(String)                    // S2 records API: GET the stream's tail
+    case notServed(String)                 // a Trigger.dev platform route the relay leaves out (501)
 
     /// The methods the route answers; anything else is a 405 with this list in `Allow`.
     public var allowedMethods: [String] {
@@ -30,6 +31,7 @@ public enum Route: Equatable, Sendable {
         case .closeSession, .completeRun, .append, .control: return ["POST"]
         case .s2Records: return ["GET", "POST"]
         case .s2Tail: return ["GET"]
+        case .notServed: return ["GET", "POST", "PUT"]
         }
     }
 
@@ -64,6 +66,11 @@ public enum Route: Equatable, Sendable {
             return .session(parts[3])
         case 5 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions" && parts[4] == "close" && !parts[3].isEmpty:
             return .closeSession(parts[3])
+        case 5 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "sessions" && !parts[3].isEmpty
+                    && (parts[4] == "end-and-continue" || parts[4] == "snapshot-url"):
+            return .notServed(parts[4])
+        case 6 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "runs" && parts[4] == "session-streams" && parts[5] == "wait":
+            return .notServed("waitpoints")
         case 5 where parts[0] == "api" && parts[1] == "v1" && parts[2] == "runs" && parts[4] == "complete" && !parts[3].isEmpty:
             return .completeRun(parts[3])
         case 5, 6:

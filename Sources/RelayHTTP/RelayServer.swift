@@ -181,6 +181,8 @@ public final class RelayServer {
         case .s2Records(let stream):
             if exchange.method == .post { s2Append(exchange, stream) } else { s2Read(exchange, stream) }
         case .s2Tail(let stream): s2Tail(exchange, stream)
+        case .notServed(let what):
+            respondError(exchange, APIError(501, "The relay does not serve \(what) (Trigger.dev platform feature); see docs/trigger-sdk.md"))
         case .append(let name, let io): append(exchange, name, io)
         case .records(let name, let io): drain(exchange, name, io)
         case .control(let name): control(exchange, name)

@@ -48,14 +48,16 @@ final class S2AppendSession {
     private func received(_ chunk: [UInt8]) {
         guard !finished else { return }
         buffer.append(contentsOf: chunk)
-        while buffer.count >= 4 {
-            let length = Int(buffer[0]) << 16 | Int(buffer[1]) << 8 | Int(buffer[2])
+        // Whole frames are taken from the front; what is left (part of a frame) waits for more.
+        var at = 0
+        while buffer.count - at >= 4 {
+            let length = Int(buffer[at]) << 16 | Int(buffer[at + 1]) << 8 | Int(buffer[at + 2])
             guard length >= 1, length <= Self.maxFrameBytes else {
                 return fail(APIError(400, "Bad frame length", detail: "bad_frame"))
             }
-            guard buffer.count >= 3 + length else { break }
-            let flag = buffer[3]
-            let body = buffer[4..<(3 + length)]
+            guard buffer.count - at >= 3 + length else { break }
+            let flag = buffer[at + 3]
+            let body = buffer[(at + 4)..<(at + 3 + length)]
             if flag & 0x80 != 0 { return fail(APIError(400, "A client does not send terminal frames", detail: "bad_frame")) }
             if flag & 0x60 != 0 { return fail(APIError(400, "Compressed frames are not accepted; send them uncompressed", detail: "bad_frame")) }
             let input: S2AppendInput
@@ -64,9 +66,10 @@ final class S2AppendSession {
             } catch {
                 return fail(APIError(400, "Invalid protobuf: \(error.reason)", detail: "bad_proto"))
             }
-            buffer.removeFirst(3 + length)
+            at += 3 + length
             queue.append(input)
         }
+        if at > 0 { buffer.removeFirst(at) }
         if queue.count >= Self.maxQueuedInputs && !paused {
             paused = true
             exchange.pauseBody()

@@ -33,7 +33,10 @@ enum S2Media {
     static func first(_ header: String?) -> Substring {
         guard let header else { return "" }
         let end = header.firstIndex { $0 == "," || $0 == ";" } ?? header.endIndex
-        return header[..<end].drop { $0 == " " }.reversed().drop { $0 == " " }.reversed().reduce(into: Substring()) { $0.append($1) }
+        var type = header[..<end]
+        while type.first == " " || type.first == "\t" { type = type.dropFirst() }
+        while type.last == " " || type.last == "\t" { type = type.dropLast() }
+        return type
     }
 
     static func isSession(_ header: String?) -> Bool { first(header).lowercased() == "s2s/proto" }
