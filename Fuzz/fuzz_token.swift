@@ -1,6 +1,6 @@
 // fuzz_token — Base64URL, Scope.parse / allows, the JWT claims of PublicToken and the
 // Authorization header parsing of Authenticator.
-// SOURCES: Base64URL.swift Scope.swift PublicToken.swift Authenticator.swift Authorization.swift RelayEnvironment.swift FriendlyID.swift APIError.swift JSONScanner.swift JSONParser.swift JSONValue.swift JSONBytes.swift JSONParseError.swift JSONWriter.swift
+// SOURCES: Base64URL.swift Scope.swift PublicToken.swift Authenticator.swift Authorization.swift RelayEnvironment.swift StreamFormat.swift FriendlyID.swift APIError.swift JSONScanner.swift JSONParser.swift JSONValue.swift JSONBytes.swift JSONParseError.swift JSONWriter.swift
 // EXTRA: Fuzz/support/FuzzSupport.swift Fuzz/support/CryptoStub.swift
 //
 // PublicToken.swift is compiled without `import Crypto`, against Fuzz/support/CryptoStub.swift
