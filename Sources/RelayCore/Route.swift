@@ -16,16 +16,20 @@ public enum Route: Equatable, Sendable {
     case append(String, ChannelIO)         // POST
     case records(String, ChannelIO)        // GET (drain)
     case control(String)                   // POST, .out only
+    case s2Records(String)                 // S2 records API: POST append (unary or session), GET read
+    case s2Tail(String)                    // S2 records API: GET the stream's tail
 
     /// The methods the route answers; anything else is a 405 with this list in `Allow`.
     public var allowedMethods: [String] {
         switch self {
         case .healthz, .readyz, .metrics, .demo, .records, .clientScript, .statusPage, .statusJSON: return ["GET", "HEAD"]
         case .statusStream: return ["GET"]
-        case .subscribe: return ["GET", "HEAD"]   // HEAD: the channel's last id, no stream
+        case .subscribe: return ["GET", "HEAD", "PUT"]   // HEAD: the channel's last id; PUT: S2 credentials
         case .sessions: return ["GET", "POST"]
         case .session: return ["GET", "PATCH"]
         case .closeSession, .completeRun, .append, .control: return ["POST"]
+        case .s2Records: return ["GET", "POST"]
+        case .s2Tail: return ["GET"]
         }
     }
 
@@ -39,6 +43,7 @@ public enum Route: Equatable, Sendable {
             parts.append(decoded)
         }
         if parts.last == "" && parts.count > 1 { parts.removeLast() }  // tolerate a trailing slash
+        if let s2 = s2Route(parts) { return s2 }
         switch parts.count {
         case 1:
             switch parts[0] {
@@ -74,6 +79,18 @@ public enum Route: Equatable, Sendable {
         default:
             return nil
         }
+    }
+
+    /// The S2 records API, at `/v1/streams/{stream}/records[/tail]` (where S2's clients look on
+    /// an origin) and at `/s2/v1/…` (the endpoint the PUT handshake hands out).
+    static func s2Route(_ parts: [String]) -> Route? {
+        var rest = parts[...]
+        if rest.first == "s2" { rest = rest.dropFirst() }
+        guard rest.count == 4 || rest.count == 5, rest.first == "v1", rest.dropFirst().first == "streams" else { return nil }
+        let stream = rest[rest.startIndex + 2]
+        guard !stream.isEmpty, rest[rest.startIndex + 3] == "records" else { return nil }
+        if rest.count == 4 { return .s2Records(stream) }
+        return rest.last == "tail" ? .s2Tail(stream) : nil
     }
 
     /// Percent-decodes a path segment ('+' stays '+'); nil for invalid UTF-8.

@@ -17,6 +17,8 @@ public struct RelayServerConfig: Sendable {
     /// The live status page and this node's heartbeat (StatusBoard); nil: off, and the status
     /// data routes answer 404.
     public var status: StatusSettings?
+    /// The S2 records API and the credentials the PUT handshake hands out.
+    public var s2 = S2Settings()
 
     public init(environments: [RelayEnvironment], allowedOrigins: [String] = ["*"], requestLog: Bool = false, tokenTTLSeconds: Int64 = 3600,
                 nodeName: String = "", status: StatusSettings? = nil) {
@@ -135,6 +137,10 @@ public final class RelayServer {
             }
         }
         exchange.attachment = Admission(route: route, principal: principal)
+        // An S2 append session streams its frames (and is answered while they arrive).
+        if case .s2Records = route, exchange.method == .post, S2Media.isSession(exchange.header("Content-Type")) {
+            return .streamBody(limit: BodyLimit.s2Session)
+        }
         return .readBody(limit: route.bodyLimit)
     }
 
@@ -170,7 +176,11 @@ public final class RelayServer {
             if exchange.method == .patch { updateSession(exchange, name) } else { retrieveSession(exchange, name) }
         case .closeSession(let name): closeSession(exchange, name)
         case .completeRun(let run): completeRun(exchange, run)
-        case .subscribe(let name, let io): subscribe(exchange, name, io)
+        case .subscribe(let name, let io):
+            if exchange.method == .put { initializeStream(exchange, name, io) } else { subscribe(exchange, name, io) }
+        case .s2Records(let stream):
+            if exchange.method == .post { s2Append(exchange, stream) } else { s2Read(exchange, stream) }
+        case .s2Tail(let stream): s2Tail(exchange, stream)
         case .append(let name, let io): append(exchange, name, io)
         case .records(let name, let io): drain(exchange, name, io)
         case .control(let name): control(exchange, name)
@@ -178,10 +188,14 @@ public final class RelayServer {
     }
 
     /// How errors are answered: `{"error": ...}`, or `{"ok": false, "error": ...}` on channel writes.
-    enum ErrorShape { case plain, append }
+    enum ErrorShape { case plain, append, s2 }
 
     func fail(_ exchange: HTTPExchange, _ error: APIError, _ shape: ErrorShape) {
-        if shape == .append { respondAppendError(exchange, error) } else { respondError(exchange, error) }
+        switch shape {
+        case .plain: respondError(exchange, error)
+        case .append: respondAppendError(exchange, error)
+        case .s2: respondS2Error(exchange, error)
+        }
     }
 
     /// The caller `admit` authenticated. Every route that calls this needs credentials, so

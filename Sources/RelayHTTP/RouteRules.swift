@@ -9,6 +9,10 @@ public enum BodyLimit {
     public static let control = 32 * 1024
     /// Routes that take no body still tolerate a small one (some clients send `{}`).
     public static let none = 1024
+    /// A unary S2 append: 1 MiB of metered records, in base64 JSON at most 4/3 of that plus framing.
+    public static let s2Append = 1_500_000
+    /// All the frames of one S2 append session.
+    public static let s2Session = 1 << 30
 }
 
 extension Route {
@@ -38,6 +42,7 @@ extension Route {
         case .sessions, .session: return BodyLimit.session
         case .closeSession: return BodyLimit.close
         case .append: return BodyLimit.record
+        case .s2Records: return BodyLimit.s2Append
         case .control: return BodyLimit.control
         default: return BodyLimit.none
         }
@@ -47,6 +52,7 @@ extension Route {
     var errorShape: RelayServer.ErrorShape {
         switch self {
         case .append, .control: return .append
+        case .s2Records, .s2Tail: return .s2
         default: return .plain
         }
     }

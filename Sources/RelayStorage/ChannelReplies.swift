@@ -49,7 +49,7 @@ enum CommitRecordsReply: ScriptReply, Equatable {
 
 /// read_channel.lua:
 ///     { last seq (0: none), last visible seq, 1 if the session is closed or expired else 0,
-///       entry... } with each entry as XRANGE gives it
+///       the last record time, entry... } with each entry as XRANGE gives it
 struct ReadChannelReply: ScriptReply, Equatable {
     var page: ChannelPage
 
@@ -61,9 +61,11 @@ struct ReadChannelReply: ScriptReply, Equatable {
         let items = try ScriptReplyItems(reply, of: Self.script)
         let last = try items.integer(0, "last seq"), visible = try items.integer(1, "last visible seq")
         let ended = try items.flag(2, "ended")
+        let time = try items.integer(3, "last record time")
         // An entry of another shape is skipped, as in every stream read (ChannelStore.records).
-        page = ChannelPage(records: ChannelStore.records(from: items.elements(from: 3)),
+        page = ChannelPage(records: ChannelStore.records(from: items.elements(from: 4)),
                            last: UInt64(max(0, last)), highWatermark: UInt64(max(0, visible)), ended: ended)
+        page.lastTime = UInt64(max(0, time))
     }
 }
 

@@ -140,6 +140,8 @@ public struct ChannelPage: Equatable, Sendable {
     public var highWatermark: UInt64
     /// The session is closed or expired.
     public var ended: Bool
+    /// The time of the channel's last record (epoch ms; 0: none, or written before times were).
+    public var lastTime: UInt64 = 0
 
     public init(records: [StoredRecord], last: UInt64, highWatermark: UInt64, ended: Bool = false) {
         self.records = records

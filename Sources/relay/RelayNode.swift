@@ -112,10 +112,16 @@ final class RelayNode {
         // Heartbeat to Redis every second; /status, /status.json, /status/stream. Workers
         // (`workers: N`) sharing a configured name are told apart by their process id.
         let statusName = reusePort && !config.nodeName.isEmpty ? "\(nodeName)/\(getpid())" : nodeName
+        var serverConfig = RelayServerConfig(environments: environments, allowedOrigins: config.allowedOrigins,
+                                             requestLog: config.requestLog, tokenTTLSeconds: Int64(config.tokenTTLSeconds),
+                                             nodeName: nodeName, status: StatusSettings(token: config.statusToken, nodeName: statusName))
+        serverConfig.s2.basin = config.s2Basin
+        serverConfig.s2.endpoint = config.s2Endpoint.isEmpty ? nil : config.s2Endpoint
+        serverConfig.s2.tokenTTLSeconds = Int64(config.s2TokenTTLSeconds)
+        serverConfig.s2.flushIntervalMs = config.s2FlushIntervalMs
+        serverConfig.s2.scheme = config.tlsCertFile.isEmpty ? "http" : "https"
         let server = RelayServer(
-            config: RelayServerConfig(environments: environments, allowedOrigins: config.allowedOrigins,
-                                      requestLog: config.requestLog, tokenTTLSeconds: Int64(config.tokenTTLSeconds),
-                                      nodeName: nodeName, status: StatusSettings(token: config.statusToken, nodeName: statusName)),
+            config: serverConfig,
             redis: redis.commands, store: store, channels: channels, hub: hub,
             readings: RelayServerReadings(
                 openRequests: { [unowned http] in http.outstanding },

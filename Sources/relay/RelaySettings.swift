@@ -9,6 +9,7 @@
 // token unlike every secret key, several workers on a fixed port) are in RelayConfig.validate.
 import Foundation
 import RelayCore
+import RelayHTTP
 import RelayRedis
 
 struct RelaySettings: Sendable {
@@ -65,6 +66,15 @@ struct RelaySettings: Sendable {
         "PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP; with tlsKeyFile.")
     let tlsKeyFile = Setting<String>("tlsKeyFile", "RELAY_TLS_KEY_FILE", default: "",
         "PEM private key of tlsCertFile.")
+    let s2Basin = Setting<String>("s2Basin", "RELAY_S2_BASIN", default: "relay-sessions",
+        "S2 records API: the basin name handed out (X-S2-Basin) and answered to; 8-48 of a-z, 0-9, '-'.",
+        problem: { S2Settings.isValidBasin($0) ? nil : "8-48 characters of a-z, 0-9 and '-', not starting or ending with '-'" })
+    let s2Endpoint = Setting<String>("s2Endpoint", "RELAY_S2_ENDPOINT", default: "",
+        "S2 records API: the X-S2-Endpoint handed out (e.g. https://relay.example.com/s2/v1); empty: this node as the request reached it.")
+    let s2TokenTTLSeconds = Setting<Int>("s2TokenTTLSeconds", "RELAY_S2_TOKEN_TTL_SECONDS", default: 900, 60...86_400,
+        "Lifetime of the channel-scoped S2 access tokens the PUT handshake hands out (seconds).")
+    let s2FlushIntervalMs = Setting<Int>("s2FlushIntervalMs", "RELAY_S2_FLUSH_INTERVAL_MS", default: 100, 1...10_000,
+        "X-S2-Flush-Interval-Ms: how long the Trigger.dev SDK's writer gathers records into one append.")
     let maxRecordsPerChannel = Setting<Int>("maxRecordsPerChannel", "RELAY_MAX_RECORDS_PER_CHANNEL", default: 10_000, 1...,
         "Records kept per channel (older ones are trimmed, approximately).")
     let dedupWindowSeconds = Setting<Int>("dedupWindowSeconds", "RELAY_DEDUP_WINDOW_SECONDS", default: 86_400, 1...,

@@ -209,24 +209,27 @@ final class ScriptRepliesTests: XCTestCase {
     // MARK: read_channel
 
     func testReadChannel() throws {
-        let data = array(bulk("0-3"), array(bulk("d"), bulk(#"{"a":1}"#)))
+        let data = array(bulk("0-3"), array(bulk("d"), bulk(#"{"a":1}"#), bulk("t"), bulk("1700")))
         let control = array(bulk("0-4"), array(bulk("h"), bulk(#"[["k","v"]]"#)))
         let marker = array(bulk("0-9000"), array(bulk("l"), bulk("4")))
-        let reply = try ReadChannelReply(array(.integer(9000), .integer(9000), .integer(0), data, control, marker))
-        XCTAssertEqual(reply.page, ChannelPage(records: [
-            StoredRecord(seq: 3, data: Array(#"{"a":1}"#.utf8)),
+        let reply = try ReadChannelReply(array(.integer(9000), .integer(9000), .integer(0), .integer(1700), data, control, marker))
+        var page = ChannelPage(records: [
+            StoredRecord(seq: 3, data: Array(#"{"a":1}"#.utf8), time: 1700),
             StoredRecord(seq: 4, headers: Array(#"[["k","v"]]"#.utf8)),
             StoredRecord(seq: 9000, lostAfter: 4),
-        ], last: 9000, highWatermark: 9000, ended: false))
-        XCTAssertEqual(try ReadChannelReply(array(.integer(5), .integer(4), .integer(1))).page,
+        ], last: 9000, highWatermark: 9000, ended: false)
+        page.lastTime = 1700
+        XCTAssertEqual(reply.page, page)
+        XCTAssertEqual(try ReadChannelReply(array(.integer(5), .integer(4), .integer(1), .integer(0))).page,
                        ChannelPage(records: [], last: 5, highWatermark: 4, ended: true))
     }
 
     func testReadChannelMalformed() {
         let script = RelayScripts.readChannel
         assertRefused(try ReadChannelReply(array(.integer(5), .integer(4))), script, mentions: "no element 2 (ended)")
-        assertRefused(try ReadChannelReply(array(bulk("x"), .integer(4), .integer(0))), script, mentions: "element 0 (last seq) is not an integer")
-        assertRefused(try ReadChannelReply(array(.integer(5), .integer(4), .integer(3))), script, mentions: "element 2 (ended) is not 0 or 1")
+        assertRefused(try ReadChannelReply(array(.integer(5), .integer(4), .integer(0))), script, mentions: "no element 3 (last record time)")
+        assertRefused(try ReadChannelReply(array(bulk("x"), .integer(4), .integer(0), .integer(0))), script, mentions: "element 0 (last seq) is not an integer")
+        assertRefused(try ReadChannelReply(array(.integer(5), .integer(4), .integer(3), .integer(0))), script, mentions: "element 2 (ended) is not 0 or 1")
     }
 
     // MARK: apply_outbox, outbox_cursor

@@ -1,0 +1,136 @@
+// S2AppendSession: one S2S append session (POST …/records, content-type s2s/proto), over HTTP/2
+// full duplex. The client sends AppendInput frames as its body; each is appended to the channel
+// in the order it came, and answered with one AppendAck frame, in the same order. A failure ends
+// the session with a terminal frame (S2's status and JSON error); the client resumes with a new
+// session. Inputs wait in a short queue: past its cap the body is paused (HTTP/2 flow control
+// holds the client back), so one writer never makes the relay buffer without bound.
+//
+//   frame: 3-byte big-endian length (of what follows), flag byte, protobuf message
+//   flag 0x80: terminal (body: 2-byte status, JSON error); 0x60: compression (refused here)
+import RelayCore
+import RelayIO
+
+final class S2AppendSession {
+    /// Frames larger than this are refused (S2's own cap).
+    static let maxFrameBytes = 2 << 20
+    /// Inputs decoded and not yet appended; past this the body is paused.
+    static let maxQueuedInputs = 16
+
+    private weak var server: RelayServer?
+    private let exchange: HTTPExchange
+    private let target: S2Target
+    private var buffer: [UInt8] = []
+    private var queue: [S2AppendInput] = []
+    private var appending = false
+    private var paused = false
+    private var bodyEnded = false
+    private var finished = false
+
+    init(server: RelayServer, exchange: HTTPExchange, target: S2Target) {
+        self.server = server
+        self.exchange = exchange
+        self.target = target
+    }
+
+    /// Answers 200 at once (S2's clients wait for the headers before sending), then reads frames.
+    func start() {
+        // The exchange holds these closures and they hold the session: the cycle ends with the exchange.
+        exchange.onBodyChunk = { [self] chunk in received(chunk) }
+        exchange.onBodyEnd = { [self] end in bodyEnded(end) }
+        server?.metrics.responded(status: 200)
+        exchange.startStream(status: 200, headers: [("Content-Type", "s2s/proto"), ("Cache-Control", "no-cache, no-transform")]
+                                + (server?.commonHeaders(exchange) ?? [])) { [self] in
+            finished = true
+            queue.removeAll()
+        }
+    }
+
+    private func received(_ chunk: [UInt8]) {
+        guard !finished else { return }
+        buffer.append(contentsOf: chunk)
+        while buffer.count >= 4 {
+            let length = Int(buffer[0]) << 16 | Int(buffer[1]) << 8 | Int(buffer[2])
+            guard length >= 1, length <= Self.maxFrameBytes else {
+                return fail(APIError(400, "Bad frame length", detail: "bad_frame"))
+            }
+            guard buffer.count >= 3 + length else { break }
+            let flag = buffer[3]
+            let body = buffer[4..<(3 + length)]
+            if flag & 0x80 != 0 { return fail(APIError(400, "A client does not send terminal frames", detail: "bad_frame")) }
+            if flag & 0x60 != 0 { return fail(APIError(400, "Compressed frames are not accepted; send them uncompressed", detail: "bad_frame")) }
+            let input: S2AppendInput
+            do {
+                input = try S2AppendInput(protobuf: body)
+            } catch {
+                return fail(APIError(400, "Invalid protobuf: \(error.reason)", detail: "bad_proto"))
+            }
+            buffer.removeFirst(3 + length)
+            queue.append(input)
+        }
+        if queue.count >= Self.maxQueuedInputs && !paused {
+            paused = true
+            exchange.pauseBody()
+        }
+        appendNext()
+    }
+
+    private func bodyEnded(_ end: HTTPBodyEnd) {
+        bodyEnded = true
+        switch end {
+        case .complete:
+            if !buffer.isEmpty { return fail(APIError(400, "The body ended inside a frame", detail: "bad_frame")) }
+            appendNext()
+        case .refused(let status, let message):
+            fail(APIError(status, message))
+        case .clientGone:
+            finished = true
+            queue.removeAll()
+            exchange.abort()
+        }
+    }
+
+    /// Appends the oldest queued input, acks it, and goes on: one at a time, so acks keep order.
+    private func appendNext() {
+        guard !finished, !appending else { return }
+        guard !queue.isEmpty else {
+            if bodyEnded {
+                finished = true
+                exchange.endStream()
+            }
+            return
+        }
+        guard let server else { return exchange.abort() }
+        let input = queue.removeFirst()
+        if paused && queue.count < Self.maxQueuedInputs / 2 {
+            paused = false
+            exchange.resumeBody()
+        }
+        appending = true
+        server.s2AppendInput(input, target) { [self] result in
+            appending = false
+            guard !finished else { return }
+            switch result {
+            case .failure(let error): fail(error)
+            case .success(let ack):
+                _ = exchange.write([SharedFrame(Self.frame(flag: 0, ack.protobuf))])
+                appendNext()
+            }
+        }
+    }
+
+    /// Ends the session with a terminal frame: the status, then S2's JSON error.
+    private func fail(_ error: APIError) {
+        guard !finished else { return }
+        finished = true
+        queue.removeAll()
+        let status = UInt16(clamping: error.status)
+        let body = [UInt8(status >> 8), UInt8(status & 0xFF)] + S2ErrorBody.json(error)
+        _ = exchange.write([SharedFrame(Self.frame(flag: 0x80, body))])
+        exchange.endStream()
+    }
+
+    static func frame(flag: UInt8, _ body: [UInt8]) -> [UInt8] {
+        let length = body.count + 1
+        return [UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), flag] + body
+    }
+}
