@@ -291,8 +291,7 @@ final class S2ClientTests: RelayTestCase {
         func append(_ stream: String) throws -> HTTPResponse {
             try HTTPClient(port: relay.port).request(
                 "POST", "/v1/streams/\(HTTPClient.escapePathSegment(stream))/records",
-                headers: [("Authorization", "Bearer \(credentials.token)"), ("S2-Basin", credentials.basin),
-                          ("Content-Type", "application/json")],
+                headers: [("Authorization", "Bearer \(credentials.token)"), ("S2-Basin", credentials.basin)],
                 json: ["records": [["body": "raw"]]])
         }
         let ok = try append(credentials.stream)
