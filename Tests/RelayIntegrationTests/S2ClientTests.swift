@@ -43,6 +43,7 @@ final class S2ClientTests: RelayTestCase {
 
     /// The venv's python with s2-sdk 0.13.0; skips (fails under CI=true) when it is missing.
     private func s2Python() throws -> String {
+        if let python = Self.python { return python }
         let environment = ProcessInfo.processInfo.environment
         let python = environment["RELAY_S2_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
             ?? repositoryRoot.appendingPathComponent(".build-tools/s2-venv/bin/python").path
@@ -58,7 +59,16 @@ final class S2ClientTests: RelayTestCase {
         guard version.status == 0, found == Self.sdkVersion else {
             throw missing("\(python) has s2-sdk \(found.isEmpty ? "missing: " + version.errorText : found), not \(Self.sdkVersion)")
         }
+        Self.python = python
         return python
+    }
+
+    private static var python: String?
+
+    /// Skips (or under CI=true fails) before any work when the client is missing.
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        _ = try s2Python()
     }
 
     /// Runs the script in `mode` against `node` (the client's endpoint is the node's origin: the
