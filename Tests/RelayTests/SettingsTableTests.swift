@@ -42,6 +42,7 @@ final class SettingsTableTests: XCTestCase {
             "maxUnsentBytes": "4194304", "pingIntervalSeconds": "15", "sseRetryMilliseconds": "1000", "workers": "1",
             "drainTimeoutSeconds": "10", "drainGraceSeconds": "1", "nodeName": "\"\"", "sweepIntervalSeconds": "2",
             "statusToken": "\"\"", "http2MaxStreams": "128", "tlsCertFile": "\"\"", "tlsKeyFile": "\"\"",
+            "s2Basin": "relay-sessions", "s2Endpoint": "\"\"", "s2TokenTTLSeconds": "900", "s2FlushIntervalMs": "100",
         ])
     }
 
