@@ -104,11 +104,13 @@ final class S2AppendSession {
         }
         guard let server else { return exchange.abort() }
         let input = queue.removeFirst()
+        // Before resuming: resumeBody delivers held chunks at once, and received() must not
+        // start the next input while this one is on its way (it would be appended first).
+        appending = true
         if paused && queue.count < Self.maxQueuedInputs / 2 {
             paused = false
             exchange.resumeBody()
         }
-        appending = true
         server.s2AppendInput(input, target) { [self] result in
             appending = false
             guard !finished else { return }
