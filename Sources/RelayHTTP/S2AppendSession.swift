@@ -25,6 +25,9 @@ final class S2AppendSession {
     private var paused = false
     private var bodyEnded = false
     private var finished = false
+    /// A frame that could not be taken: the session ends with it once the inputs before it
+    /// are appended and acked (S2 answers a session's inputs in order, the failure included).
+    private var failure: APIError?
 
     init(server: RelayServer, exchange: HTTPExchange, target: S2Target) {
         self.server = server
@@ -46,30 +49,42 @@ final class S2AppendSession {
     }
 
     private func received(_ chunk: [UInt8]) {
-        guard !finished else { return }
+        guard !finished, failure == nil else { return }
         buffer.append(contentsOf: chunk)
         // Whole frames are taken from the front; what is left (part of a frame) waits for more.
         var at = 0
         while buffer.count - at >= 4 {
             let length = Int(buffer[at]) << 16 | Int(buffer[at + 1]) << 8 | Int(buffer[at + 2])
             guard length >= 1, length <= Self.maxFrameBytes else {
-                return fail(APIError(400, "Bad frame length", detail: "bad_frame"))
+                failure = APIError(400, "Bad frame length", detail: "bad_frame")
+                break
             }
             guard buffer.count - at >= 3 + length else { break }
             let flag = buffer[at + 3]
             let body = buffer[(at + 4)..<(at + 3 + length)]
-            if flag & 0x80 != 0 { return fail(APIError(400, "A client does not send terminal frames", detail: "bad_frame")) }
-            if flag & 0x60 != 0 { return fail(APIError(400, "Compressed frames are not accepted; send them uncompressed", detail: "bad_frame")) }
-            let input: S2AppendInput
+            if flag & 0x80 != 0 {
+                failure = APIError(400, "A client does not send terminal frames", detail: "bad_frame")
+                break
+            }
+            if flag & 0x60 != 0 {
+                failure = APIError(400, "Compressed frames are not accepted; send them uncompressed", detail: "bad_frame")
+                break
+            }
             do {
-                input = try S2AppendInput(protobuf: body)
+                queue.append(try S2AppendInput(protobuf: body))
             } catch {
-                return fail(APIError(400, "Invalid protobuf: \(error.reason)", detail: "bad_proto"))
+                failure = APIError(400, "Invalid protobuf: \(error.reason)", detail: "bad_proto")
+                break
             }
             at += 3 + length
-            queue.append(input)
         }
-        if at > 0 { buffer.removeFirst(at) }
+        if failure != nil {
+            // Nothing after the bad frame is read; the inputs before it go on.
+            buffer = []
+            exchange.pauseBody()
+        } else if at > 0 {
+            buffer.removeFirst(at)
+        }
         if queue.count >= Self.maxQueuedInputs && !paused {
             paused = true
             exchange.pauseBody()
@@ -81,7 +96,7 @@ final class S2AppendSession {
         bodyEnded = true
         switch end {
         case .complete:
-            if !buffer.isEmpty { return fail(APIError(400, "The body ended inside a frame", detail: "bad_frame")) }
+            if !buffer.isEmpty && failure == nil { failure = APIError(400, "The body ended inside a frame", detail: "bad_frame") }
             appendNext()
         case .refused(let status, let message):
             fail(APIError(status, message))
@@ -96,6 +111,7 @@ final class S2AppendSession {
     private func appendNext() {
         guard !finished, !appending else { return }
         guard !queue.isEmpty else {
+            if let failure { return fail(failure) }
             if bodyEnded {
                 finished = true
                 exchange.endStream()
@@ -107,7 +123,7 @@ final class S2AppendSession {
         // Before resuming: resumeBody delivers held chunks at once, and received() must not
         // start the next input while this one is on its way (it would be appended first).
         appending = true
-        if paused && queue.count < Self.maxQueuedInputs / 2 {
+        if paused && failure == nil && queue.count < Self.maxQueuedInputs / 2 {
             paused = false
             exchange.resumeBody()
         }

@@ -353,7 +353,7 @@ enum S2ErrorBody {
     }
 
     static func code(_ error: APIError) -> String {
-        if let detail = error.detail, ["basin_not_found", "bad_header"].contains(detail) { return detail }
+        if let detail = error.detail, ["basin_not_found", "bad_header", "bad_frame", "bad_proto"].contains(detail) { return detail }
         switch error.status {
         case 400: return "bad_request"
         case 401: return "authn"

@@ -69,7 +69,8 @@ public struct S2StoredRecord: Sendable, Equatable {
 
     /// `{"data": <any>, "id": "<string>"}` and nothing else: the data as compact JSON, the id's bytes.
     static func envelope(_ body: [UInt8]) -> ([UInt8], [UInt8])? {
-        guard body.first == UInt8(ascii: "{") || body.first == 0x20 || body.first == 0x0A,
+        // Only an object can be one: skip the parse for any other first byte.
+        guard body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{"),
               let value = try? JSONParser.parse(body), case .object(let members) = value, members.count == 2,
               let data = value["data"], let id = value["id"]?.stringValue else { return nil }
         return (Array(data.serialized().utf8), Array(id.utf8))
