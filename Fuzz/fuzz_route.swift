@@ -56,7 +56,7 @@ private func sameRoute(_ a: Route, _ b: Route) -> Bool {
     func id(_ r: Route) -> String? {
         switch r {
         case .session(let s), .closeSession(let s), .completeRun(let s), .subscribe(let s, _), .append(let s, _),
-             .records(let s, _), .control(let s): return s
+             .records(let s, _), .control(let s), .s2Records(let s), .s2Tail(let s): return s
         default: return nil
         }
     }
@@ -82,6 +82,10 @@ private func canonicalPath(_ r: Route) -> String {
     case .append(let s, let io): return "/realtime/v1/sessions/" + percentEncode(s) + "/" + io.rawValue + "/append"
     case .records(let s, let io): return "/realtime/v1/sessions/" + percentEncode(s) + "/" + io.rawValue + "/records"
     case .control(let s): return "/realtime/v1/sessions/" + percentEncode(s) + "/out/control"
+    case .s2Records(let s): return "/s2/v1/streams/" + percentEncode(s) + "/records"
+    case .s2Tail(let s): return "/v1/streams/" + percentEncode(s) + "/records/tail"
+    case .notServed(let what):
+        return what == "waitpoints" ? "/api/v1/runs/r/session-streams/wait" : "/api/v1/sessions/s/" + what
     }
 }
 

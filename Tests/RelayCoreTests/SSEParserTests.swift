@@ -39,4 +39,23 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(Route.parse(path: "/healthz"), .healthz)
         XCTAssertEqual(Route.session("x").allowedMethods, ["GET", "PATCH"])
     }
+
+    func testS2RoutesAtBothPrefixesWithTheStreamNameAsOneSegment() {
+        let stream = "sessions/session_1/out"
+        XCTAssertEqual(Route.parse(path: "/v1/streams/sessions%2Fsession_1%2Fout/records"), .s2Records(stream))
+        XCTAssertEqual(Route.parse(path: "/s2/v1/streams/sessions%2Fsession_1%2Fout/records"), .s2Records(stream))
+        XCTAssertEqual(Route.parse(path: "/s2/v1/streams/%2Fsessions%2Fs%2Fin/records/tail"), .s2Tail("/sessions/s/in"))
+        XCTAssertNil(Route.parse(path: "/s2/v1/streams/x/records/head"))
+        XCTAssertNil(Route.parse(path: "/s2/v1/streams//records"), "an empty stream name")
+        XCTAssertNil(Route.parse(path: "/s2/v2/streams/x/records"))
+        XCTAssertNil(Route.parse(path: "/v1/basins"), "S2's account API is not served")
+        XCTAssertEqual(Route.s2Records(stream).allowedMethods, ["GET", "POST"])
+        XCTAssertEqual(Route.subscribe("s", .output).allowedMethods, ["GET", "HEAD", "PUT"], "PUT: the S2 handshake")
+    }
+
+    func testTheTriggerPlatformRoutesTheRelayLeavesOut() {
+        XCTAssertEqual(Route.parse(path: "/api/v1/sessions/s/end-and-continue"), .notServed("end-and-continue"))
+        XCTAssertEqual(Route.parse(path: "/api/v1/sessions/s/snapshot-url"), .notServed("snapshot-url"))
+        XCTAssertEqual(Route.parse(path: "/api/v1/runs/run_1/session-streams/wait"), .notServed("waitpoints"))
+    }
 }

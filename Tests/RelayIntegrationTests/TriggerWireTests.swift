@@ -325,6 +325,14 @@ final class TriggerWireTests: RelayTestCase {
         XCTAssertEqual(try unwritten.json()["tail"]?["seq_num"]?.intValue, 1)
     }
 
+    func testThePlatformRoutesTheRelayLeavesOutSaySo() throws {
+        let session = try api.newSession()
+        let response = try api.http.request("POST", "/api/v1/sessions/\(session)/end-and-continue", json: .object([:]))
+        XCTAssertEqual(response.status, 501)
+        XCTAssertTrue(try response.json()["error"]?.stringValue?.contains("docs/trigger-sdk.md") == true, response.text)
+        XCTAssertEqual(try api.authorized(nil).http.request("POST", "/api/v1/sessions/\(session)/end-and-continue").status, 401)
+    }
+
     // MARK: Browsers
 
     func testCORSLetsAPageSendThePeekAndReadTheVersionHeaders() throws {
