@@ -169,12 +169,6 @@ final class ChannelFeed {
             // The stored fields: each format's frame is built here, once per node, by the same
             // code as catch-up and drains.
             deliver(record)
-        case .recordJSON(let seq, let json, let isControl):
-            // A node of an earlier version published the whole record JSON (the documented
-            // format's; v2 subscribers read the record from the log).
-            deliver(seq: seq, previous: previous, time: 0) { format in
-                format == .documented ? SSEFrame.record(id: seq, recordJSON: json, isControl: isControl) : nil
-            }
         case .closed:
             break
         }

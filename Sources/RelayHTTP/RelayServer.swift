@@ -125,7 +125,7 @@ public final class RelayServer {
         var principal: Principal?
         if route.needsCredentials {
             var queryToken: String?
-            if route.acceptsQueryToken, let query = exchange.query {
+            if route.acceptsQueryToken, exchange.method == .get || exchange.method == .head, let query = exchange.query {
                 queryToken = QueryString.parse(query).first { $0.0 == "token" }?.1
             }
             switch authenticator.authenticate(authorization: exchange.header("Authorization"), queryToken: queryToken,

@@ -9,8 +9,9 @@ public enum BodyLimit {
     public static let control = 32 * 1024
     /// Routes that take no body still tolerate a small one (some clients send `{}`).
     public static let none = 1024
-    /// A unary S2 append: 1 MiB of metered records, in base64 JSON at most 4/3 of that plus framing.
-    public static let s2Append = 1_500_000
+    /// A unary S2 append: 1 MiB of metered records, in JSON (base64 is 4/3 of that, escapes and
+    /// the records' framing add more).
+    public static let s2Append = 4 << 20
     /// All the frames of one S2 append session.
     public static let s2Session = 1 << 30
 }

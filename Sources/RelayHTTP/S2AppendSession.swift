@@ -13,26 +13,33 @@ import RelayIO
 final class S2AppendSession {
     /// Frames larger than this are refused (S2's own cap).
     static let maxFrameBytes = 2 << 20
-    /// Inputs decoded and not yet appended; past this the body is paused.
+    /// Inputs decoded and not yet appended, and their frames' bytes: at either cap the relay
+    /// stops taking frames and pauses the body (HTTP/2 flow control then holds the client).
     static let maxQueuedInputs = 16
+    static let maxQueuedBytes = 4 << 20
 
     private weak var server: RelayServer?
     private let exchange: HTTPExchange
     private let target: S2Target
+    /// A public token's exp: the session takes no input after it.
+    private let expiresAt: Int64?
     private var buffer: [UInt8] = []
-    private var queue: [S2AppendInput] = []
+    private var queue: [(input: S2AppendInput, bytes: Int)] = []
+    private var queuedBytes = 0
     private var appending = false
     private var paused = false
     private var bodyEnded = false
     private var finished = false
-    /// A frame that could not be taken: the session ends with it once the inputs before it
-    /// are appended and acked (S2 answers a session's inputs in order, the failure included).
+    /// Why the session must end (a bad frame, a refused body): it ends with that once the
+    /// inputs before it are appended and acked (S2 answers a session's inputs in order, the
+    /// failure included).
     private var failure: APIError?
 
-    init(server: RelayServer, exchange: HTTPExchange, target: S2Target) {
+    init(server: RelayServer, exchange: HTTPExchange, target: S2Target, expiresAt: Int64?) {
         self.server = server
         self.exchange = exchange
         self.target = target
+        self.expiresAt = expiresAt
     }
 
     /// Answers 200 at once (S2's clients wait for the headers before sending), then reads frames.
@@ -51,9 +58,15 @@ final class S2AppendSession {
     private func received(_ chunk: [UInt8]) {
         guard !finished, failure == nil else { return }
         buffer.append(contentsOf: chunk)
-        // Whole frames are taken from the front; what is left (part of a frame) waits for more.
+        takeFrames()
+        appendNext()
+    }
+
+    /// Decodes whole frames from the front of the buffer while the queue has room; a part of a
+    /// frame (or frames past the caps) waits in the buffer.
+    private func takeFrames() {
         var at = 0
-        while buffer.count - at >= 4 {
+        while failure == nil, queue.count < Self.maxQueuedInputs, queuedBytes < Self.maxQueuedBytes, buffer.count - at >= 4 {
             let length = Int(buffer[at]) << 16 | Int(buffer[at + 1]) << 8 | Int(buffer[at + 2])
             guard length >= 1, length <= Self.maxFrameBytes else {
                 failure = APIError(400, "Bad frame length", detail: "bad_frame")
@@ -71,7 +84,8 @@ final class S2AppendSession {
                 break
             }
             do {
-                queue.append(try S2AppendInput(protobuf: body))
+                queue.append((try S2AppendInput(protobuf: body), 3 + length))
+                queuedBytes += 3 + length
             } catch {
                 failure = APIError(400, "Invalid protobuf: \(error.reason)", detail: "bad_proto")
                 break
@@ -81,25 +95,31 @@ final class S2AppendSession {
         if failure != nil {
             // Nothing after the bad frame is read; the inputs before it go on.
             buffer = []
-            exchange.pauseBody()
-        } else if at > 0 {
-            buffer.removeFirst(at)
+            if !paused { paused = true; exchange.pauseBody() }
+            return
         }
-        if queue.count >= Self.maxQueuedInputs && !paused {
+        if at > 0 { buffer.removeFirst(at) }
+        if !paused && (queue.count >= Self.maxQueuedInputs || queuedBytes >= Self.maxQueuedBytes) {
             paused = true
             exchange.pauseBody()
         }
-        appendNext()
     }
 
     private func bodyEnded(_ end: HTTPBodyEnd) {
         bodyEnded = true
         switch end {
         case .complete:
-            if !buffer.isEmpty && failure == nil { failure = APIError(400, "The body ended inside a frame", detail: "bad_frame") }
+            if !buffer.isEmpty && failure == nil && queue.count < Self.maxQueuedInputs && queuedBytes < Self.maxQueuedBytes {
+                failure = APIError(400, "The body ended inside a frame", detail: "bad_frame")
+            }
             appendNext()
         case .refused(let status, let message):
-            fail(APIError(status, message))
+            // (An append in flight is acked first: its record is written.)
+            if failure == nil { failure = APIError(status, message) }
+            queue.removeAll()
+            queuedBytes = 0
+            buffer = []
+            appendNext()
         case .clientGone:
             finished = true
             queue.removeAll()
@@ -110,20 +130,28 @@ final class S2AppendSession {
     /// Appends the oldest queued input, acks it, and goes on: one at a time, so acks keep order.
     private func appendNext() {
         guard !finished, !appending else { return }
+        if queue.isEmpty && bodyEnded && failure == nil && !buffer.isEmpty { takeFrames() }
         guard !queue.isEmpty else {
             if let failure { return fail(failure) }
             if bodyEnded {
+                if !buffer.isEmpty { return fail(APIError(400, "The body ended inside a frame", detail: "bad_frame")) }
                 finished = true
                 exchange.endStream()
             }
             return
         }
         guard let server else { return exchange.abort() }
-        let input = queue.removeFirst()
-        // Before resuming: resumeBody delivers held chunks at once, and received() must not
-        // start the next input while this one is on its way (it would be appended first).
+        if let expiresAt, Clock.nowSeconds() >= expiresAt {
+            return fail(APIError(401, "The access token expired; ask for new credentials"))
+        }
+        let (input, bytes) = queue.removeFirst()
+        queuedBytes -= bytes
+        // Marked before more frames are taken or the body resumes: resumeBody delivers held
+        // chunks at once, and received() must not start the next input while this one is on its
+        // way (it would be appended first).
         appending = true
-        if paused && failure == nil && queue.count < Self.maxQueuedInputs / 2 {
+        takeFrames()
+        if paused && failure == nil && queue.count < Self.maxQueuedInputs / 2 && queuedBytes < Self.maxQueuedBytes / 2 {
             paused = false
             exchange.resumeBody()
         }

@@ -75,11 +75,13 @@ extension RelayServer {
 
     /// `PUT /realtime/v1/sessions/{session}/{io}`: credentials for writing the channel through
     /// the S2 API, as the Trigger.dev webapp hands them to its SDK (202 {"version":"v2"} and
-    /// X-S2-* headers). `.out` needs a secret key, `.in` what an append to `.in` needs.
+    /// X-S2-* headers). Both channels need a secret key (the SDK asks for `.out` only).
     func initializeStream(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
         guard let principal = principal(exchange) else { return }
-        if io == .output && !principal.isSecretKey {
-            return respondError(exchange, .forbidden("Public access tokens cannot write the .out channel; use a secret key"))
+        // A secret key only: an S2 token may also read, trim and fence its stream and write
+        // control records, which no public token may do to a channel.
+        if !principal.isSecretKey {
+            return respondError(exchange, .forbidden("S2 credentials need a secret key"))
         }
         withAuthorizedSession(exchange, principal, name, { io == .output ? .appendOut($0) : .appendIn($0) }) { [weak self] env, record in
             guard let self else { return }
@@ -130,7 +132,9 @@ extension RelayServer {
             return
         }
         if S2Media.isSession(exchange.header("Content-Type")) {
-            return S2AppendSession(server: self, exchange: exchange, target: target).start()
+            let expiresAt = principal(exchange)?.expiresAt
+            return S2AppendSession(server: self, exchange: exchange, target: target,
+                                   expiresAt: expiresAt == .max ? nil : expiresAt).start()
         }
         guard let format = S2Format.parse(exchange.header("s2-format")) else {
             return respondS2Error(exchange, APIError(400, "s2-format must be raw or base64", detail: "bad_header"))
@@ -393,6 +397,7 @@ struct S2ReadQuery {
         if let seq { start = .seqNum(seq) } else if let offset { start = .tailOffset(offset) }
         // S2's SSE resume: "seq,count,bytes" of the last batch seen.
         if let lastEventId, let first = lastEventId.split(separator: ",").first, let seen = JSONBytes.parseDecimal(first.utf8) {
+            guard seen < UInt64(1) << 53 else { throw APIError(400, "Last-Event-ID is past any seq") }
             start = .seqNum(seen + 1)
         }
         if let count = try number("count") { self.count = Int(min(max(count, 1), UInt64(S2Limits.maxRecordsPerBatch))) }

@@ -249,10 +249,10 @@ final class SSESubscriber {
         }
         emptyReads = 0
         if let closed = feed.closedSeq, delivered >= closed {
-            return finish(clean: true)
+            return finish(clean: true, done: true)
         }
         if endWhenCaughtUp {
-            return finish(clean: true)
+            return finish(clean: true, done: true)
         }
         state = .live
     }
@@ -288,7 +288,7 @@ final class SSESubscriber {
     /// The channel was closed at `seq`: end once everything up to it is written.
     func channelClosed(at seq: UInt64) {
         guard isLive else { return }
-        if delivered >= seq { return finish(clean: true) }
+        if delivered >= seq { return finish(clean: true, done: true) }
         readNextBatch()
     }
 
@@ -320,8 +320,9 @@ final class SSESubscriber {
     /// A keepalive: the hub's comment frame, or in v2 a ping event with this stream's tail.
     func ping(_ comment: SharedFrame) {
         guard format == .v2 else { return enqueue(comment) }
+        // (`delivered` is the client's Last-Event-ID until the first read: any number at all.)
         enqueue(SharedFrame(SSEFrame.v2Ping(now: UInt64(max(0, hub.clock.epochMilliseconds)),
-                                            tailSeq: delivered + 1, tailTime: deliveredTime)))
+                                            tailSeq: delivered == .max ? .max : delivered + 1, tailTime: deliveredTime)))
     }
 
     private func recordWritten() {
@@ -348,7 +349,7 @@ final class SSESubscriber {
             return idleTimer.arm(remaining + 0.01)
         }
         metrics.idleTimeouts += 1
-        finish(clean: true)
+        finish(clean: true, done: true)
     }
 
     /// A stream lives no longer than its credential: at `expiresAt` (epoch seconds, a public
@@ -381,12 +382,15 @@ final class SSESubscriber {
         leave()
     }
 
-    /// Ends the response (cleanly, or by dropping the connection) and leaves the feed.
-    func finish(clean: Bool) {
+    /// Ends the response (cleanly, or by dropping the connection) and leaves the feed. `done`:
+    /// the stream is over for the client (caught up and idle, closed, settled), which v2 says
+    /// with `[DONE]`; a stream ended for the node's sake (shutdown, an expired credential) is not,
+    /// and its client reconnects.
+    func finish(clean: Bool, done: Bool = false) {
         guard !isEnded else { return }
         if output.isStreaming {
             if clean {
-                if format == .v2 { outbox.append(Self.v2Done) }
+                if format == .v2 && done { outbox.append(Self.v2Done) }
                 output.write(outbox)
                 output.endStream()
             } else {

@@ -195,8 +195,8 @@ public final class ChannelStore {
         range(session: session, io: io, after: 0, count: 0) { result in completion(result.map(\.highWatermark)) }
     }
 
-    /// The channel's last visible record, if any, passing over S2 command records (a trim
-    /// follows each turn-complete that the Trigger.dev SDK writes).
+    /// The channel's last visible record among its last four entries, passing over S2 command
+    /// records (a trim follows each turn-complete that the Trigger.dev SDK writes) and loss markers.
     public func lastRecord(session: String, io: ChannelIO, _ completion: @escaping (Result<StoredRecord?, APIError>) -> Void) {
         lastSeq(session: session, io: io) { [redis, keys] result in
             switch result {
@@ -206,7 +206,7 @@ public final class ChannelStore {
                 let key = keys.channel(session: session, io: io)
                 redis.send(key: key, ["XREVRANGE", key, "0-\(last)", "-", "COUNT", "4"]) { reply in
                     if let error = reply.apiError { return completion(.failure(error)) }
-                    completion(.success(ChannelStore.records(from: reply.array ?? []).first { !$0.isCommand }))
+                    completion(.success(ChannelStore.records(from: reply.array ?? []).first { !$0.isCommand && !$0.isLossMarker }))
                 }
             }
         }

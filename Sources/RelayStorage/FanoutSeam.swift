@@ -161,7 +161,6 @@ public struct ChannelPage: Equatable, Sendable {
 ///   "SEQ d|c\n<record JSON>": a record published whole.
 public enum LiveRecord: Equatable, Sendable {
     case entry(StoredRecord)
-    case recordJSON(seq: UInt64, json: ArraySlice<UInt8>, isControl: Bool)
     case closed(lastSeq: UInt64)
 
     /// nil for a payload of none of the shapes above (it is ignored).
@@ -177,8 +176,13 @@ public enum LiveRecord: Equatable, Sendable {
             self = .entry(entry)
         case UInt8(ascii: "D"): self = .entry(StoredRecord(seq: seq, data: Array(body)))
         case UInt8(ascii: "C"): self = .entry(StoredRecord(seq: seq, headers: Array(body)))
-        case UInt8(ascii: "d"): self = .recordJSON(seq: seq, json: body, isControl: false)
-        case UInt8(ascii: "c"): self = .recordJSON(seq: seq, json: body, isControl: true)
+        case UInt8(ascii: "d"), UInt8(ascii: "c"):
+            // The record JSON {"data": …, "id": N[, "headers": […]]}, taken apart again.
+            guard let json = try? JSONParser.parse(Array(body)), case .object = json else { return nil }
+            let isControl = payload[space + 1] == UInt8(ascii: "c")
+            let data = json["data"].flatMap { isControl && $0.isNull ? nil : Array($0.serialized().utf8) }
+            let headers = json["headers"].map { Array($0.serialized().utf8) }
+            self = .entry(StoredRecord(seq: seq, data: data, headers: headers))
         case UInt8(ascii: "x"): self = .closed(lastSeq: seq)
         case UInt8(ascii: "L"):
             guard let after = JSONBytes.parseDecimal(body), after < seq else { return nil }
@@ -207,7 +211,6 @@ public enum LiveRecord: Equatable, Sendable {
     public var seq: UInt64 {
         switch self {
         case .entry(let record): return record.seq
-        case .recordJSON(let seq, _, _): return seq
         case .closed(let lastSeq): return lastSeq
         }
     }

@@ -65,13 +65,17 @@ extension StoredRecord {
 
     /// The drain record of the v2 format, the Trigger.dev SDK's shape:
     /// `{"data":…,"id":"…","seqNum":N[,"headers":[…]]}`: a data record's data and writer's id
-    /// (an appended record's data is its body as a string), `""` for both in a control record.
+    /// (an appended record's data is its body as a string; an S2 record kept as written: its
+    /// body as a string and `""` as its id), `""` for both in a control record.
     /// nil for command records and loss markers, which a v2 drain leaves out.
     public var v2DrainJSON: [UInt8]? {
         guard lostAfter == nil, !isCommand else { return nil }
         var out: [UInt8] = []
         out.append(contentsOf: #"{"data":"#.utf8)
-        if let data, body == nil {
+        if body != nil, let data {
+            out.append(contentsOf: data)
+            out.append(contentsOf: #","id":"""#.utf8)
+        } else if let data {
             if envelopeId != nil || data.first == UInt8(ascii: "\"") {
                 out.append(contentsOf: data)
             } else {

@@ -232,6 +232,30 @@ final class TriggerWireTests: RelayTestCase {
         XCTAssertEqual(reader.lastSeq, 3, "the trim record moves the cursor")
     }
 
+    func testAStreamEndedForTheNodesSakeDoesNotSayDoneAndAHugeResumePointIsHarmless() throws {
+        let session = try api.newSession()
+        XCTAssertEqual(try api.append(session, "in", "x").status, 200)
+        // A token that expires in 2 s: its stream ends then, without [DONE] (the client reconnects).
+        let token = try TestToken.mint(envId: TestEnvironments.devId, scopes: ["read:sessions:\(session)"],
+                                       secret: TestEnvironments.devKey, exp: Date().addingTimeInterval(2))
+        let stream = try api.authorized(token).subscribe(session, "in", headers: [("Timeout-Seconds", "30")], query: [("format", "v2")])
+        var events: [SSEEvent] = []
+        while let event = try stream.nextEvent(timeout: 10) { events.append(event) }
+        XCTAssertEqual(events.filter { $0.event == "batch" }.count, 1)
+        XCTAssertFalse(events.contains { $0.data == "[DONE]" }, "\(events)")
+        XCTAssertTrue(events.contains { $0.comments.contains { $0.contains("token expired") } })
+        // The largest resume point a client can send, on every v2 read (pings included).
+        let huge = String(UInt64.max)
+        let far = try api.subscribe(session, "in", headers: [("Last-Event-ID", huge), ("Timeout-Seconds", "1")], query: [("format", "v2")])
+        XCTAssertEqual(far.status, 200)
+        _ = try far.readRemainingBody(timeout: 10)
+        let credentials = try handshake(api, session, "in")
+        let s2 = try api.authorized(credentials.token).http.request(
+            "GET", "/v1/streams/\(HTTPClient.escapePathSegment(credentials.stream))/records", headers: [("Last-Event-ID", huge)])
+        XCTAssertEqual(s2.status, 400)
+        XCTAssertEqual(try http.request("GET", "/healthz").status, 200, "the node is up")
+    }
+
     // MARK: The v2 environment
 
     func testAV2EnvironmentStreamsAndDrainsInTheSDKsShapeUnlessAsked() throws {
@@ -271,8 +295,13 @@ final class TriggerWireTests: RelayTestCase {
         // .out needs a secret key; unknown sessions are 404 and say nothing else.
         let token = try TestToken.mint(envId: TestEnvironments.devId, scopes: ["read:sessions:\(session)", "write:sessions:\(session)"],
                                        secret: TestEnvironments.devKey)
+        // Secret keys only: an S2 token may read, trim and fence its stream and write control
+        // records, none of which a public token may do (not even one that may append to .in).
         XCTAssertEqual(try api.authorized(token).http.request("PUT", RelayAPI.channelPath(session, "out")).status, 403)
-        XCTAssertEqual(try api.authorized(token).http.request("PUT", RelayAPI.channelPath(session, "in")).status, 202)
+        XCTAssertEqual(try api.authorized(token).http.request("PUT", RelayAPI.channelPath(session, "in")).status, 403)
+        XCTAssertEqual(try api.authorized(nil).http.request("PUT", RelayAPI.channelPath(session, "out") + "?token=\(token)").status, 401,
+                       "a handshake never takes ?token=")
+        XCTAssertEqual(try api.http.request("PUT", RelayAPI.channelPath(session, "in")).status, 202)
         XCTAssertEqual(try api.http.request("PUT", RelayAPI.channelPath("session_nope", "out")).status, 404)
     }
 

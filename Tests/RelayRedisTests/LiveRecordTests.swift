@@ -25,7 +25,9 @@ final class LiveRecordTests: XCTestCase {
     func testMessagesOfTheEarlierVersion() {
         XCTAssertEqual(decode("7 D\n{\"a\":1}"), .entry(StoredRecord(seq: 7, data: bytes("{\"a\":1}"))))
         XCTAssertEqual(decode("8 C\n[[\"k\",\"v\"]]"), .entry(StoredRecord(seq: 8, headers: bytes("[[\"k\",\"v\"]]"))))
-        XCTAssertEqual(decode("9 d\n{\"data\":1,\"id\":9}"), .recordJSON(seq: 9, json: bytes("{\"data\":1,\"id\":9}")[...], isControl: false))
+        XCTAssertEqual(decode("9 d\n{\"data\": {\"a\": 1},\"id\":9}"), .entry(StoredRecord(seq: 9, data: bytes("{\"a\":1}"))))
+        XCTAssertEqual(decode("9 c\n{\"data\":null,\"id\":9,\"headers\":[[\"k\",\"v\"]]}"),
+                       .entry(StoredRecord(seq: 9, headers: bytes("[[\"k\",\"v\"]]"))))
         XCTAssertEqual(decode("1733000000000001 L\n12"), .entry(StoredRecord(seq: 1_733_000_000_000_001, lostAfter: 12)))
     }
 
@@ -38,7 +40,7 @@ final class LiveRecordTests: XCTestCase {
 
     func testMalformedPayloadsAreIgnored() {
         for text in ["", "7", "7 D", "7 D1", "x D\n1", "-1 D\n1", "7 Z\n1", "100 L\n", "100 L\nabc", "100 L\n100", "100 L\n200", "0 D\n1",
-                     "7 E\nd", "7 E\nd5:abc", "7 E\nd:abc", "7 E\ndx:abc", "7 E\nd99999999999999999999:a", "100 E\nl3:100", "7 E\nd-1:a"] {
+                     "7 E\nd", "7 E\nd5:abc", "7 E\nd:abc", "7 E\ndx:abc", "7 E\nd99999999999999999999:a", "100 E\nl3:100", "7 E\nd-1:a", "9 d\nnot json", "9 d\n[1]"] {
             XCTAssertNil(decode(text), text)
         }
         XCTAssertEqual(decode("7 E\n"), .entry(StoredRecord(seq: 7)), "no fields: an entry with nothing to show")

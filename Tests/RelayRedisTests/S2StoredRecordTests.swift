@@ -215,8 +215,8 @@ final class S2StoredRecordTests: XCTestCase {
         XCTAssertEqual(record.s2Body, bytes("plain text"))
         XCTAssertEqual(text(record.data), #""plain text""#, "the documented format shows it as a string")
         XCTAssertEqual(s2JSON(record), #"{"seq_num":3,"timestamp":0,"body":"plain text"}"#)
-        // The SDK's drain mapping (parsedBody?.data ?? "") finds no envelope in it.
-        XCTAssertEqual(text(record.v2DrainJSON), #"{"data":"","id":"","seqNum":3}"#)
+        // No envelope: the body itself is the data, as a string, with no writer's id.
+        XCTAssertEqual(text(record.v2DrainJSON), #"{"data":"plain text","id":"","seqNum":3}"#)
     }
 
     func testControlRecord() {

@@ -24,11 +24,12 @@ if not open then return { why } end
 check_generation(mk, key, io, ARGV[4], now)
 local seq_field = 'seq:' .. io
 local last = tonumber(redis.call('HGET', mk, seq_field) or '0')
-if ARGV[7] ~= '' and tonumber(ARGV[7]) ~= last + 1 then return { 'seqmismatch', last + 1 } end
+-- The fencing token first, then match_seq_num, as S2 checks them.
 if ARGV[8] ~= '' then
   local held = redis.call('HGET', mk, 'fence:' .. io) or ''
   if '=' .. held ~= ARGV[8] then return { 'fenced', held } end
 end
+if ARGV[7] ~= '' and tonumber(ARGV[7]) ~= last + 1 then return { 'seqmismatch', last + 1 } end
 
 local entry = ''
 if io == 'in' then
