@@ -90,6 +90,9 @@ public enum S2Limits {
     public static let maxBatchBytes = 1 << 20
     /// A fencing token's length (S2's limit).
     public static let maxFencingTokenBytes = 36
+    /// Headers of one record (the relay's limit: each decoded header costs far more memory
+    /// than its bytes on the wire, so a batch of empty headers must not blow up).
+    public static let maxHeadersPerRecord = 256
 }
 
 // MARK: Protobuf
@@ -136,6 +139,9 @@ extension S2AppendRecord {
                 timestamp = try reader.varint()
             case 2:
                 try reader.expect(.lengthDelimited, got: type, "headers")
+                guard headers.count < S2Limits.maxHeadersPerRecord else {
+                    throw ProtobufError("more than \(S2Limits.maxHeadersPerRecord) headers in a record")
+                }
                 headers.append(try S2Header(protobuf: try reader.lengthDelimited()))
             case 3:
                 try reader.expect(.lengthDelimited, got: type, "body")
@@ -330,6 +336,9 @@ extension S2AppendInput {
             }
             if let h = item["headers"], !h.isNull {
                 guard let pairs = h.arrayValue else { throw .badRequest("headers must be an array of [name, value] pairs") }
+                guard pairs.count <= S2Limits.maxHeadersPerRecord else {
+                    throw .badRequest("A record has at most \(S2Limits.maxHeadersPerRecord) headers")
+                }
                 for pair in pairs {
                     guard let parts = pair.arrayValue, parts.count == 2 else {
                         throw .badRequest("headers must be an array of [name, value] pairs")

@@ -364,3 +364,23 @@ final class S2MessagesTests: XCTestCase {
         XCTAssertEqual(payload["records"]?.arrayValue?.count, 1)
     }
 }
+
+final class S2HeaderCapTests: XCTestCase {
+    /// A record of many empty headers is small on the wire and large once decoded: refused.
+    func testARecordHasAtMost256Headers() throws {
+        func input(headers: Int) -> [UInt8] {
+            var w = ProtobufWriter()
+            w.message(1) { record in
+                for _ in 0..<headers { record.message(2) { _ in } }
+                record.bytesField(3, [0x41])
+            }
+            return w.bytes
+        }
+        XCTAssertEqual(try S2AppendInput(protobuf: input(headers: 256)[...]).records.first?.headers.count, 256)
+        XCTAssertThrowsError(try S2AppendInput(protobuf: input(headers: 257)[...]))
+        let pairs = Array(repeating: #"["a","b"]"#, count: 257).joined(separator: ",")
+        XCTAssertThrowsError(try S2AppendInput(json: Array(#"{"records":[{"headers":[\#(pairs)]}]}"#.utf8), format: .raw)) {
+            XCTAssertEqual(($0 as? APIError)?.status, 400)
+        }
+    }
+}
