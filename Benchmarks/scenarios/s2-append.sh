@@ -39,3 +39,13 @@ run "$RECORDS" 1 session
 run $((RECORDS / 10)) 10 session
 run $((RECORDS / 100)) 100 session
 run $((RECORDS / 4)) 1 unary
+# The same node and Redis, records appended one by one with POST …/append (relay-bench publish,
+# 32 keep-alive connections flat out, 5 s): the per-record cost S2 batches are compared with.
+r0=$(cpu "$REDIS_PID"); n0=$(cpu "$RELAY_PID")
+"$BIN/relay-bench" publish --url "$URL" --prefix s2cmp-$$ --channels 100 --rate 40000 --connections 32 \
+  --duration 5 >"$WORK/pub.log" 2>&1
+r1=$(cpu "$REDIS_PID"); n1=$(cpu "$RELAY_PID")
+appends=$(json "$(result "$WORK/pub.log")" events)
+python3 -c "import sys; r0,r1,n0,n1,n=map(int,sys.argv[1:6]); hz=100
+print(f'POST    1 per request: {n/5:7.0f}/s records; Redis {1e6*(r1-r0)/hz/n:5.1f} us/record, relay {1e6*(n1-n0)/hz/n:5.1f} us/record')" \
+  "$r0" "$r1" "$n0" "$n1" "$appends"

@@ -316,4 +316,30 @@ final class S2ClientTests: RelayTestCase {
         XCTAssertEqual(try drainAll(mine, "in", on: relay).count, 0, "nothing reached my .in")
         XCTAssertEqual(try drainAll(mine, on: nodeB).compactMap { $0["data"]?.stringValue }, ["raw"])
     }
+
+    /// The short bounded run of Benchmarks/scenarios/s2-append.sh's driver (s2_append.py):
+    /// pipelined append sessions and unary appends of envelopes; every record lands, in order,
+    /// once, and the documented drain shows the writer's chunks.
+    func testTheBenchmarkDriverAppendsEveryRecordOnceInOrder() throws {
+        let python = try s2Python()
+        let session = try api.newSession(externalId: unique("s2py-bench"))
+        let credentials = try handshake(session, on: relay)
+        let script = repositoryRoot.appendingPathComponent("Benchmarks/scenarios/s2_append.py").path
+        var expected = 0
+        for (batches, perBatch, mode) in [(100, 10, "session"), (20, 1, "unary")] {
+            let outcome = try ChildProcess.runToEnd(python, [script, "http://127.0.0.1:\(relay.port)", credentials.basin,
+                                                             credentials.stream, credentials.token, String(batches), String(perBatch), mode],
+                                                    timeout: 90)
+            guard outcome.status == 0, let line = outcome.text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+                return XCTFail("s2_append.py \(mode): \(outcome.text) \(outcome.errorText)")
+            }
+            XCTAssertEqual(try JSON(parsing: String(line.dropFirst(7)))["records"]?.intValue, batches * perBatch)
+            expected += batches * perBatch
+        }
+        let drained = try drainAll(session, on: relay)
+        XCTAssertEqual(drained.count, expected)
+        XCTAssertEqual(drained.map { $0["seqNum"]?.intValue ?? 0 }, Array(1...expected), "consecutive seqs, none twice")
+        XCTAssertEqual(drained.first?["data"]?["delta"]?.stringValue, "tok 0.0", "the envelope's chunk is the record's data")
+        XCTAssertEqual(drained.last?["data"]?["delta"]?.stringValue, "tok 19.0")
+    }
 }
