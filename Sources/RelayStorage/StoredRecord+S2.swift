@@ -15,15 +15,21 @@ extension StoredRecord {
         var out: [UInt8] = []
         out.reserveCapacity(data.count + 32)
         out.append(contentsOf: #"{"data":"#.utf8)
+        appendWriterData(data, to: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        appendS2Id(to: &out)
+        out.append(0x7D)
+        return out
+    }
+
+    /// A data record's data as its writer sent it: an S2 writer's envelope data as it is; an
+    /// appended record's body as a string (a body that was not JSON is stored as one already).
+    func appendWriterData(_ data: [UInt8], to out: inout [UInt8]) {
         if envelopeId != nil || data.first == UInt8(ascii: "\"") {
             out.append(contentsOf: data)
         } else {
             RecordEncoding.appendJSONString(of: data, to: &out)
         }
-        out.append(contentsOf: #","id":"#.utf8)
-        appendS2Id(to: &out)
-        out.append(0x7D)
-        return out
     }
 
     /// The S2 headers as a JSON array text; a loss marker is shown as a command record
@@ -76,11 +82,7 @@ extension StoredRecord {
             out.append(contentsOf: data)
             out.append(contentsOf: #","id":"""#.utf8)
         } else if let data {
-            if envelopeId != nil || data.first == UInt8(ascii: "\"") {
-                out.append(contentsOf: data)
-            } else {
-                RecordEncoding.appendJSONString(of: data, to: &out)
-            }
+            appendWriterData(data, to: &out)
             out.append(contentsOf: #","id":"#.utf8)
             appendS2Id(to: &out)
         } else {

@@ -6,6 +6,7 @@
 
 import XCTest
 import Foundation
+import RelayCore
 
 /// Reads a v2 stream exactly as the Trigger.dev SDK (4.5.x) does: only `event: batch` counts;
 /// each record moves the cursor (its seq_num); command records (first header name empty) are
@@ -360,6 +361,48 @@ final class TriggerWireTests: RelayTestCase {
         XCTAssertEqual(response.status, 501)
         XCTAssertTrue(try response.json()["error"]?.stringValue?.contains("docs/trigger-sdk.md") == true, response.text)
         XCTAssertEqual(try api.authorized(nil).http.request("POST", "/api/v1/sessions/\(session)/end-and-continue").status, 401)
+    }
+
+    func testHostileS2AppendsGetAClearS2ErrorAndChangeNothing() throws {
+        let session = try api.newSession()
+        let credentials = try handshake(api, session)
+        let path = "/s2/v1/streams/\(HTTPClient.escapePathSegment(credentials.stream))/records"
+        let writer = api.authorized(credentials.token).http
+        func expect(_ status: Int, _ code: String, _ response: HTTPResponse, _ what: String) {
+            XCTAssertEqual(response.status, status, "\(what): \(response)")
+            XCTAssertEqual((try? response.json()["code"])??.stringValue, code, "\(what): \(response.text)")
+        }
+        let one = JSON.object(["records": .array([Self.envelope(.string("x"), id: "x")])])
+        expect(400, "bad_header", try writer.request("POST", path, headers: [("s2-format", "hex")], json: one), "an unknown s2-format")
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        expect(400, "bad_request", try writer.request("POST", path, headers: [("Content-Type", "application/json")], body: Data(deep.utf8)),
+               "JSON nested too deep")
+        expect(413, "invalid", try writer.request("POST", path, headers: [("Content-Type", "application/json")],
+                                                  body: Data(repeating: 0x20, count: (4 << 20) + 1)), "a body over the limit")
+        let many = JSON.object(["records": .array(Array(repeating: Self.envelope(.string("x"), id: "x"), count: 1001))])
+        expect(400, "bad_request", try writer.request("POST", path, json: many), "1001 records")
+        // Protobuf: a header that is not UTF-8, an unknown command, a trim of 7 bytes.
+        func input(_ header: (name: [UInt8], value: [UInt8]), body: [UInt8]) -> Data {
+            var w = ProtobufWriter()
+            w.message(1) { record in
+                record.message(2) { h in h.bytesField(1, header.name); h.bytesField(2, header.value) }
+                record.bytesField(3, body)
+            }
+            return Data(w.bytes)
+        }
+        let protobuf = [("Content-Type", "application/protobuf")]
+        expect(422, "invalid", try writer.request("POST", path, headers: protobuf, body: input(([0xFF], [0x41]), body: [1])), "a non-UTF-8 header")
+        expect(422, "invalid", try writer.request("POST", path, headers: protobuf, body: input(([], Array("explode".utf8)), body: [])),
+               "an unknown command")
+        expect(422, "invalid", try writer.request("POST", path, headers: protobuf, body: input(([], Array("trim".utf8)), body: [0, 0, 0, 0, 0, 0, 1])),
+               "a trim of 7 bytes")
+        // A stream name with a control byte, and one that is not a session's.
+        expect(403, "permission_denied", try writer.request("POST", "/s2/v1/streams/sessions%2F%0A%2Fout/records", json: one), "a control byte")
+        expect(404, "stream_not_found", try api.http.request("POST", "/s2/v1/streams/elsewhere/records", json: one), "not a session's stream")
+        expect(404, "stream_not_found", try api.http.request("POST", "/s2/v1/streams/sessions%2Fsession_nope%2Fout/records", json: one),
+               "an unknown session")
+        XCTAssertEqual(try api.drain(session, "out").json()["records"]?.arrayValue?.count, 0, "nothing was written")
+        XCTAssertEqual(try writer.request("POST", path, json: one).status, 200, "and the stream takes a good append after all that")
     }
 
     // MARK: Browsers

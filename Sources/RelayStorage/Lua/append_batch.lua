@@ -31,14 +31,7 @@ if ARGV[8] ~= '' then
 end
 if ARGV[7] ~= '' and tonumber(ARGV[7]) ~= last + 1 then return { 'seqmismatch', last + 1 } end
 
-local entry = ''
-if io == 'in' then
-  local current = redis.call('HGET', mk, 'currentRunId')
-  if not current or current == '' then
-    local sid = redis.call('HGET', mk, 'id')
-    entry = outbox_put(outbox, env, nil, trigger_run(mk, sid, ARGV[5], now), now)
-  end
-end
+local entry = io == 'in' and run_for_input(mk, env, outbox, ARGV[5], now) or ''
 
 -- "<name><length>:<value>..." back into a flat field list.
 local function unpack_fields(packed)

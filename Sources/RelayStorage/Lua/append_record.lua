@@ -25,14 +25,7 @@ end
 local open, why = is_open(mk, now)
 if not open then return { why } end
 
-local entry = ''
-if io == 'in' then
-  local current = redis.call('HGET', mk, 'currentRunId')
-  if not current or current == '' then
-    local sid = redis.call('HGET', mk, 'id')
-    entry = outbox_put(outbox, env, nil, trigger_run(mk, sid, ARGV[9], now), now)
-  end
-end
+local entry = io == 'in' and run_for_input(mk, env, outbox, ARGV[9], now) or ''
 
 check_generation(mk, key, io, ARGV[8], now)
 local seq_field = 'seq:' .. io

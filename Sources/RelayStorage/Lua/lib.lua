@@ -122,6 +122,14 @@ local function outbox_put(outbox_key, env, ix, run, now)
   return entry
 end
 
+-- An .in record wakes the session's task: a session with no current run triggers run `run`.
+-- Returns the outbox entry to forward, or '' when a run is current.
+local function run_for_input(mk, env, outbox, run, now)
+  local current = redis.call('HGET', mk, 'currentRunId')
+  if current and current ~= '' then return '' end
+  return outbox_put(outbox, env, nil, trigger_run(mk, redis.call('HGET', mk, 'id'), run, now), now)
+end
+
 -- A seq as Redis text: Lua's own tostring would write a seq above 1e14 as "1.8e+15".
 local function seq_text(n)
   return string.format('%d', n)
