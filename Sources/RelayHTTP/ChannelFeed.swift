@@ -180,10 +180,10 @@ final class ChannelFeed {
         }
     }
 
-    /// Frames the entry once per format its live subscribers read and offers the same frame to
-    /// each of them. `frame` is nil for a format that does not show the entry.
+    /// Frames the entry once per framing its live subscribers read and offers the same frame to
+    /// each of them. `frame` is nil for a framing that does not show the entry.
     private func deliver(seq: UInt64, previous: UInt64, time: UInt64, isLoss: Bool = false,
-                         frame: (StreamFormat) -> [UInt8]?) {
+                         frame: (Framing) -> [UInt8]?) {
         if lastSeqKnown && seq <= lastSeq { return }
         emptyFills = 0
         if isLoss {
@@ -193,17 +193,20 @@ final class ChannelFeed {
         lastSeq = seq
         lastSeqKnown = true
         guard !subscribers.isEmpty else { return }
-        var documented: SharedFrame??
-        var v2: SharedFrame??
+        // One frame per framing, built when the first subscriber reading it is offered the entry.
+        var frames: (documented: SharedFrame??, v2: SharedFrame??, s2s: SharedFrame??)
         for subscriber in subscribers.values where subscriber.isLive {
             let shared: SharedFrame?
-            switch subscriber.format {
+            switch subscriber.framing {
             case .documented:
-                if documented == nil { documented = .some(frame(.documented).map(SharedFrame.init)) }
-                shared = documented!
+                if frames.documented == nil { frames.documented = .some(frame(.documented).map(SharedFrame.init)) }
+                shared = frames.documented!
             case .v2:
-                if v2 == nil { v2 = .some(frame(.v2).map(SharedFrame.init)) }
-                shared = v2!
+                if frames.v2 == nil { frames.v2 = .some(frame(.v2).map(SharedFrame.init)) }
+                shared = frames.v2!
+            case .s2s:
+                if frames.s2s == nil { frames.s2s = .some(frame(.s2s).map(SharedFrame.init)) }
+                shared = frames.s2s!
             }
             subscriber.offer(seq: seq, previous: previous, time: time, frame: shared)
         }
@@ -287,10 +290,11 @@ final class ChannelFeed {
 }
 
 extension StoredRecord {
-    /// The entry as one SSE event in `format`, the same from the log (catch-up, gap fill) as
-    /// live; nil where the format does not show it (a command record in the documented format).
-    func sseFrame(_ format: StreamFormat) -> [UInt8]? {
-        switch format {
+    /// The entry as one event of a stream in `framing`, the same from the log (catch-up, gap
+    /// fill) as live; nil where the framing does not show it (a command record in the
+    /// documented format).
+    func sseFrame(_ framing: Framing) -> [UInt8]? {
+        switch framing {
         case .documented:
             if let lostAfter { return SSEFrame.lost(id: seq, after: lostAfter, before: seq) }
             if isCommand { return nil }
@@ -299,6 +303,8 @@ extension StoredRecord {
             var record: [UInt8] = []
             appendS2JSON(to: &record)
             return SSEFrame.v2Batch(lastSeq: seq, recordsJSON: record, tailSeq: seq + 1, tailTime: time)
+        case .s2s:
+            return Framing.s2sBatch([s2Record], tail: S2Position(seqNum: seq + 1, timestamp: time))
         }
     }
 }

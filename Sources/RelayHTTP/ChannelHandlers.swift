@@ -153,7 +153,7 @@ extension RelayServer {
                     self.hub.open(exchange, StreamOpening(
                         session: record.id, io: io, lastEventId: lastEventId,
                         endWhenCaughtUp: settled || record.status(nowMs: Clock.nowMilliseconds()) != .active,
-                        idleSeconds: timeout, expiresAt: principal.expiresAt, headers: headers, format: format,
+                        idleSeconds: timeout, expiresAt: principal.expiresAt, headers: headers, framing: Framing(format),
                         refusal: { [weak self] in
                             self?.draining == true ? .serviceUnavailable("This node is draining; reconnect") : nil
                         },

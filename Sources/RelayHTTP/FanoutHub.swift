@@ -55,8 +55,10 @@ struct StreamOpening {
     var expiresAt: Int64?
     /// Response headers besides the SSE ones (CORS, node name).
     var headers: [(String, String)]
-    /// The framing of the stream (documented, or v2 for the Trigger.dev SDK).
-    var format: StreamFormat = .documented
+    /// The framing of the stream (documented, v2 for the Trigger.dev SDK, S2S for S2 read sessions).
+    var framing: Framing = .documented
+    /// End (normally) after this many records (an S2 read's `count`); nil: no limit.
+    var recordLimit: Int?
     /// Asked when the first batch arrives: an error answers the request instead (draining).
     var refusal: () -> APIError?
     /// Answers the request with an error (the first read failed, or `refusal`); the stream is over.
@@ -103,7 +105,7 @@ public final class FanoutHub {
     private var feeds: [String: ChannelFeed] = [:]
     private var commonTimeouts: [Int: CommonTimeout] = [:]
     private var pingTimer: HubTimer?
-    private let pingFrame = SharedFrame(SSEFrame.ping)
+    let pingFrame = SharedFrame(SSEFrame.ping)
     /// The `retry:` every stream starts with, framed once for all of them (nil: not sent).
     private(set) lazy var retryFrame: SharedFrame? =
         settings.retryMilliseconds > 0 ? SharedFrame(SSEFrame.retry(milliseconds: settings.retryMilliseconds)) : nil

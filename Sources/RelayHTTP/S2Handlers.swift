@@ -226,20 +226,18 @@ extension RelayServer {
         }
     }
 
-    /// GET …/records: SSE (`Accept: text/event-stream`, the v2 framing, live), or one batch as
-    /// JSON or protobuf. Read sessions over s2s/proto are not served (501).
+    /// GET …/records: a read session (`Content-Type: s2s/proto`) or SSE (`Accept:
+    /// text/event-stream`, the v2 framing), both live; or one batch as JSON or protobuf.
     func s2Read(_ exchange: HTTPExchange, _ stream: String) {
         guard let target = s2Target(exchange, stream) else { return }
-        if S2Media.isSession(exchange.header("Content-Type")) {
-            return respondS2Error(exchange, APIError(501, "Read sessions over s2s/proto are not served here; read with SSE or unary reads"))
-        }
         let query: S2ReadQuery
         do {
             query = try S2ReadQuery(QueryString.parse(exchange.query ?? ""), lastEventId: exchange.header("Last-Event-ID"))
         } catch {
             return respondS2Error(exchange, error)
         }
-        if S2Media.isEventStream(exchange.header("Accept")) { return s2ReadEvents(exchange, target, query) }
+        if S2Media.isSession(exchange.header("Content-Type")) { return s2ReadEvents(exchange, target, query, framing: .s2s) }
+        if S2Media.isEventStream(exchange.header("Accept")) { return s2ReadEvents(exchange, target, query, framing: .v2) }
         guard let format = S2Format.parse(exchange.header("s2-format")) else {
             return respondS2Error(exchange, APIError(400, "s2-format must be raw or base64", detail: "bad_header"))
         }
@@ -292,9 +290,10 @@ extension RelayServer {
         }
     }
 
-    /// An SSE read: the channel's stream in the v2 framing (the same events the session stream
-    /// sends in that format), from the start asked, for `wait` seconds without a record.
-    private func s2ReadEvents(_ exchange: HTTPExchange, _ target: S2Target, _ query: S2ReadQuery) {
+    /// A live read: the channel's stream in the v2 framing (the same events the session stream
+    /// sends in that format) or in S2S frames, from the start asked, until `count` records or
+    /// `wait` seconds without one (then it ends normally).
+    private func s2ReadEvents(_ exchange: HTTPExchange, _ target: S2Target, _ query: S2ReadQuery, framing: Framing) {
         if draining { return respondS2Error(exchange, .serviceUnavailable("This node is draining; reconnect")) }
         store.get(in: target.environment, target.session) { [weak self] result in
             guard let self else { return }
@@ -306,7 +305,8 @@ extension RelayServer {
                         session: record.id, io: target.io, lastEventId: lastEventId,
                         endWhenCaughtUp: query.waitSeconds == 0 || record.status(nowMs: Clock.nowMilliseconds()) != .active,
                         idleSeconds: max(1, query.waitSeconds), expiresAt: (self.principal(exchange)?.expiresAt).flatMap { $0 == .max ? nil : $0 },
-                        headers: self.commonHeaders(exchange) + [("X-Stream-Version", "v2")], format: .v2,
+                        headers: self.commonHeaders(exchange) + (framing == .v2 ? [("X-Stream-Version", "v2")] : []),
+                        framing: framing, recordLimit: query.liveCount,
                         refusal: { [weak self] in
                             self?.draining == true ? .serviceUnavailable("This node is draining; reconnect") : nil
                         },
@@ -380,7 +380,9 @@ struct S2ReadQuery {
     var count = S2Limits.maxRecordsPerBatch
     var bytes = S2Limits.maxBatchBytes
     var clamp = false
-    /// SSE reads: seconds without a record before the stream ends (`[DONE]`).
+    /// A live read ends after this many records (`count`, uncapped); nil: no limit.
+    var liveCount: Int?
+    /// Live reads: seconds without a record before the stream ends.
     var waitSeconds = 60
 
     init(_ query: [(String, String)], lastEventId: String?) throws(APIError) {
@@ -400,7 +402,10 @@ struct S2ReadQuery {
             guard seen < UInt64(1) << 53 else { throw APIError(400, "Last-Event-ID is past any seq") }
             start = .seqNum(seen + 1)
         }
-        if let count = try number("count") { self.count = Int(min(max(count, 1), UInt64(S2Limits.maxRecordsPerBatch))) }
+        if let count = try number("count") {
+            liveCount = Int(min(max(count, 1), UInt64(Int.max)))
+            self.count = Int(min(max(count, 1), UInt64(S2Limits.maxRecordsPerBatch)))
+        }
         if let bytes = try number("bytes") { self.bytes = Int(min(max(bytes, 1), UInt64(S2Limits.maxBatchBytes))) }
         if let clamp = query.first(where: { $0.0 == "clamp" })?.1 { self.clamp = clamp == "true" }
         if let wait = try number("wait") { waitSeconds = Int(min(wait, 600)) }

@@ -57,7 +57,9 @@ final class SSESubscriber {
     /// The time of the last record written (epoch ms): the tail a v2 ping reports.
     private var deliveredTime: UInt64 = 0
     /// How records are framed for this client.
-    let format: StreamFormat
+    let framing: Framing
+    /// Records this stream still writes before it ends (an S2 read's `count`); -1: no limit.
+    private var recordsLeft: Int
     /// The client asked for a position or has been given records: a trim or a loss after
     /// `delivered` is news to it (ChannelContinuity).
     private var positioned: Bool
@@ -97,7 +99,8 @@ final class SSESubscriber {
         self.hub = hub
         state = .starting(opening)
         delivered = opening.lastEventId ?? 0
-        format = opening.format
+        framing = opening.framing
+        recordsLeft = opening.recordLimit ?? -1
         positioned = opening.lastEventId != nil
         endWhenCaughtUp = opening.endWhenCaughtUp
         flushQueue = hub.flushQueue
@@ -142,7 +145,7 @@ final class SSESubscriber {
     /// Sends the headers (with `X-Relay-First-Id` if the resume point was trimmed away), then
     /// writes the first batch (the gap or loss notices it needs come first: `take(_:)`).
     private func startResponse(_ opening: StreamOpening, firstBatch page: ChannelPage) {
-        var headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+        var headers = [("Content-Type", framing.contentType), ("Cache-Control", "no-cache"),
                        ("X-Accel-Buffering", "no")] + opening.headers
         if let first = page.records.first,
            let (_, firstAvailable) = ChannelContinuity.trimmed(delivered: delivered, positioned: positioned,
@@ -155,7 +158,7 @@ final class SSESubscriber {
         // Strong: the output drops this closure when the stream ends, which breaks the cycle.
         output.startStream(status: 200, headers: headers) { self.leave() }
         // First `retry:` (browsers reconnect that soon after a drain), then the records.
-        if let retry = hub.retryFrame { enqueue(retry) }
+        if framing != .s2s, let retry = hub.retryFrame { enqueue(retry) }
         flush()
         pump()
     }
@@ -204,16 +207,17 @@ final class SSESubscriber {
     /// Writes one entry read from the log: a gap notice first if records before it were
     /// trimmed away, then the record (or the loss marker's `event: lost`).
     private func take(_ record: StoredRecord) {
-        if format == .documented, let (requested, firstAvailable) = ChannelContinuity.trimmed(
+        if framing == .documented, let (requested, firstAvailable) = ChannelContinuity.trimmed(
             delivered: delivered, positioned: positioned, seq: record.seq, previous: record.previous) {
             enqueue(SharedFrame(SSEFrame.gap(requested: requested, firstAvailable: firstAvailable)))
         }
         delivered = record.seq
         positioned = true
-        guard let frame = record.sseFrame(format) else { return }
+        guard let frame = record.sseFrame(framing) else { return }
         enqueue(SharedFrame(frame))
         deliveredTime = max(deliveredTime, record.time)
         recordWritten()
+        if recordsLeft == 0 { finish(clean: true, done: true) }
     }
 
     /// A batch is written: read on if the log (or the feed) has more, end if the channel is
@@ -226,7 +230,7 @@ final class SSESubscriber {
         if read.records.isEmpty, let (after, before) = ChannelContinuity.pastEnd(position: delivered, last: read.last) {
             // (v2 has no loss event: its readers resume from the seq they last saw, which the
             // channel's next entry, a loss marker, follows.)
-            if format == .documented { enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before))) }
+            if framing == .documented { enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before))) }
             delivered = after
             flush()
             // The feed checks for itself whether what it framed is gone: this read may be older
@@ -255,6 +259,8 @@ final class SSESubscriber {
             return finish(clean: true, done: true)
         }
         state = .live
+        // An S2 read session says at once that it is caught up (a heartbeat: the tail alone).
+        if framing == .s2s { ping(hub.pingFrame) }
     }
 
     // MARK: Live (events from the feed)
@@ -274,6 +280,7 @@ final class SSESubscriber {
             enqueue(frame)
             if time > deliveredTime { deliveredTime = time }
             recordWritten()
+            if recordsLeft == 0 { finish(clean: true, done: true) }
         }
     }
 
@@ -281,7 +288,7 @@ final class SSESubscriber {
     /// given: those records were lost with a primary. Say so (`event: lost`), go on from `last`.
     func historyEnded(at last: UInt64) {
         guard isLive, let (after, before) = ChannelContinuity.pastEnd(position: delivered, last: last) else { return }
-        if format == .documented { enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before))) }
+        if framing == .documented { enqueue(SharedFrame(SSEFrame.lost(id: nil, after: after, before: before))) }
         delivered = after
     }
 
@@ -317,18 +324,26 @@ final class SSESubscriber {
         if queued > maxUnsentBytes { dropSlow() }
     }
 
-    /// A keepalive: the hub's comment frame, or in v2 a ping event with this stream's tail.
+    /// A keepalive: the hub's comment frame, in v2 a ping event with this stream's tail, in S2S
+    /// a heartbeat (a batch with only the tail).
     func ping(_ comment: SharedFrame) {
-        guard format == .v2 else { return enqueue(comment) }
         // (`delivered` is the client's Last-Event-ID until the first read: any number at all.)
-        enqueue(SharedFrame(SSEFrame.v2Ping(now: UInt64(max(0, hub.clock.epochMilliseconds)),
-                                            tailSeq: delivered == .max ? .max : delivered + 1, tailTime: deliveredTime)))
+        let tail = delivered == .max ? .max : delivered + 1
+        switch framing {
+        case .documented: enqueue(comment)
+        case .v2:
+            enqueue(SharedFrame(SSEFrame.v2Ping(now: UInt64(max(0, hub.clock.epochMilliseconds)), tailSeq: tail, tailTime: deliveredTime)))
+        case .s2s:
+            guard output.isStreaming else { return }
+            enqueue(SharedFrame(Framing.s2sBatch([], tail: S2Position(seqNum: tail, timestamp: deliveredTime))))
+        }
     }
 
     private func recordWritten() {
         // A record resets the idle timer; pings do not.
         lastRecordAt = hub.clock.monotonicSeconds
         metrics.recordsDelivered += 1
+        if recordsLeft > 0 { recordsLeft -= 1 }
     }
 
     // MARK: Ending
@@ -371,7 +386,7 @@ final class SSESubscriber {
         if hub.clock.epochMilliseconds / 1000 < expiresAt { return armExpiry(expiresAt) }
         metrics.tokenExpiries += 1
         if output.isStreaming {
-            enqueue(SharedFrame(SSEFrame.tokenExpired))
+            if framing != .s2s { enqueue(SharedFrame(SSEFrame.tokenExpired)) }
             return finish(clean: true)
         }
         if !output.isAnswered {
@@ -390,7 +405,7 @@ final class SSESubscriber {
         guard !isEnded else { return }
         if output.isStreaming {
             if clean {
-                if format == .v2 && done { outbox.append(Self.v2Done) }
+                if framing == .v2 && done { outbox.append(Self.v2Done) }
                 output.write(outbox)
                 output.endStream()
             } else {

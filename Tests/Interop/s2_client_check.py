@@ -15,7 +15,8 @@ wrong, with the server's status, code and message when there was an answer, on s
   write    check_tail; a unary append of 3 records (the second with a header); an append session
            of 50 batches of 1-5 records, every ack checked (count, start = previous end, order);
            a unary read from seq_num 0 that must hold all of them, in order, with their bodies and
-           headers; a trim command record (trim to the first record this run wrote: it removes
+           headers; a read session (S2S frames) from the first of them, bounded by their count,
+           that must give the same records and end by itself; a trim command record (trim to the first record this run wrote: it removes
            nothing of ours); an append with a wrong match_seq_num (must fail with
            SeqNumMismatchError naming the tail) and one with the right match_seq_num; check_tail.
   read     a unary read from seq_num --start (default 0), up to --count records (default 1000).
@@ -145,6 +146,16 @@ async def run_write(stream, summary):
     if batch.tail is not None:
         check(batch.tail.seq_num == previous_end, f"read's tail {batch.tail.seq_num}, the last append ended at {previous_end}")
     summary["read"] = [record_json(r) for r in batch.records]
+
+    # 3b. The same records through a read session (S2S frames over HTTP/2), bounded by count:
+    # it must hold exactly what the unary read held and end by itself.
+    session_read = []
+    async for b in stream.read_session(start=SeqNum(expected[0][0]), limit=ReadLimit(count=len(expected))):
+        session_read.extend(b.records)
+    check([r.seq_num for r in session_read] == [s for s, _ in expected],
+          f"read session: seqs {[r.seq_num for r in session_read][:5]}..., appended {[s for s, _ in expected][:5]}...")
+    check(all(r.body == w.body for r, (_, w) in zip(session_read, expected)), "read session: bodies differ from what was appended")
+    summary["readSession"] = len(session_read)
 
     # 4. A trim command record (to the first record of this run: nothing of ours goes).
     trim_to = ack.start.seq_num

@@ -223,6 +223,7 @@ final class S2ClientTests: RelayTestCase {
             s2Records += try XCTUnwrap(event.json()["records"]?.arrayValue, "\(event)")
         }
         let pythonRead = try XCTUnwrap(summary["read"]?.arrayValue)
+        XCTAssertEqual(summary["readSession"]?.intValue, written.count, "a read session gave every record written")
         XCTAssertEqual(s2Records.compactMap { $0["seq_num"]?.intValue }, Array(1...(trimSeq + 1)))
         for record in pythonRead {
             let seq = try seq(record)

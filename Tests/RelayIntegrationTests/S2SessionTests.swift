@@ -181,4 +181,74 @@ final class S2SessionTests: RelayTestCase {
         XCTAssertEqual(try client.waitForResponse(stream: 1, timeout: 5), 403)
         XCTAssertEqual(try drainedData(other), [])
     }
+
+    // MARK: Read sessions
+
+    /// The ReadBatch frames of a read session on stream 1 until it ends: (seqs, tail) each.
+    private func readBatches(_ client: H2Connection, timeout: TimeInterval = 10) throws -> [(seqs: [UInt64], tail: UInt64?)] {
+        var bytes: [UInt8] = []
+        _ = try client.waitFor(timeout: timeout, "the end of the read session") { frame -> Bool? in
+            guard frame.stream == 1 else { return nil }
+            if frame.kind == .data { bytes += frame.payload }
+            if frame.kind == .rstStream { return true }
+            return (frame.kind == .data || frame.kind == .headers) && frame.flags & H2.Flag.endStream != 0 ? true : nil
+        }
+        var batches: [(seqs: [UInt64], tail: UInt64?)] = []
+        var at = 0
+        while bytes.count - at >= 4 {
+            let length = Int(bytes[at]) << 16 | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
+            XCTAssertEqual(bytes[at + 3], 0, "no terminal frame")
+            var reader = ProtobufReader(bytes[(at + 4)..<(at + 3 + length)])
+            at += 3 + length
+            var seqs: [UInt64] = [], tail: UInt64?
+            while let (number, _) = try reader.nextField() {
+                let field = try reader.lengthDelimited()
+                if number == 2 { tail = try S2Position(protobuf: field).seqNum }
+                if number == 1 {
+                    var record = ProtobufReader(field)
+                    while let (n, type) = try record.nextField() {
+                        if n == 1 { seqs.append(try record.varint()) } else { try record.skip(type) }
+                    }
+                }
+            }
+            batches.append((seqs, tail))
+        }
+        return batches
+    }
+
+    func testAReadSessionCatchesUpSaysSoGoesLiveAndEndsAfterItsCount() throws {
+        let session = try api.newSession()
+        let (token, stream) = try credentials(session)
+        for i in 1...3 { XCTAssertEqual(try api.append(session, "out", "r\(i)").status, 200) }
+        let client = try H2Connection(port: relay.port)
+        defer { client.close() }
+        try client.handshake()
+        try client.send(H2.headers(stream: 1, H2.request("GET", "/v1/streams/\(HTTPClient.escapePathSegment(stream))/records?seq_num=2&count=4", [
+            ("content-type", "s2s/proto"), ("authorization", "Bearer \(token)"),
+        ]), endStream: true))
+        XCTAssertEqual(try client.waitForResponse(stream: 1, timeout: 5), 200)
+        // Records 2 and 3 from the log, then a heartbeat (caught up): read them before appending.
+        var seen: [UInt64] = []
+        var sawHeartbeat = false
+        var pending: [UInt8] = []
+        _ = try client.waitFor(timeout: 5, "the catch-up and its heartbeat") { frame -> Bool? in
+            guard frame.stream == 1, frame.kind == .data else { return nil }
+            pending += frame.payload
+            // A heartbeat frame is short: a ReadBatch with only the tail.
+            while pending.count >= 4 {
+                let length = Int(pending[0]) << 16 | Int(pending[1]) << 8 | Int(pending[2])
+                guard pending.count >= 3 + length else { break }
+                let body = Array(pending[4..<(3 + length)])
+                pending.removeFirst(3 + length)
+                if body.first == 0x12 { sawHeartbeat = true } else { seen.append(UInt64(seen.count + 2)) }
+            }
+            return sawHeartbeat ? true : nil
+        }
+        XCTAssertEqual(seen, [2, 3])
+        XCTAssertTrue(sawHeartbeat, "an empty batch with the tail says the session caught up")
+        for i in 4...6 { XCTAssertEqual(try api.append(session, "out", "r\(i)").status, 200) }
+        let live = try readBatches(client)
+        XCTAssertEqual(live.flatMap(\.seqs), [4, 5], "live records, then the end at count 4")
+        XCTAssertEqual(live.last?.tail, 6)
+    }
 }
