@@ -161,7 +161,13 @@ final class S2AppendSession {
             switch result {
             case .failure(let error): fail(error)
             case .success(let ack):
-                _ = exchange.write([SharedFrame(Self.frame(flag: 0, ack.protobuf))])
+                // A writer that does not read its acks is cut, as a slow SSE reader is: the
+                // acks must not pile up in the relay.
+                if exchange.write([SharedFrame(Self.frame(flag: 0, ack.protobuf))]) > server.hub.settings.maxUnsentBytes {
+                    finished = true
+                    queue.removeAll()
+                    return exchange.abort()
+                }
                 appendNext()
             }
         }

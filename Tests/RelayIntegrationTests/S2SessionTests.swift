@@ -50,7 +50,8 @@ final class S2SessionTests: RelayTestCase {
     }
 
     /// The S2S frames the server sends on stream 1 until it ends the stream.
-    private func replies(_ client: H2Connection, timeout: TimeInterval = 10) throws -> [Reply] {
+    /// Every DATA byte the server sends on stream 1 until it ends the stream (or resets it).
+    private func bytesUntilTheEnd(_ client: H2Connection, timeout: TimeInterval) throws -> [UInt8] {
         var bytes: [UInt8] = []
         _ = try client.waitFor(timeout: timeout, "the end of the session") { frame -> Bool? in
             guard frame.stream == 1 else { return nil }
@@ -58,6 +59,11 @@ final class S2SessionTests: RelayTestCase {
             if frame.kind == .rstStream { return true }
             return (frame.kind == .data || frame.kind == .headers) && frame.flags & H2.Flag.endStream != 0 ? true : nil
         }
+        return bytes
+    }
+
+    private func replies(_ client: H2Connection, timeout: TimeInterval = 10) throws -> [Reply] {
+        let bytes = try bytesUntilTheEnd(client, timeout: timeout)
         var replies: [Reply] = []
         var at = 0
         while bytes.count - at >= 4 {
@@ -186,13 +192,7 @@ final class S2SessionTests: RelayTestCase {
 
     /// The ReadBatch frames of a read session on stream 1 until it ends: (seqs, tail) each.
     private func readBatches(_ client: H2Connection, timeout: TimeInterval = 10) throws -> [(seqs: [UInt64], tail: UInt64?)] {
-        var bytes: [UInt8] = []
-        _ = try client.waitFor(timeout: timeout, "the end of the read session") { frame -> Bool? in
-            guard frame.stream == 1 else { return nil }
-            if frame.kind == .data { bytes += frame.payload }
-            if frame.kind == .rstStream { return true }
-            return (frame.kind == .data || frame.kind == .headers) && frame.flags & H2.Flag.endStream != 0 ? true : nil
-        }
+        let bytes = try bytesUntilTheEnd(client, timeout: timeout)
         var batches: [(seqs: [UInt64], tail: UInt64?)] = []
         var at = 0
         while bytes.count - at >= 4 {
