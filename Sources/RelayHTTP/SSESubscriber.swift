@@ -348,9 +348,9 @@ final class SSESubscriber {
 
     // MARK: Ending
 
-    /// Past the cap on unsent output: disconnect (the client resumes with Last-Event-ID).
     private static let v2Done = SharedFrame(SSEFrame.v2Done)
 
+    /// Past the cap on unsent output: disconnect (the client resumes with Last-Event-ID).
     private func dropSlow() {
         guard !isEnded else { return }
         metrics.slowSubscribersDropped += 1
