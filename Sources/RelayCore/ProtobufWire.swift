@@ -1,5 +1,5 @@
 // ProtobufWire.swift — the protobuf wire format (varints, length-delimited fields), enough for
-// S2's s2.v1 messages (S2Messages.swift). Six small messages do not warrant a code generator:
+// S2's s2.v1 messages (S2Messages.swift). Seven small messages do not warrant a code generator:
 // the reader checks every length against what is left, never recurses deeper than the message
 // types nest, and is fuzzed (Fuzz/fuzz_s2).
 
