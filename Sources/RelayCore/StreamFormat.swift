@@ -6,9 +6,9 @@ public enum StreamFormat: String, Sendable, Codable, CaseIterable {
     case documented
     case v2
 
-    /// A request's choice (`?format=`), else the environment's.
-    public static func choose(query: String?, environment: StreamFormat) throws(APIError) -> StreamFormat {
-        guard let query else { return environment }
+    /// A request's choice (`?format=`): nil when it makes none (the environment's applies).
+    public static func requested(_ query: String?) throws(APIError) -> StreamFormat? {
+        guard let query else { return nil }
         guard let format = StreamFormat(rawValue: query) else {
             throw APIError.badRequest("format must be documented or v2")
         }

@@ -70,18 +70,17 @@ extension RelayServer {
 
     func drain(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
         let params: (after: UInt64, limit: Int)
-        let formatQuery: String?
+        let requestedFormat: StreamFormat?
         do {
             let query = QueryString.parse(exchange.query ?? "")
             params = try ChannelParams.drain(afterEventId: query.first { $0.0 == "afterEventId" }?.1,
                                              limit: query.first { $0.0 == "limit" }?.1)
-            formatQuery = query.first { $0.0 == "format" }?.1
-            _ = try StreamFormat.choose(query: formatQuery, environment: .documented)
+            requestedFormat = try StreamFormat.requested(query.first { $0.0 == "format" }?.1)
         } catch {
             return respondError(exchange, asAPIError(error))
         }
         guard let principal = principal(exchange) else { return }
-        let format = (try? StreamFormat.choose(query: formatQuery, environment: principal.environment.streamFormat)) ?? .documented
+        let format = requestedFormat ?? principal.environment.streamFormat
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             self.channels.drain(session: record.id, io: io, after: params.after, limit: params.limit) { result in
@@ -119,15 +118,14 @@ extension RelayServer {
     func subscribe(_ exchange: HTTPExchange, _ name: String, _ io: ChannelIO) {
         let timeout: Int
         let resume: ChannelParams.ResumePoint
-        let formatQuery: String?
+        let requestedFormat: StreamFormat?
         do {
             let query = QueryString.parse(exchange.query ?? "")
             timeout = try ChannelParams.timeoutSeconds(header: exchange.header("Timeout-Seconds"),
                                                        query: query.first { $0.0 == "timeoutSeconds" }?.1)
             resume = try ChannelParams.resumePoint(header: exchange.header("Last-Event-ID"),
                                                    query: query.first { $0.0 == "lastEventId" }?.1)
-            formatQuery = query.first { $0.0 == "format" }?.1
-            _ = try StreamFormat.choose(query: formatQuery, environment: .documented)
+            requestedFormat = try StreamFormat.requested(query.first { $0.0 == "format" }?.1)
         } catch {
             return respondError(exchange, asAPIError(error))
         }
@@ -136,7 +134,7 @@ extension RelayServer {
             return respondError(exchange, .serviceUnavailable("This node is draining; reconnect"))
         }
         guard let principal = principal(exchange) else { return }
-        let format = (try? StreamFormat.choose(query: formatQuery, environment: principal.environment.streamFormat)) ?? .documented
+        let format = requestedFormat ?? principal.environment.streamFormat
         withAuthorizedSession(exchange, principal, name, { .readChannel($0) }) { [weak self] _, record in
             guard let self else { return }
             if exchange.method == .head { return self.answerLastEventId(exchange, session: record.id, io: io) }

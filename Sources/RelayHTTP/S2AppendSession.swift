@@ -109,9 +109,7 @@ final class S2AppendSession {
         bodyEnded = true
         switch end {
         case .complete:
-            if !buffer.isEmpty && failure == nil && queue.count < Self.maxQueuedInputs && queuedBytes < Self.maxQueuedBytes {
-                failure = APIError(400, "The body ended inside a frame", detail: "bad_frame")
-            }
+            // (What is left in the buffer is taken, or found to end inside a frame, by appendNext.)
             appendNext()
         case .refused(let status, let message):
             // (An append in flight is acked first: its record is written.)

@@ -93,7 +93,7 @@ extension RelayServer {
                                          secret: env.secretKeys[0], issuedAt: Clock.nowSeconds(),
                                          ttlSeconds: self.config.s2.tokenTTLSeconds)
             let endpoint = self.config.s2.endpoint
-                ?? "\(self.config.s2.scheme)://\(exchange.header("Host") ?? exchange.header(":authority") ?? "127.0.0.1")/s2/v1"
+                ?? "\(self.config.s2.scheme)://\(exchange.header("Host") ?? "127.0.0.1")/s2/v1"
             self.respondJSON(exchange, 202, #"{"version":"v2"}"#, extraHeaders: [
                 ("X-S2-Access-Token", token), ("X-S2-Basin", self.config.s2.basin), ("X-S2-Stream-Name", stream),
                 ("X-S2-Endpoint", endpoint), ("X-S2-Flush-Interval-Ms", String(self.config.s2.flushIntervalMs)),

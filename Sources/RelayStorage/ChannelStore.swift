@@ -231,12 +231,12 @@ public final class ChannelStore {
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string,
                   let dash = id.firstIndex(of: "-"), let seq = UInt64(id[id.index(after: dash)...]) else { continue }
-            var fields: [(ArraySlice<UInt8>, ArraySlice<UInt8>)] = []
+            var record = StoredRecord(seq: seq)
             parts[1].forEachField { name, value in
                 guard case .bulk(let name) = name, case .bulk(let value) = value else { return }
-                fields.append((name[...], value[...]))
+                record.set(field: name, value[...])
             }
-            let record = StoredRecord(seq: seq, fields: fields)
+            record.fieldsDone()
             records.append(record)
         }
         return records

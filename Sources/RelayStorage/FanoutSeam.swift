@@ -75,27 +75,36 @@ public struct StoredRecord: Equatable, Sendable {
         self.envelopeId = envelopeId
     }
 
-    /// The entry from its stream fields (as XRANGE and the live messages give them); fields of
-    /// other names are ignored.
+    /// The entry from its stream fields (as the live messages give them); fields of other
+    /// names are ignored.
     public init(seq: UInt64, fields: some Sequence<(ArraySlice<UInt8>, ArraySlice<UInt8>)>) {
         self.init(seq: seq)
-        for (name, value) in fields where name.count == 1 {
-            switch name.first! {
-            case UInt8(ascii: "d"): data = Array(value)
-            case UInt8(ascii: "h"): headers = Array(value)
-            case UInt8(ascii: "b"): body = Array(value)
-            case UInt8(ascii: "i"): envelopeId = Array(value)
-            case UInt8(ascii: "p"): partId = Array(value)
-            case UInt8(ascii: "t"): time = JSONBytes.parseDecimal(value) ?? 0
-            case UInt8(ascii: "l"): lostAfter = JSONBytes.parseDecimal(value)
-            default: break
-            }
+        for (name, value) in fields { set(field: name, value) }
+        fieldsDone()
+    }
+
+    /// Takes one stream field (XRANGE and the live messages name them alike); call `fieldsDone`
+    /// after the last.
+    mutating func set(field name: some Collection<UInt8>, _ value: ArraySlice<UInt8>) {
+        guard name.count == 1 else { return }
+        switch name.first! {
+        case UInt8(ascii: "d"): data = Array(value)
+        case UInt8(ascii: "h"): headers = Array(value)
+        case UInt8(ascii: "b"): body = Array(value)
+        case UInt8(ascii: "i"): envelopeId = Array(value)
+        case UInt8(ascii: "p"): partId = Array(value)
+        case UInt8(ascii: "t"): time = JSONBytes.parseDecimal(value) ?? 0
+        case UInt8(ascii: "l"): lostAfter = JSONBytes.parseDecimal(value)
+        default: break
         }
-        if data == nil, let body {
-            var quoted: [UInt8] = []
-            RecordEncoding.appendJSONString(of: body, to: &quoted)
-            data = quoted
-        }
+    }
+
+    /// A raw S2 body is the documented format's data as a JSON string.
+    mutating func fieldsDone() {
+        guard data == nil, let body else { return }
+        var quoted: [UInt8] = []
+        RecordEncoding.appendJSONString(of: body, to: &quoted)
+        data = quoted
     }
 
     /// A record with headers and no data (the documented format's `event: control`).

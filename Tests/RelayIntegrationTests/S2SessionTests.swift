@@ -192,11 +192,20 @@ final class S2SessionTests: RelayTestCase {
 
     /// The ReadBatch frames of a read session on stream 1 until it ends: (seqs, tail) each.
     private func readBatches(_ client: H2Connection, timeout: TimeInterval = 10) throws -> [(seqs: [UInt64], tail: UInt64?)] {
-        let bytes = try bytesUntilTheEnd(client, timeout: timeout)
+        var bytes = try bytesUntilTheEnd(client, timeout: timeout)
+        let batches = try Self.takeBatches(&bytes)
+        XCTAssertEqual(bytes, [], "the server's frames are whole")
+        return batches
+    }
+
+    /// Takes the whole ReadBatch frames from the front of `bytes`: each batch's record seqs and
+    /// tail. What is left is part of a frame.
+    static func takeBatches(_ bytes: inout [UInt8]) throws -> [(seqs: [UInt64], tail: UInt64?)] {
         var batches: [(seqs: [UInt64], tail: UInt64?)] = []
         var at = 0
         while bytes.count - at >= 4 {
             let length = Int(bytes[at]) << 16 | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
+            guard bytes.count - at >= 3 + length else { break }
             XCTAssertEqual(bytes[at + 3], 0, "no terminal frame")
             var reader = ProtobufReader(bytes[(at + 4)..<(at + 3 + length)])
             at += 3 + length
@@ -213,6 +222,7 @@ final class S2SessionTests: RelayTestCase {
             }
             batches.append((seqs, tail))
         }
+        bytes.removeFirst(at)
         return batches
     }
 
@@ -234,13 +244,9 @@ final class S2SessionTests: RelayTestCase {
         _ = try client.waitFor(timeout: 5, "the catch-up and its heartbeat") { frame -> Bool? in
             guard frame.stream == 1, frame.kind == .data else { return nil }
             pending += frame.payload
-            // A heartbeat frame is short: a ReadBatch with only the tail.
-            while pending.count >= 4 {
-                let length = Int(pending[0]) << 16 | Int(pending[1]) << 8 | Int(pending[2])
-                guard pending.count >= 3 + length else { break }
-                let body = Array(pending[4..<(3 + length)])
-                pending.removeFirst(3 + length)
-                if body.first == 0x12 { sawHeartbeat = true } else { seen.append(UInt64(seen.count + 2)) }
+            for batch in (try? Self.takeBatches(&pending)) ?? [] {
+                // A heartbeat: a batch with only the tail.
+                if batch.seqs.isEmpty && batch.tail != nil { sawHeartbeat = true } else { seen += batch.seqs }
             }
             return sawHeartbeat ? true : nil
         }
