@@ -122,6 +122,8 @@ public final class ClusterClient: RedisCommands, SlotOwners {
 
     // MARK: RedisCommands
 
+    public var scriptsSpanSlots: Bool { false }
+
     public var isConnected: Bool {
         hasMap && currentPrimaries.contains { nodes[$0.description]?.node.isReady == true }
     }

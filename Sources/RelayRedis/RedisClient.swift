@@ -39,6 +39,7 @@ public final class RedisClient: RedisCommands {
 
     public var endpoint: RedisEndpoint { node.endpoint }
     public var isConnected: Bool { node.isReady }
+    public var scriptsSpanSlots: Bool { true }
 
     public func start() {
         if ownsNodes { redisNodes.start() }

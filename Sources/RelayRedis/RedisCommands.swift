@@ -11,6 +11,9 @@ public protocol RedisCommands: AnyObject {
     /// Run after every (re)connect of the first connection, and after it drops.
     var onConnected: [() -> Void] { get set }
     var onDisconnected: [() -> Void] { get set }
+    /// True when one script may name keys of any slot (a single instance); false in a cluster,
+    /// where a script's keys must share one slot.
+    var scriptsSpanSlots: Bool { get }
     func start()
     func stop()
 

@@ -3,7 +3,7 @@
 import RelayIO
 import RelayRedis
 
-/// append_record.lua:
+/// One append's reply in append_records.lua's (AppendGroups hands each append its own):
 ///     { "ok", seq, 0 | 1 (duplicate), outbox entry or "" } | { "notfound" } | { "closed" } | { "expired" }
 enum AppendRecordReply: ScriptReply, Equatable {
     /// The record has `seq` (a duplicate X-Part-Id: the first append's seq). `outboxEntry`: a run
@@ -13,7 +13,7 @@ enum AppendRecordReply: ScriptReply, Equatable {
     case closed
     case expired
 
-    static var script: LuaScript { RelayScripts.appendRecord }
+    static var script: LuaScript { RelayScripts.appendRecords }
 
     init(_ reply: RedisReply) throws(ScriptReplyError) {
         let items = try ScriptReplyItems(reply, of: Self.script)

@@ -1,4 +1,5 @@
-// ChannelStore: records in Redis streams (docs/API.md, Channels). Appends are one script call each;
+// ChannelStore: records in Redis streams (docs/API.md, Channels). Appends go to Redis in groups
+// (AppendGroups: one script call for the appends of a loop iteration), an S2 batch as one call;
 // reads (drain, catch-up, gap fill) are plain XRANGE on the stream.
 import Glibc
 import RelayCore
@@ -28,14 +29,16 @@ public final class ChannelStore {
     public let settings: ChannelSettings
     private let names: SessionResolver
     private let sessions: SessionStore
+    private let groups: AppendGroups
 
     /// Shares the session store's name cache and outbox forwarder.
-    public init(redis: any RedisCommands, sessions: SessionStore, settings: ChannelSettings) {
+    public init(loop: EventLoop, redis: any RedisCommands, sessions: SessionStore, settings: ChannelSettings) {
         self.redis = redis
         self.keys = sessions.keys
         self.settings = settings
         self.names = sessions.names
         self.sessions = sessions
+        groups = AppendGroups(loop: loop, redis: redis, settings: settings)
     }
 
     /// Appends a data record. `dataJSON` is the record's `data` already encoded (decided once).
@@ -56,14 +59,14 @@ public final class ChannelStore {
                      partId: String?, addInEventId: Bool, addLastEventId: Bool,
                      _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {
         let args: [[UInt8]] = [
-            Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8),
-            data, headers, Array((partId ?? "").utf8), Array(String(settings.dedupWindowSeconds).utf8),
-            Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
-            addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
-            settings.waitReplicas > 0 ? [0x31] : [0x30],
+            Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8), data, headers, Array((partId ?? "").utf8),
+            Array(FriendlyID.run().utf8), addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
         ]
-        runAppend(env, session, io, script: RelayScripts.appendRecord, args: args,
-                  keys: { [keys] id in partId.map { [keys.part(session: id, io: io, partId: $0)] } ?? [] },
+        runAppend(env, session, io,
+                  send: { [keys, groups] id, scriptKeys, unconfirmed, done in
+                      let partKey = partId.map { [Array(keys.part(session: id, io: io, partId: $0).utf8)] } ?? []
+                      groups.submit(AppendGroups.Append(keys: scriptKeys + partKey, args: args, unconfirmed: unconfirmed, completion: done))
+                  },
                   decode: { (reply: AppendRecordReply) in
                       switch reply {
                       case .appended(let seq, let duplicate, let entry):
@@ -84,16 +87,21 @@ public final class ChannelStore {
         case refused(APIError)
     }
 
-    /// Runs an append script on the session's channel (KEYS: meta, the stream, the outbox, then
-    /// `keys`), commits what it wrote with read-committed delivery, forwards the outbox entry.
+    /// How an append reaches Redis: with the session's id and the script's first KEYS (meta, the
+    /// stream, the outbox), `unconfirmed` for a reply replicas did not confirm, `done` for the reply.
+    typealias AppendSend = (_ id: String, _ keys: [[UInt8]], _ unconfirmed: @escaping (RedisReply) -> Void,
+                            _ done: @escaping (RedisReply) -> Void) -> Void
+
+    /// Runs an append on the session's channel (`send`), commits what it wrote with
+    /// read-committed delivery, forwards the outbox entry.
     private func runAppend<Reply: ScriptReply, T>(_ env: RelayEnvironment, _ session: String, _ io: ChannelIO,
-                                                  script: LuaScript, args: [[UInt8]], keys extraKeys: @escaping (String) -> [String],
+                                                  send: @escaping AppendSend,
                                                   decode: @escaping (Reply) -> AppendOutcome<T>,
                                                   _ completion: @escaping (Result<T, APIError>) -> Void) {
         names.withSession(env: env.id, session, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
             guard let self else { return }
             let outbox = self.keys.outbox(session: id)
-            let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox] + extraKeys(id)
+            let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: io), outbox]
             // A write replicas did not confirm in time is on the primary all the same: its outbox
             // entry (a triggered run, an index state) is forwarded as usual, then the 503.
             let unconfirmed = { (written: RedisReply) in
@@ -101,8 +109,7 @@ public final class ChannelStore {
                     self.sessions.forwardThen(entry, outbox: outbox) {}
                 }
             }
-            self.redis.run(script, keys: scriptKeys.map { Array($0.utf8) }, args,
-                           waitReplicas: self.settings.waitReplicas, unconfirmed: unconfirmed) { reply in
+            send(id, scriptKeys.map { Array($0.utf8) }, unconfirmed) { reply in
                 switch reply.decoded(as: Reply.self).map(decode) {
                 case .failure(let error): done(.failure(error), false)
                 case .success(.appended(let seq, let entry, let value)):
@@ -139,7 +146,11 @@ public final class ChannelStore {
             args.append(Array(record.command.utf8))
             args.append(record.commandArgument)
         }
-        runAppend(env, session, io, script: RelayScripts.appendBatch, args: args, keys: { _ in [] },
+        runAppend(env, session, io,
+                  send: { [redis, settings] _, keys, unconfirmed, done in
+                      redis.run(RelayScripts.appendBatch, keys: keys, args, waitReplicas: settings.waitReplicas,
+                                unconfirmed: unconfirmed, done)
+                  },
                   decode: { (reply: AppendBatchReply) in
                       switch reply {
                       case .appended(let first, let last, let time, let entry):

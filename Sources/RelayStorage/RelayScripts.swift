@@ -18,7 +18,7 @@ enum RelayScripts {
     static let outboxCursor = LuaScript(name: "outbox_cursor", source: lib + PackageResources.outbox_cursor_lua)
     static let finishRun = LuaScript(name: "finish_run", source: lib + PackageResources.finish_run_lua)
 
-    static let appendRecord = LuaScript(name: "append_record", source: lib + PackageResources.append_record_lua)
+    static let appendRecords = LuaScript(name: "append_records", source: lib + PackageResources.append_records_lua)
     static let appendBatch = LuaScript(name: "append_batch", source: lib + PackageResources.append_batch_lua)
     static let commitRecords = LuaScript(name: "commit_records", source: lib + PackageResources.commit_records_lua)
     static let readChannel = LuaScript(name: "read_channel", source: lib + PackageResources.read_channel_lua)

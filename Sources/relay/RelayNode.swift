@@ -75,7 +75,7 @@ final class RelayNode {
         let keys = RedisKeys(prefix: config.keyPrefix)
         let forwarder = OutboxForwarder(redis: redis.commands, keys: keys, waitReplicas: config.redisWaitReplicas, logger: logger)
         let store = SessionStore(redis: redis.commands, keys: keys, retentionSeconds: config.retentionSeconds, forwarder: forwarder)
-        let channels = ChannelStore(redis: redis.commands, sessions: store, settings: ChannelSettings(
+        let channels = ChannelStore(loop: loop, redis: redis.commands, sessions: store, settings: ChannelSettings(
             maxRecordsPerChannel: config.maxRecordsPerChannel, dedupWindowSeconds: config.dedupWindowSeconds,
             waitReplicas: config.redisWaitReplicas))
         let hub = FanoutHub(loop: loop, pubsub: redis.pubsub, channels: channels, settings: FanoutSettings(

@@ -171,7 +171,7 @@ final class ScriptRepliesTests: XCTestCase {
         assertRefused(try FinishRunReply(.integer(2)), RelayScripts.finishRun, mentions: "not 0 or 1")
     }
 
-    // MARK: append_record
+    // MARK: append_records (one append's reply)
 
     func testAppendRecord() throws {
         XCTAssertEqual(try AppendRecordReply(array(bulk("ok"), .integer(42), .integer(0), bulk(entry))),
@@ -187,12 +187,22 @@ final class ScriptRepliesTests: XCTestCase {
     }
 
     func testAppendRecordMalformed() {
-        let script = RelayScripts.appendRecord
+        let script = RelayScripts.appendRecords
         assertRefused(try AppendRecordReply(array(bulk("ok"), .integer(42), .integer(0))), script, mentions: "no element 3 (outbox entry)")
         assertRefused(try AppendRecordReply(array(bulk("ok"), .integer(-3), .integer(0), bulk(""))), script, mentions: "element 1 (seq) is negative")
         assertRefused(try AppendRecordReply(array(bulk("ok"), .null, .integer(0), bulk(""))), script, mentions: "element 1 (seq) is not an integer")
         assertRefused(try AppendRecordReply(array(bulk("ok"), .integer(1), .integer(5), bulk(""))), script, mentions: "element 2 (duplicate) is not 0 or 1")
         assertRefused(try AppendRecordReply(array(.integer(1))), script, mentions: "unknown status 1")
+    }
+
+    func testAppendGroupSplitsOneReplyPerAppend() {
+        let ok = array(bulk("ok"), .integer(5), .integer(0), bulk(""))
+        let parts = AppendGroups.split(array(ok, array(bulk("error"), bulk("READONLY You can't write")), array(bulk("closed"))), count: 3)
+        XCTAssertEqual(parts, [ok, .error("READONLY You can't write"), array(bulk("closed"))])
+        // A reply that is not one element per append is everybody's reply.
+        XCTAssertEqual(AppendGroups.split(.failure(.connectionLost), count: 2), [.failure(.connectionLost), .failure(.connectionLost)])
+        XCTAssertEqual(AppendGroups.split(.error("NOSCRIPT"), count: 2), [.error("NOSCRIPT"), .error("NOSCRIPT")])
+        XCTAssertEqual(AppendGroups.split(array(ok), count: 2), [array(ok), array(ok)])
     }
 
     // MARK: commit_records

@@ -1,0 +1,102 @@
+// AppendGroups: group commit for appends. The appends a node is handed in one loop iteration go
+// to Redis together when the iteration's callbacks are done: one append_records.lua call per
+// group, and each append gets back the reply it would have had alone (append_records.lua runs
+// them in order, each with its own checks, seq and live message).
+// - A group: on a single instance every append (a script may touch any key); in a cluster one
+//   per slot (a script's keys must share one), so a busy channel's appends still travel
+//   together, and the groups of one primary leave in one write (RespConnection flushes once
+//   per iteration).
+// - Latency: a lone append leaves in the iteration it arrived in, as it did alone. Under load
+//   an iteration carries many, and Redis pays the script call, the clock, the replication ID
+//   and the round trip once per group instead of once per append.
+// - Caps: a call carries at most `maxAppends` appends or about `maxBytes` of arguments; a
+//   bigger group is cut into several calls, sent in order on the same connection.
+// - Failure: a reply that is not one answer per append (a lost connection, a redirection the
+//   router gave up on, a WAIT that timed out) is every member's reply, as it would have been
+//   for each alone.
+import RelayIO
+import RelayRedis
+
+final class AppendGroups {
+    /// One append: its KEYS (meta, stream, outbox, and the X-Part-Id key if any) and its nine
+    /// arguments (see append_records.lua).
+    struct Append {
+        var keys: [[UInt8]]
+        var args: [[UInt8]]
+        var unconfirmed: (RedisReply) -> Void
+        var completion: (RedisReply) -> Void
+
+        var size: Int { keys.reduce(0) { $0 + $1.count } + args.reduce(0) { $0 + $1.count } }
+    }
+
+    static let maxAppends = 128
+    static let maxBytes = 1 << 20
+
+    private let redis: any RedisCommands
+    /// append_records.lua's first three arguments (the same for every call of this store).
+    private let shared: [[UInt8]]
+    private let waitReplicas: Int
+    private var waiting: [Int: [Append]] = [:]
+    private var flushTask: LoopTask?
+
+    init(loop: EventLoop, redis: any RedisCommands, settings: ChannelSettings) {
+        self.redis = redis
+        waitReplicas = settings.waitReplicas
+        shared = [Array(String(settings.dedupWindowSeconds).utf8), Array(String(settings.maxRecordsPerChannel).utf8),
+                  settings.waitReplicas > 0 ? [0x31] : [0x30]]
+        flushTask = LoopTask(loop: loop) { [unowned self] in self.flush() }
+    }
+
+    /// Queues an append for the end of this loop iteration. `keys[0]` (the session's meta key)
+    /// names its slot.
+    func submit(_ append: Append) {
+        let group = redis.scriptsSpanSlots ? 0 : ClusterSlot.of(append.keys[0])
+        waiting[group, default: []].append(append)
+        flushTask?.schedule()
+    }
+
+    private func flush() {
+        let groups = waiting
+        waiting = [:]
+        for (_, appends) in groups {
+            var start = 0, bytes = 0
+            for (index, append) in appends.enumerated() {
+                bytes += append.size
+                if index + 1 == appends.count || index + 1 - start == Self.maxAppends || bytes >= Self.maxBytes {
+                    send(Array(appends[start...index]))
+                    start = index + 1
+                    bytes = 0
+                }
+            }
+        }
+    }
+
+    private func send(_ appends: [Append]) {
+        var keys: [[UInt8]] = []
+        var args = shared + [Array(String(appends.count).utf8)]
+        keys.reserveCapacity(4 * appends.count)
+        args.reserveCapacity(args.count + 9 * appends.count)
+        for append in appends {
+            keys += append.keys
+            args += append.args
+        }
+        redis.run(RelayScripts.appendRecords, keys: keys, args, waitReplicas: waitReplicas,
+                  unconfirmed: { reply in
+                      for (append, own) in zip(appends, Self.split(reply, count: appends.count)) { append.unconfirmed(own) }
+                  }) { reply in
+            for (append, own) in zip(appends, Self.split(reply, count: appends.count)) { append.completion(own) }
+        }
+    }
+
+    /// Each append's own reply: its element of the group's reply ({ "error", message } becomes
+    /// that error), or the whole reply for all when it is not one element per append.
+    static func split(_ reply: RedisReply, count: Int) -> [RedisReply] {
+        guard case .array(let items) = reply, items.count == count else { return Array(repeating: reply, count: count) }
+        return items.map { item in
+            if case .array(let parts) = item, parts.count == 2, parts[0].string == "error", let message = parts[1].string {
+                return .error(message)
+            }
+            return item
+        }
+    }
+}
