@@ -22,7 +22,7 @@ ticks() { local t=0; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/pr
 evalsha() { redis-cli -p 6395 info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_(evalsha|eval):/ {s += $3} END {print s + 0}'; }
 # The sessions first (create is idempotent), so the publish phase measures appends only.
 "$BIN/relay-bench" publish "${URLS[@]}" --prefix ag-$$ --channels 1000 --rate 1 --connections 1 --duration 0.1 >/dev/null 2>&1
-RELAYS=$(relay_node_pids | paste -sd' ')
+RELAYS=$(pgrep -f " serve --listen 127.0.0.1:81(0[1-9]|[1-9][0-9]) " | paste -sd' ')
 R0=$(ticks "$REDIS_PID"); N0=$(ticks $RELAYS); E0=$(evalsha); T0=$(date +%s.%N)
 BENCHES=()
 for p in $(seq "$PUBS"); do
@@ -30,6 +30,10 @@ for p in $(seq "$PUBS"); do
     --connections $((CONNS / PUBS)) --part-id --duration "$SECS" ${PUB_PROTO[@]+"${PUB_PROTO[@]}"} >"$WORK/pub-$p.log" 2>&1 &
   BENCHES+=($!)
 done
+# PERF_REDIS=FILE: also record Redis' profile over the publish phase (perf record -g).
+# PERF_RELAY=FILE: the first relay node's (with call graphs).
+[ -n "${PERF_REDIS:-}" ] && { perf record -g -o "$PERF_REDIS" -p "$REDIS_PID" -- sleep "$SECS" >/dev/null 2>&1 & }
+[ -n "${PERF_RELAY:-}" ] && { perf record -F 2000 -g -o "$PERF_RELAY" -p "${RELAYS%% *}" -- sleep "$SECS" >/dev/null 2>&1 & }
 sleep 1
 BENCH_PIDS=$(for b in "${BENCHES[@]}"; do pgrep -P "$b" 2>/dev/null; echo "$b"; done | paste -sd' ')
 B0=$(ticks $BENCH_PIDS 2>/dev/null || echo 0)

@@ -60,7 +60,8 @@ public final class ChannelStore {
                      _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {
         let args: [[UInt8]] = [
             Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8), data, headers, Array((partId ?? "").utf8),
-            Array(FriendlyID.run().utf8), addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
+            // Only an .in record can trigger a run.
+            io == .input ? Array(FriendlyID.run().utf8) : [], addInEventId ? [0x31] : [0x30], addLastEventId ? [0x31] : [0x30],
         ]
         runAppend(env, session, io,
                   send: { [keys, groups] id, scriptKeys, unconfirmed, done in
@@ -134,7 +135,7 @@ public final class ChannelStore {
                             _ completion: @escaping (Result<AppendBatchResult, APIError>) -> Void) {
         var args: [[UInt8]] = [
             Array(env.id.utf8), Array(session.utf8), Array(io.rawValue.utf8),
-            Array(String(settings.maxRecordsPerChannel).utf8), Array(FriendlyID.run().utf8),
+            Array(String(settings.maxRecordsPerChannel).utf8), io == .input ? Array(FriendlyID.run().utf8) : [],
             settings.waitReplicas > 0 ? [0x31] : [0x30],
             matchSeqNum.map { Array(String($0).utf8) } ?? [],
             fencingToken.map { [UInt8(ascii: "=")] + Array($0.utf8) } ?? [],

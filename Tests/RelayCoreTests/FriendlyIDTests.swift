@@ -29,6 +29,20 @@ final class FriendlyIDTests: XCTestCase {
         XCTAssertEqual(chars, allowed, "12,500 draws should use all 36 characters")
     }
 
+    /// Every character equally likely: a byte taken modulo 36 without passing over 252...255
+    /// would make the first four characters 14% likelier than the rest.
+    func testCharactersAreUnbiased() {
+        var counts: [Character: Int] = [:]
+        for _ in 0..<20_000 {
+            for c in FriendlyID.run().dropFirst(4) { counts[c, default: 0] += 1 }
+        }
+        let expected = 20_000.0 * 25 / 36
+        for c in allowed {
+            let seen = Double(counts[c] ?? 0)
+            XCTAssertLessThan(abs(seen - expected) / expected, 0.05, "\(c): \(seen) of \(expected) expected")
+        }
+    }
+
     func testIsSession() {
         XCTAssertTrue(FriendlyID.isSession("session_abc"))
         XCTAssertFalse(FriendlyID.isSession("chat_1234"))

@@ -18,6 +18,8 @@
 --        { "expired" } | { "error", message } (that append failed in Redis)
 local window, maxlen, committed = ARGV[1], ARGV[2], ARGV[3] ~= '1'
 local now = now_ms()
+-- Numbers handed to redis.call are formatted as floats each time: the clock's text is made once.
+local now_text = seq_text(now)
 
 local function append(k, a)
   local mk, key, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2]
@@ -68,8 +70,9 @@ local function append(k, a)
     field, stored = 'd', ARGV[a + 3]
   end
   -- The record time never goes back within the channel (record_time, from the row read above).
-  local time = math.max(now, tonumber(f[9] or '0'))
-  local fields = { field, stored, 't', seq_text(time) }
+  local time = now_text
+  if f[9] and tonumber(f[9]) > now then time = f[9] end
+  local fields = { field, stored, 't', time }
   if part_key and field == 'd' then
     fields[#fields + 1] = 'p'
     fields[#fields + 1] = part
@@ -79,17 +82,17 @@ local function append(k, a)
   if expires then follow_ttl(mk, key) end
   if part_key then redis.call('SET', part_key, seq, 'EX', window) end
   if committed then
-    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now, 'hw:' .. io, seq, 'ts:' .. io, fields[4])
+    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now_text, 'hw:' .. io, seq, 'ts:' .. io, time)
     -- The stored fields as they are: every node builds the record's frames around them in
     -- Swift (RecordEncoding), the same code that builds catch-up and drain records.
     redis.call('SPUBLISH', key, live_entry(seq, fields))
   elseif f[8] then
-    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now, 'ts:' .. io, fields[4])
+    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now_text, 'ts:' .. io, time)
   else
     -- Readers stop at the high watermark; a channel written before it existed starts it here.
-    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now, 'ts:' .. io, fields[4], 'hw:' .. io, seq_text(last))
+    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now_text, 'ts:' .. io, time, 'hw:' .. io, seq_text(last))
   end
-  return { 'ok', tonumber(seq), 0, entry }
+  return { 'ok', last + 1, 0, entry }
 end
 
 local replies, k, a = {}, 1, 5

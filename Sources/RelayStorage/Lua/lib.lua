@@ -138,10 +138,15 @@ end
 -- The replication ID of the primary running this script. It changes when a replica is promoted
 -- and whenever a primary restarts (from whatever AOF or RDB it finds): exactly the events after
 -- which this dataset may lack writes that were acknowledged (docs/API.md, History guarantees).
--- INFO must be allowed to the relay's Redis user (it is in ACL category @dangerous).
+-- INFO must be allowed to the relay's Redis user (it is in ACL category @dangerous). Read once
+-- per script call (a script runs atomically: the role cannot change under it), so a group of
+-- appends (append_records.lua) pays for INFO once.
+local known_replication_id
 local function replication_id()
+  if known_replication_id then return known_replication_id end
   local id = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
   if not id then error('relay: INFO replication has no master_replid') end
+  known_replication_id = id
   return id
 end
 
