@@ -15,6 +15,9 @@ public final class RelayMetrics {
     private let idleTimeouts = Counter(label: "relay_idle_timeouts_total")
     private let tokenExpiries = Counter(label: "relay_sse_token_expiries_total")
     private let historyLosses = Counter(label: "relay_history_losses_total")
+    private let appendCalls = Counter(label: "relay_redis_append_calls_total")
+    private let appendsGrouped = Counter(label: "relay_redis_appends_grouped_total")
+    private var reportedGroups = (calls: 0, appends: 0)
     private let subscribersIn = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "in")])
     private let subscribersOut = Gauge(label: "relay_sse_subscribers", dimensions: [("channel", "out")])
     private let channels = Gauge(label: "relay_channels_subscribed")
@@ -38,7 +41,10 @@ public final class RelayMetrics {
     }
 
     func refresh(server: ServerMetrics, hub: FanoutHub, openRequests open: Int, http: HTTPCountersSnapshot,
-                 redisConnected: Bool) {
+                 redisConnected: Bool, appendGroups: (calls: Int, appends: Int)) {
+        appendCalls.increment(by: Int64(appendGroups.calls - reportedGroups.calls))
+        appendsGrouped.increment(by: Int64(appendGroups.appends - reportedGroups.appends))
+        reportedGroups = appendGroups
         connections.record(http.openConnections)
         bufferedBodyBytes.record(http.bufferedBodyBytes)
         let c = http.counters

@@ -161,7 +161,7 @@ public final class RelayServer {
         case .readyz: handleReady(exchange)
         case .metrics:
             relayMetrics.refresh(server: metrics, hub: hub, openRequests: readings.openRequests(), http: readings.httpCounters(),
-                                 redisConnected: redis.isConnected)
+                                 redisConnected: redis.isConnected, appendGroups: channels.appendGroupTotals)
             metrics.responded(status: 200)
             exchange.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")] + commonHeaders(exchange),
                              body: readings.renderMetrics())

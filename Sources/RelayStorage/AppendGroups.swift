@@ -38,6 +38,9 @@ final class AppendGroups {
     private let waitReplicas: Int
     private var waiting: [Int: [Append]] = [:]
     private var flushTask: LoopTask?
+    /// Script calls made and appends they carried (/metrics: how well appends share calls).
+    private(set) var calls = 0
+    private(set) var appendsSent = 0
 
     init(loop: EventLoop, redis: any RedisCommands, settings: ChannelSettings) {
         self.redis = redis
@@ -72,6 +75,8 @@ final class AppendGroups {
     }
 
     private func send(_ appends: [Append]) {
+        calls += 1
+        appendsSent += appends.count
         var keys: [[UInt8]] = []
         var args = shared + [Array(String(appends.count).utf8)]
         keys.reserveCapacity(4 * appends.count)

@@ -41,6 +41,9 @@ public final class ChannelStore {
         groups = AppendGroups(loop: loop, redis: redis, settings: settings)
     }
 
+    /// append_records.lua calls made so far, and the appends they carried.
+    public var appendGroupTotals: (calls: Int, appends: Int) { (groups.calls, groups.appendsSent) }
+
     /// Appends a data record. `dataJSON` is the record's `data` already encoded (decided once).
     public func append(in env: RelayEnvironment, session: String, io: ChannelIO, dataJSON: [UInt8], partId: String?,
                        _ completion: @escaping (Result<AppendResult, APIError>) -> Void) {

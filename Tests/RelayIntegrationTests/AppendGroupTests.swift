@@ -1,0 +1,98 @@
+// AppendGroupTests.swift: appends that reach a node together share one script call in Redis
+// (AppendGroups, append_records.lua), and each still answers exactly as if it had run alone:
+// its own seq, consecutive and in the order given per channel, its own X-Part-Id dedup, its own
+// refusal, its own run trigger. Runs in both modes (a cluster groups per slot: every append to
+// one session shares its slot).
+
+import XCTest
+import Foundation
+
+final class AppendGroupTests: RelayTestCase {
+    func testConcurrentAppendsShareScriptCallsAndEachAnswersAsAlone() throws {
+        let channels = try (0..<3).map { _ in try api.newSession() }
+        let closed = try api.newSession()
+        XCTAssertEqual(try api.closeSession(closed).status, 200)
+        let before = try scrapeMetrics()
+
+        // 40 appends to each channel, every fifth one sent twice with the same X-Part-Id, plus
+        // appends to a closed session and to one that does not exist, all at once.
+        enum Kind { case record(channel: Int, n: Int, repeated: Bool), closed, missing }
+        var plan: [Kind] = []
+        for n in 0..<40 {
+            for channel in channels.indices {
+                plan.append(.record(channel: channel, n: n, repeated: false))
+                if n % 5 == 0 { plan.append(.record(channel: channel, n: n, repeated: true)) }
+            }
+            if n % 10 == 0 { plan += [.closed, .missing] }
+        }
+        let responses = try concurrentMap(plan.count, threads: 48) { index -> (status: Int, seq: Int?, duplicate: Bool?) in
+            let response: HTTPResponse
+            switch plan[index] {
+            case .record(let channel, let n, _):
+                response = try self.api.append(channels[channel], "out", "c\(channel)-\(n)", partId: "p\(channel)-\(n)")
+            case .closed: response = try self.api.append(closed, "out", "late")
+            case .missing: response = try self.api.append("session_" + String(repeating: "0", count: 25), "out", "nobody")
+            }
+            let json = response.status == 200 ? try response.json() : nil
+            return (response.status, json?["seq"]?.intValue, json?["duplicate"]?.boolValue)
+        }
+
+        var firstSeq: [String: Int] = [:]
+        for (kind, answer) in zip(plan, responses) {
+            switch kind {
+            case .record(let channel, let n, _):
+                XCTAssertEqual(answer.status, 200, "c\(channel)-\(n)")
+                let seq = try XCTUnwrap(answer.seq, "c\(channel)-\(n) has a seq")
+                // Both sends of a repeated part id answer the same seq, whichever ran first.
+                if let earlier = firstSeq["c\(channel)-\(n)"] { XCTAssertEqual(seq, earlier, "c\(channel)-\(n): one seq for one part id") }
+                firstSeq["c\(channel)-\(n)"] = seq
+            case .closed: XCTAssertEqual(answer.status, 400, "an append to a closed session is refused, alone")
+            case .missing: XCTAssertEqual(answer.status, 404, "an append to no session is not found, alone")
+            }
+        }
+        XCTAssertEqual(responses.filter { $0.duplicate == true }.count, 3 * 8, "exactly the repeated sends are duplicates")
+
+        // Each channel holds each record once, at the seq its append answered: 1...40, no gap.
+        for (channel, session) in channels.enumerated() {
+            let records = try XCTUnwrap(try api.drain(session, "out", query: [("limit", "100")]).json()["records"]?.arrayValue)
+            XCTAssertEqual(records.compactMap { $0["seqNum"]?.intValue ?? $0["id"]?.intValue }.count, 40)
+            var bodies: [Int: String] = [:]
+            for record in records {
+                let seq = try XCTUnwrap(record["id"]?.intValue ?? record["seqNum"]?.intValue)
+                bodies[seq] = record["data"]?.stringValue
+            }
+            XCTAssertEqual(Set(bodies.keys), Set(1...40), "channel \(channel): consecutive seqs")
+            for n in 0..<40 {
+                XCTAssertEqual(bodies[firstSeq["c\(channel)-\(n)"] ?? -1], "c\(channel)-\(n)", "channel \(channel): the answered seq holds the record")
+            }
+        }
+
+        // Fewer script calls than appends: they were grouped (and every append was counted).
+        let after = try scrapeMetrics()
+        let calls = (after["relay_redis_append_calls_total"] ?? 0) - (before["relay_redis_append_calls_total"] ?? 0)
+        let grouped = (after["relay_redis_appends_grouped_total"] ?? 0) - (before["relay_redis_appends_grouped_total"] ?? 0)
+        XCTAssertEqual(grouped, Double(plan.count), "every append went through a group")
+        XCTAssertGreaterThan(calls, 0)
+        XCTAssertLessThan(calls, grouped, "\(Int(grouped)) concurrent appends took \(Int(calls)) script calls: none shared one")
+    }
+
+    /// .in appends that find no current run, sent together: exactly one triggers a run (each
+    /// append in a group sees the run the one before it set), and every one is stored.
+    func testInputAppendsSentTogetherTriggerExactlyOneRun() throws {
+        let created = try createSession(externalId: unique("chat"))
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        let firstRun = try XCTUnwrap(created["runId"]?.stringValue)
+        _ = try waitForDispatchedRun(firstRun)
+        XCTAssertEqual(try api.completeRun(firstRun).status, 200)
+
+        let seqs = try concurrentMap(20, threads: 20) { i -> Int? in
+            try self.api.append(session, "in", "m\(i)").json()["seq"]?.intValue
+        }
+        XCTAssertEqual(Set(seqs.compactMap { $0 }), Set(1...20), "twenty inputs, twenty seqs")
+        let current = try XCTUnwrap(try retrieveSession(session)["currentRunId"]?.stringValue, "an input started a run")
+        XCTAssertNotEqual(current, firstRun)
+        _ = try waitForDispatchedRun(current)
+        XCTAssertEqual(try dispatchedRuns(forSession: session).map { $0.fields["runId"] ?? "" }, [firstRun, current],
+                       "one continuation run for twenty inputs")
+    }
+}
