@@ -19,6 +19,19 @@ final class SessionRecordTests: XCTestCase {
                        #"{"id":"session_abc","type":"chat.agent","taskIdentifier":"my-chat","tags":["a","b"],"createdAt":"2026-11-23T17:53:52.123Z","updatedAt":"2026-11-23T17:53:52.124Z","externalId":null,"currentRunId":null,"metadata":null,"closedAt":null,"closedReason":null,"expiresAt":null,"status":"ACTIVE"}"#)
     }
 
+    /// Appends leave updatedAt alone and move ts:in / ts:out: the row shows the latest of the three.
+    func testUpdatedAtIsTheLatestOfTheRowAndItsChannelsRecordTimes() throws {
+        var f = base
+        f["ts:out"] = "1795456439000"
+        XCTAssertEqual(try SessionRecord(fields: f).updatedAt, 1_795_456_439_000)
+        f["ts:in"] = "1795456440000"
+        XCTAssertEqual(try SessionRecord(fields: f).updatedAt, 1_795_456_440_000)
+        f["updatedAt"] = "1795456441000"
+        XCTAssertEqual(try SessionRecord(fields: f).updatedAt, 1_795_456_441_000, "a later update of the row itself")
+        f["ts:in"] = "soon"
+        XCTAssertThrowsError(try SessionRecord(fields: f), "a corrupt record time is a corrupt row")
+    }
+
     func testFullRecordRowWithExtras() throws {
         var f = base
         f["externalId"] = "chat_1"

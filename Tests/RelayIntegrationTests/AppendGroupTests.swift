@@ -76,6 +76,22 @@ final class AppendGroupTests: RelayTestCase {
         XCTAssertLessThan(calls, grouped, "\(Int(grouped)) concurrent appends took \(Int(calls)) script calls: none shared one")
     }
 
+    /// The row's updatedAt moves on every append (docs/API.md), though appends no longer write
+    /// it: it is read as the later of the row's own and its channels' last record times.
+    func testUpdatedAtMovesOnEveryAppend() throws {
+        let created = try createSession(externalId: unique("chat"))
+        let session = try XCTUnwrap(created["id"]?.stringValue)
+        var last = try XCTUnwrap(RFC3339.parse(created["updatedAt"]?.stringValue ?? ""))
+        for io in ["out", "in", "out"] {
+            // Let the clock pass the last millisecond first (not a synchronisation: time has to move).
+            Thread.sleep(forTimeInterval: 0.01)
+            XCTAssertEqual(try api.append(session, io, "x").status, 200)
+            let updated = try XCTUnwrap(RFC3339.parse(try retrieveSession(session)["updatedAt"]?.stringValue ?? ""))
+            XCTAssertGreaterThan(updated, last, "an append to .\(io) moves updatedAt")
+            last = updated
+        }
+    }
+
     /// .in appends that find no current run, sent together: exactly one triggers a run (each
     /// append in a group sees the run the one before it set), and every one is stored.
     func testInputAppendsSentTogetherTriggerExactlyOneRun() throws {

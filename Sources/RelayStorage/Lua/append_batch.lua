@@ -74,9 +74,10 @@ local final = seq_text(first + n - 1)
 if trim_before then redis.call('XTRIM', key, 'MINID', '0-' .. seq_text(trim_before)) end
 if fence then redis.call('HSET', mk, 'fence:' .. io, fence) end
 follow_ttl(mk, key)
+-- updatedAt is not rewritten: readers take the later of it and ts:IO (see append_records.lua).
 if committed then
-  redis.call('HSET', mk, 'updatedAt', now, 'hw:' .. io, final, 'ts:' .. io, time)
+  redis.call('HSET', mk, 'hw:' .. io, final, 'ts:' .. io, time)
 else
-  redis.call('HSET', mk, 'updatedAt', now, 'ts:' .. io, time)
+  redis.call('HSET', mk, 'ts:' .. io, time)
 end
 return { 'ok', first, tonumber(final), tonumber(time), entry }

@@ -21,6 +21,9 @@ local now = now_ms()
 -- Numbers handed to redis.call are formatted as floats each time: the clock's text is made once.
 local now_text = seq_text(now)
 
+-- The X-Part-Id key the append being run has claimed, if any.
+local claimed
+
 local function append(k, a)
   local mk, key, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local env, name, io, part = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
@@ -35,20 +38,37 @@ local function append(k, a)
   elseif f[2] ~= name then
     return { 'notfound' }
   end
-  -- A retried append answers as the first one did, even after the session closed.
+  local last = tonumber(f[7] or '0')
+  -- A retried append answers as the first one did, even after the session closed. One call
+  -- both looks and claims: the X-Part-Id names the seq this append is about to take, and an
+  -- append that then takes none (refused, or failed: see the loop below) removes it again.
   if part_key then
-    local seen = redis.call('GET', part_key)
+    local seen = redis.call('SET', part_key, seq_text(last + 1), 'NX', 'GET', 'EX', window)
     if seen then return { 'ok', tonumber(seen), 1, '' } end
+    claimed = part_key
   end
-  if f[4] and f[4] ~= '' then return { 'closed' } end
+  local refusal
+  if f[4] and f[4] ~= '' then
+    refusal = 'closed'
+  elseif f[5] and f[5] ~= '' and tonumber(f[5]) <= now then
+    refusal = 'expired'
+  end
+  if refusal then
+    if claimed then redis.call('DEL', claimed) end
+    return { refusal }
+  end
   local expires = f[5] and f[5] ~= ''
-  if expires and tonumber(f[5]) <= now then return { 'expired' } end
 
   local entry = io == 'in' and run_for_input(mk, env, outbox, ARGV[a + 6], now) or ''
-  local last = tonumber(f[7] or '0')
+  local has_watermark = f[8]
   if f[6] ~= replication_id() then
     local marker = check_generation(mk, key, io, maxlen, now)
-    if marker then last = marker end
+    if marker then
+      last = marker
+      has_watermark = true
+      -- The marker took the seq the X-Part-Id named: it names the next one.
+      if claimed then redis.call('SET', claimed, seq_text(last + 1), 'EX', window) end
+    end
   end
   local seq = seq_text(last + 1)
   local field, stored
@@ -80,27 +100,37 @@ local function append(k, a)
   redis.call('XADD', key, 'MAXLEN', '~', maxlen, '0-' .. seq, unpack(fields))
   -- Only a session with an expiry has a TTL while open (a closed one takes no appends).
   if expires then follow_ttl(mk, key) end
-  if part_key then redis.call('SET', part_key, seq, 'EX', window) end
+  -- The row's updatedAt is not rewritten: a reader takes the later of it and ts:in / ts:out
+  -- (SessionRecord), which is this append's time. Each field written costs a scan of the row.
   if committed then
-    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now_text, 'hw:' .. io, seq, 'ts:' .. io, time)
+    -- Without a watermark readers read to the last seq: one is kept only once it exists (a
+    -- loss marker, read-committed delivery).
+    if has_watermark then
+      redis.call('HSET', mk, 'seq:' .. io, seq, 'ts:' .. io, time, 'hw:' .. io, seq)
+    else
+      redis.call('HSET', mk, 'seq:' .. io, seq, 'ts:' .. io, time)
+    end
     -- The stored fields as they are: every node builds the record's frames around them in
     -- Swift (RecordEncoding), the same code that builds catch-up and drain records.
     redis.call('SPUBLISH', key, live_entry(seq, fields))
-  elseif f[8] then
-    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now_text, 'ts:' .. io, time)
+  elseif has_watermark then
+    redis.call('HSET', mk, 'seq:' .. io, seq, 'ts:' .. io, time)
   else
     -- Readers stop at the high watermark; a channel written before it existed starts it here.
-    redis.call('HSET', mk, 'seq:' .. io, seq, 'updatedAt', now_text, 'ts:' .. io, time, 'hw:' .. io, seq_text(last))
+    redis.call('HSET', mk, 'seq:' .. io, seq, 'ts:' .. io, time, 'hw:' .. io, seq_text(last))
   end
   return { 'ok', last + 1, 0, entry }
 end
 
 local replies, k, a = {}, 1, 5
 for i = 1, tonumber(ARGV[4]) do
+  claimed = nil
   local ok, reply = pcall(append, k, a)
   if ok then
     replies[i] = reply
   else
+    -- The append failed in Redis: its X-Part-Id must not answer a seq it never got.
+    if claimed then redis.pcall('DEL', claimed) end
     replies[i] = { 'error', type(reply) == 'table' and reply.err or tostring(reply) }
   end
   k = k + (ARGV[a + 5] ~= '' and 4 or 3)
