@@ -161,7 +161,7 @@ public struct ChannelPage: Equatable, Sendable {
 }
 
 /// One live message as the storage scripts publish it on a channel's pub/sub channel
-/// (append_record.lua, append_batch.lua, commit_records.lua, check_generation and publish_closed
+/// (append_records.lua, append_batch.lua, commit_records.lua, check_generation and publish_closed
 /// in lib.lua):
 ///   "SEQ E\n<name><length>:<value>...": an entry, with its stream fields as stored;
 ///   "SEQ x\n": the session closed, the channel ends at SEQ;

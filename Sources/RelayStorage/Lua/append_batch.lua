@@ -4,7 +4,7 @@
 -- KEYS: 1 meta, 2 the channel's stream, 3 the slot's outbox
 -- ARGV: 1 env, 2 session name (friendly id or externalId), 3 io ("in" | "out"),
 --       4 max records per channel, 5 run id to use if an .in append must trigger a run,
---       6 "1" when replicas must confirm the records before readers see them (see append_record.lua),
+--       6 "1" when replicas must confirm the records before readers see them (see append_records.lua),
 --       7 match_seq_num ("" for none: the seq the first record must get),
 --       8 fencing token check ("" for none, else "=" .. the token the channel must hold),
 --       9 N, the number of records, then per record 3 arguments:
