@@ -76,6 +76,34 @@ final class AppendGroupTests: RelayTestCase {
         XCTAssertLessThan(calls, grouped, "\(Int(grouped)) concurrent appends took \(Int(calls)) script calls: none shared one")
     }
 
+    /// An append that fails inside Redis fails alone: here its stream key holds a string (as if
+    /// corrupted), so its XADD errors. It answers 500; the appends sent with it succeed; and its
+    /// X-Part-Id is not left claimed, so once the channel is repaired the same X-Part-Id gets a
+    /// real seq instead of a "duplicate" of one never written.
+    func testAnAppendFailingInRedisFailsAloneAndLeavesItsPartIdFree() throws {
+        let broken = try api.newSession()
+        let healthy = try (0..<4).map { _ in try api.newSession() }
+        let client = try redis.client()
+        let stream = "relay:{s:\(broken)}:out"
+        try client.checked("SET", stream, "not a stream")
+        let plan = [broken] + healthy + healthy
+        let answers = try concurrentMap(plan.count, threads: plan.count) { i in
+            try self.api.append(plan[i], "out", "r\(i)", partId: "part-\(i)")
+        }
+        XCTAssertEqual(answers[0].status, 500, "the broken channel's append fails: \(answers[0])")
+        for (i, answer) in answers.enumerated().dropFirst() {
+            XCTAssertEqual(answer.status, 200, "append \(i), sent with it, is unaffected: \(answer)")
+        }
+        XCTAssertEqual(try client.command("EXISTS", "relay:{s:\(broken)}:part:out:part-0"), .integer(0),
+                       "the failed append's X-Part-Id is not claimed")
+        try client.checked("DEL", stream)
+        let retried = try api.append(broken, "out", "r0", partId: "part-0")
+        XCTAssertEqual(retried.status, 200)
+        XCTAssertEqual(try retried.json()["seq"], 1)
+        XCTAssertNotEqual(try retried.json()["duplicate"], true, "the retry is the first append that took")
+        XCTAssertEqual(try api.drain(broken, "out").json()["records"]?.arrayValue?.count, 1)
+    }
+
     /// The row's updatedAt moves on every append (docs/API.md), though appends no longer write
     /// it: it is read as the later of the row's own and its channels' last record times.
     func testUpdatedAtMovesOnEveryAppend() throws {
