@@ -1,6 +1,10 @@
 // FriendlyID.swift — random public identifiers: "session_" / "run_" / "req_" + 25 chars of [0-9a-z].
-// Characters come from SystemRandomNumberGenerator through Int.random(in:), which is
-// free of modulo bias.
+// Characters come from the system's random bytes, drawn once per id (one getrandom call:
+// Int.random(in:) with SystemRandomNumberGenerator made one per character, 25 per id, and every
+// append mints a run id), mapped without modulo bias by rejection (`appendCharacters`).
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum FriendlyID {
     public static let sessionPrefix = "session_"
@@ -28,13 +32,35 @@ public enum FriendlyID {
     }
 
     private static func make(prefix: String) -> String {
-        var rng = SystemRandomNumberGenerator()
         var out = Array(prefix.utf8)
-        out.reserveCapacity(out.count + randomLength)
-        let chars = alphabet.utf8Start
-        for _ in 0..<randomLength {
-            out.append(chars[Int.random(in: 0..<36, using: &rng)])
+        let length = out.count + randomLength
+        out.reserveCapacity(length)
+        // 64 bytes make 25 characters unless more than 39 of them are rejected (each is with
+        // probability 4/256): in practice one draw.
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { pool in
+            while out.count < length {
+                fillRandom(pool)
+                appendCharacters(from: UnsafeRawBufferPointer(pool), to: &out, upTo: length)
+            }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends a character of [0-9a-z] for each byte below 252 (7 x 36: every character equally
+    /// likely) until `out` has `length` bytes; bytes 252-255 are skipped.
+    static func appendCharacters(from random: UnsafeRawBufferPointer, to out: inout [UInt8], upTo length: Int) {
+        let chars = alphabet.utf8Start
+        for byte in random where out.count < length && byte < 252 {
+            out.append(chars[Int(byte % 36)])
+        }
+    }
+
+    private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
+        #if canImport(Glibc)
+        arc4random_buf(buffer.baseAddress!, buffer.count)   // glibc: getrandom(2), one call
+        #else
+        var rng = SystemRandomNumberGenerator()
+        for i in stride(from: 0, to: buffer.count - 7, by: 8) { buffer.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self) }
+        #endif
     }
 }
