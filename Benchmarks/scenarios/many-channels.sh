@@ -5,7 +5,8 @@
 # --http2: the subscribers are HTTP/2 streams, 100 to a connection (appends stay HTTP/1.1).
 # Prints the CPU (user + system, from /proc) of node A, node B and Redis over the publishing.
 # PERF_DIR=DIR: also records node A and node B with `perf record -g` over the publishing
-# (DIR/node-a.data, DIR/node-b.data); the profiler costs CPU: not for the figures.
+# (DIR/node-a.data, DIR/node-b.data; PERF_ARGS replaces -g, e.g. "--call-graph dwarf -F 499");
+# the profiler costs CPU: not for the figures.
 source "$(dirname "$0")/lib.sh"
 shift "$HTTP2"
 CHANNELS=${1:-10000}; RATE=${2:-2000}; SECS=${3:-20}
@@ -24,8 +25,8 @@ A0=$(cpu_ticks "$NODE_A"); B0=$(cpu_ticks "$NODE_B"); R0=$(cpu_ticks "$REDIS_PID
 PROF=()
 if [ -n "${PERF_DIR:-}" ]; then
   mkdir -p "$PERF_DIR"
-  perf record -q -g -o "$PERF_DIR/node-a.data" -p "$NODE_A" -- sleep "$SECS" >/dev/null 2>&1 & PROF+=($!)
-  perf record -q -g -o "$PERF_DIR/node-b.data" -p "$NODE_B" -- sleep "$SECS" >/dev/null 2>&1 & PROF+=($!)
+  perf record -q ${PERF_ARGS:--g} -o "$PERF_DIR/node-a.data" -p "$NODE_A" -- sleep "$SECS" >/dev/null 2>&1 & PROF+=($!)
+  perf record -q ${PERF_ARGS:--g} -o "$PERF_DIR/node-b.data" -p "$NODE_B" -- sleep "$SECS" >/dev/null 2>&1 & PROF+=($!)
 fi
 "$BIN/relay-bench" publish --url http://127.0.0.1:8092 --prefix mc-$$ --channels "$CHANNELS" --rate "$RATE" \
   --connections 16 --duration "$SECS" --no-setup >"$WORK/pub.log" 2>&1

@@ -428,9 +428,42 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
             head += "Connection: keep-alive\r\n"
         }
         head += "\r\n"
-        write(Array(head.utf8))
-        if !headOnly && !body.isEmpty { write(body) }
+        writeAnswer(Array(head.utf8), headOnly ? [] : body)
         responseComplete()
+    }
+
+    /// A whole answer. When nothing is queued for this connection it goes straight to the socket
+    /// in one sendmsg: through the bufferevent it waited for the next poll to report the socket
+    /// writable (an epoll_ctl to watch it, another loop iteration, an epoll_ctl to stop). What
+    /// the socket does not take, and everything under TLS, is queued in the bufferevent.
+    private func writeAnswer(_ head: [UInt8], _ body: [UInt8]) {
+        var sent = 0
+        if !tls && outputLength == 0 {
+            sent = head.withUnsafeBytes { h in
+                body.withUnsafeBytes { b in
+                    withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: 2) { bases in
+                        withUnsafeTemporaryAllocation(of: UInt.self, capacity: 2) { lengths in
+                            bases[0] = h.baseAddress
+                            bases[1] = b.baseAddress
+                            lengths[0] = UInt(h.count)
+                            lengths[1] = UInt(b.count)
+                            // A failed send (the client is gone) leaves it all to the bufferevent,
+                            // whose own write then reports the error.
+                            return max(0, relay_send_buffers(fd, bases.baseAddress, lengths.baseAddress, b.isEmpty ? 1 : 2))
+                        }
+                    }
+                }
+            }
+        }
+        if sent < head.count {
+            head.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress! + sent, $0.count - sent) }
+            sent = 0
+        } else {
+            sent -= head.count
+        }
+        if sent < body.count {
+            body.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress! + sent, $0.count - sent) }
+        }
     }
 
     /// Starts a streamed response: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
