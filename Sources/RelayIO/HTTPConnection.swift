@@ -419,16 +419,23 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     internal func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool) {
         guard !closed else { return responseComplete() }
         if phase == .readingBody || streamingBody || server.closeAfterEveryResponse { keepAlive = false }
-        var head = statusLine(status)
+        // Built as bytes (an answer per append: String concatenation here was 1.5% of a node).
+        var head: [UInt8] = []
+        head.reserveCapacity(160 + headers.count * 48)
+        head.append(contentsOf: statusLine(status).utf8)
         appendHeaders(headers, to: &head)
-        if status != 204 && status != 304 && status >= 200 { head += "Content-Length: \(body.count)\r\n" }
-        if !keepAlive {
-            head += "Connection: close\r\n"
-        } else if exchange?.minorVersion == 0 {
-            head += "Connection: keep-alive\r\n"
+        if status != 204 && status != 304 && status >= 200 {
+            head.append(contentsOf: "Content-Length: ".utf8)
+            head.append(contentsOf: String(body.count).utf8)
+            head.append(contentsOf: "\r\n".utf8)
         }
-        head += "\r\n"
-        writeAnswer(Array(head.utf8), headOnly ? [] : body)
+        if !keepAlive {
+            head.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if exchange?.minorVersion == 0 {
+            head.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        head.append(contentsOf: "\r\n".utf8)
+        writeAnswer(head, headOnly ? [] : body)
         responseComplete()
     }
 
@@ -477,11 +484,11 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         chunkedStream = exchange?.minorVersion == 1
         phase = .streaming
         if !chunkedStream { keepAlive = false }
-        var head = statusLine(status)
+        var head = Array(statusLine(status).utf8)
         appendHeaders(headers, to: &head)
-        head += chunkedStream ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n"
-        head += "\r\n"
-        write(Array(head.utf8))
+        head.append(contentsOf: (chunkedStream ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n").utf8)
+        head.append(contentsOf: "\r\n".utf8)
+        write(head)
         return true
     }
 
@@ -577,13 +584,16 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
     }
 
-    private func appendHeaders(_ headers: [(String, String)], to head: inout String) {
+    private func appendHeaders(_ headers: [(String, String)], to head: inout [UInt8]) {
         for (name, value) in headers {
             // Values come from the relay, but a control byte must never split a response. Bytes,
             // not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
             guard !name.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F || $0 == UInt8(ascii: ":") }),
                   !value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { continue }
-            head += name + ": " + value + "\r\n"
+            head.append(contentsOf: name.utf8)
+            head.append(contentsOf: ": ".utf8)
+            head.append(contentsOf: value.utf8)
+            head.append(contentsOf: "\r\n".utf8)
         }
     }
 
