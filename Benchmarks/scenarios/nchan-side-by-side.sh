@@ -7,7 +7,8 @@
 # system, from /proc, over the publishing) of each server's processes (the relay's supervisor
 # and workers, nginx's master and workers) and of its Redis.
 # PERF_DIR=DIR: also records each server's processes with `perf record -g` over the publishing
-# (DIR/<part>-relay.data, DIR/<part>-nchan.data); the profiler costs CPU: not for the figures.
+# (DIR/<part>-relay.data, DIR/<part>-nchan.data; PERF_ARGS replaces -g); the profiler costs CPU:
+# not for the figures.
 source "$(dirname "$0")/lib.sh"
 BSUBS=${1:-20000}; BRATE=${2:-100}; CHANNELS=${3:-10000}; MRATE=${4:-2000}; SECS=${5:-15}
 WORKERS=2
@@ -71,7 +72,7 @@ publishing() {
   s0=$(cpu_ticks $procs); r0=$(cpu_ticks "${REDIS_PID[$name]}")
   if [ -n "${PERF_DIR:-}" ]; then
     mkdir -p "$PERF_DIR"
-    perf record -q -g -o "$PERF_DIR/$part-$name.data" -p "$(echo $procs | tr ' ' ,)" -- sleep "$SECS" >/dev/null 2>&1 &
+    perf record -q ${PERF_ARGS:--g} -o "$PERF_DIR/$part-$name.data" -p "$(echo $procs | tr ' ' ,)" -- sleep "$SECS" >/dev/null 2>&1 &
     prof=$!
   fi
   "$@"
