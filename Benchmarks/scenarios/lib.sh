@@ -18,7 +18,8 @@ ulimit -n "$(ulimit -Hn)"
 cleanup() {
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  # KEEP_WORK=1 keeps the logs (the directory is named on stderr).
+  if [ -n "${KEEP_WORK:-}" ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -82,6 +83,32 @@ relay_rss_kb() {
   done
   echo "$total"
 }
+
+# tree_pids PID...: each PID and all of its descendants (a supervisor and its workers, an
+# nginx master and its workers).
+tree_pids() {
+  local pid
+  for pid in "$@"; do
+    echo "$pid"
+    tree_pids $(pgrep -P "$pid" || true)
+  done
+}
+
+# cpu_ticks PID...: user+system CPU of the processes, in clock ticks (1/100 s); a process
+# already gone counts 0. (The fields after the comm's closing parenthesis: the comm may
+# hold spaces.)
+cpu_ticks() {
+  local total=0 pid stat f
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    read -ra f <<<"${stat##*) }"   # f[0] is field 3 (state): utime is field 14, stime 15
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+
+# cpu_seconds TICKS: clock ticks as seconds (2 decimals).
+cpu_seconds() { printf '%d.%02d' $(($1 / 100)) $(($1 % 100)); }
 
 # wait_connections LOG N [SECONDS=60]: until relay-bench's progress line shows N connections.
 wait_connections() {

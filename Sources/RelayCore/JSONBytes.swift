@@ -5,6 +5,7 @@ public enum JSONBytes {
     private static let hexDigits: StaticString = "0123456789abcdef"
 
     /// Plain decimal digits (1-20 of them, no sign) as a number; nil otherwise or on overflow.
+    @inlinable   // specialized in the callers' modules (per live record on the fan-out path)
     public static func parseDecimal(_ digits: some Collection<UInt8>) -> UInt64? {
         guard !digits.isEmpty, digits.count <= 20 else { return nil }
         var value: UInt64 = 0

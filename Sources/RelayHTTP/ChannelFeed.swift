@@ -41,13 +41,14 @@ final class ChannelFeed {
     // MARK: Subscribers
 
     func attach(_ subscriber: SSESubscriber) {
-        subscribers[ObjectIdentifier(subscriber)] = subscriber
+        if subscribers.updateValue(subscriber, forKey: ObjectIdentifier(subscriber)) == nil { hub.countSubscriber(io, 1) }
         lingerTimer?.cancel()
         lingerTimer = nil
     }
 
     func detach(_ subscriber: SSESubscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
+        hub.countSubscriber(io, -1)
         scheduleLinger()
     }
 

@@ -133,11 +133,18 @@ public final class FanoutHub {
         pingTimer = clock.every(settings.pingIntervalSeconds / Double(FanoutHub.pingSlices)) { [weak self] in self?.ping() }
     }
 
-    /// Counted from the feeds (read once a second by the status heartbeat and the metrics).
-    public var subscriberCount: Int { feeds.values.reduce(0) { $0 + $1.subscribers.count } }
+    /// The feeds' subscribers, kept as they attach and detach (`countSubscriber`): the status
+    /// heartbeat and the metrics read them every second, and counting the feeds then walked
+    /// every channel (10,000 of them in the many-channels benchmark).
+    private var inputSubscribers = 0
+    private var outputSubscribers = 0
+    public var subscriberCount: Int { inputSubscribers + outputSubscribers }
     public var feedCount: Int { feeds.count }
-    public func subscriberCount(io: ChannelIO) -> Int {
-        feeds.values.reduce(0) { $0 + ($1.io == io ? $1.subscribers.count : 0) }
+    public func subscriberCount(io: ChannelIO) -> Int { io == .input ? inputSubscribers : outputSubscribers }
+
+    /// Called by a feed as a subscriber attaches (+1) or detaches (-1).
+    func countSubscriber(_ io: ChannelIO, _ change: Int) {
+        if io == .input { inputSubscribers += change } else { outputSubscribers += change }
     }
 
     /// Takes an authorized subscribe request: the stream starts once its channel is subscribed
@@ -147,6 +154,7 @@ public final class FanoutHub {
         let subscriber = SSESubscriber(output: output, opening: opening, feed: feed, hub: self)
         if let expiresAt = opening.expiresAt { subscriber.end(atEpochSeconds: expiresAt) }
         feed.attach(subscriber)
+        pingSlots[subscriber.pingSlot].append(subscriber)
         subscriber.start()
     }
 
@@ -173,6 +181,13 @@ public final class FanoutHub {
     /// Called by a subscriber as it ends.
     func remove(_ subscriber: SSESubscriber) {
         subscriber.feed.detach(subscriber)
+        endedInPingSlots += 1
+        // Ended subscribers leave the ping slices as their slice comes round; under churn they
+        // could pile up for a ping interval: then every slice is swept at once.
+        if endedInPingSlots > 1024 && endedInPingSlots > subscriberCount {
+            for slot in pingSlots.indices { pingSlots[slot].removeAll { $0.isEnded } }
+            endedInPingSlots = 0
+        }
     }
 
     /// Called by a feed once it has no subscribers and no subscription.
@@ -183,6 +198,14 @@ public final class FanoutHub {
     static let pingSlices = 16
     private var pingSlice = 0
     private var nextPingSlot = 0
+    /// Each slice's subscribers, so a slice's pings reach them without walking every feed (a
+    /// walk of 10,000 feeds took about 3 ms of the loop, 16 times per interval). Ended
+    /// subscribers stay until their slice comes round (or the sweep in `remove`).
+    private var pingSlots = [[SSESubscriber]](repeating: [], count: FanoutHub.pingSlices)
+    /// Ended subscribers still in `pingSlots` (at most; some may have been dropped since).
+    private var endedInPingSlots = 0
+    /// Entries in the ping slices, ended ones included (for tests).
+    var pingSlotEntries: Int { pingSlots.reduce(0) { $0 + $1.count } }
 
     /// The slice a new subscriber's pings go out in.
     func assignPingSlot() -> Int {
@@ -192,11 +215,11 @@ public final class FanoutHub {
 
     private func ping() {
         pingSlice = (pingSlice + 1) % FanoutHub.pingSlices
-        for feed in feeds.values {
-            for subscriber in feed.subscribers.values where subscriber.pingSlot == pingSlice {
-                subscriber.ping(pingFrame)
-            }
-        }
+        let before = pingSlots[pingSlice].count
+        pingSlots[pingSlice].removeAll { $0.isEnded }
+        endedInPingSlots = max(0, endedInPingSlots - (before - pingSlots[pingSlice].count))
+        // (A ping only queues a frame: nothing here opens or ends a stream.)
+        for subscriber in pingSlots[pingSlice] { subscriber.ping(pingFrame) }
     }
 
     /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.

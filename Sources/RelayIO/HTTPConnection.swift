@@ -419,18 +419,58 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     internal func sendResponse(status: Int, headers: [(String, String)], body: [UInt8], headOnly: Bool) {
         guard !closed else { return responseComplete() }
         if phase == .readingBody || streamingBody || server.closeAfterEveryResponse { keepAlive = false }
-        var head = statusLine(status)
+        // Built as bytes (an answer per append: String concatenation here was 1.5% of a node).
+        var head: [UInt8] = []
+        head.reserveCapacity(160 + headers.count * 48)
+        head.append(contentsOf: statusLine(status).utf8)
         appendHeaders(headers, to: &head)
-        if status != 204 && status != 304 && status >= 200 { head += "Content-Length: \(body.count)\r\n" }
-        if !keepAlive {
-            head += "Connection: close\r\n"
-        } else if exchange?.minorVersion == 0 {
-            head += "Connection: keep-alive\r\n"
+        if status != 204 && status != 304 && status >= 200 {
+            head.append(contentsOf: "Content-Length: ".utf8)
+            head.append(contentsOf: String(body.count).utf8)
+            head.append(contentsOf: "\r\n".utf8)
         }
-        head += "\r\n"
-        write(Array(head.utf8))
-        if !headOnly && !body.isEmpty { write(body) }
+        if !keepAlive {
+            head.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if exchange?.minorVersion == 0 {
+            head.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        head.append(contentsOf: "\r\n".utf8)
+        writeAnswer(head, headOnly ? [] : body)
         responseComplete()
+    }
+
+    /// A whole answer. When nothing is queued for this connection it goes straight to the socket
+    /// in one sendmsg: through the bufferevent it waited for the next poll to report the socket
+    /// writable (an epoll_ctl to watch it, another loop iteration, an epoll_ctl to stop). What
+    /// the socket does not take, and everything under TLS, is queued in the bufferevent.
+    private func writeAnswer(_ head: [UInt8], _ body: [UInt8]) {
+        var sent = 0
+        if !tls && outputLength == 0 {
+            sent = head.withUnsafeBytes { h in
+                body.withUnsafeBytes { b in
+                    withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: 2) { bases in
+                        withUnsafeTemporaryAllocation(of: UInt.self, capacity: 2) { lengths in
+                            bases[0] = h.baseAddress
+                            bases[1] = b.baseAddress
+                            lengths[0] = UInt(h.count)
+                            lengths[1] = UInt(b.count)
+                            // A failed send (the client is gone) leaves it all to the bufferevent,
+                            // whose own write then reports the error.
+                            return max(0, relay_send_buffers(fd, bases.baseAddress, lengths.baseAddress, b.isEmpty ? 1 : 2))
+                        }
+                    }
+                }
+            }
+        }
+        if sent < head.count {
+            head.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress! + sent, $0.count - sent) }
+            sent = 0
+        } else {
+            sent -= head.count
+        }
+        if sent < body.count {
+            body.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress! + sent, $0.count - sent) }
+        }
     }
 
     /// Starts a streamed response: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
@@ -444,11 +484,11 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         chunkedStream = exchange?.minorVersion == 1
         phase = .streaming
         if !chunkedStream { keepAlive = false }
-        var head = statusLine(status)
+        var head = Array(statusLine(status).utf8)
         appendHeaders(headers, to: &head)
-        head += chunkedStream ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n"
-        head += "\r\n"
-        write(Array(head.utf8))
+        head.append(contentsOf: (chunkedStream ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n").utf8)
+        head.append(contentsOf: "\r\n".utf8)
+        write(head)
         return true
     }
 
@@ -544,13 +584,16 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
     }
 
-    private func appendHeaders(_ headers: [(String, String)], to head: inout String) {
+    private func appendHeaders(_ headers: [(String, String)], to head: inout [UInt8]) {
         for (name, value) in headers {
             // Values come from the relay, but a control byte must never split a response. Bytes,
             // not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
             guard !name.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F || $0 == UInt8(ascii: ":") }),
                   !value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { continue }
-            head += name + ": " + value + "\r\n"
+            head.append(contentsOf: name.utf8)
+            head.append(contentsOf: ": ".utf8)
+            head.append(contentsOf: value.utf8)
+            head.append(contentsOf: "\r\n".utf8)
         }
     }
 

@@ -88,7 +88,10 @@ public final class HTTPExchange {
     /// A request header (case-insensitive name), or nil. Values never hold control characters:
     /// the server refused such requests before any handler saw them.
     public func header(_ name: String) -> String? {
-        head.value(name.lowercased())
+        // The fields alone: `head.value` copied the whole head (its strings and arrays) per call.
+        let lowercased = name.lowercased()
+        for field in head.fields where field.name == lowercased { return field.value }
+        return nil
     }
 
     func receivedBody(_ bytes: [UInt8]) { requestBody = bytes }

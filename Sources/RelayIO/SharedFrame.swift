@@ -15,20 +15,44 @@ public final class SharedFrame {
     let chunkedCount: Int
 
     public init(_ payload: [UInt8]) {
-        let header = Array((String(payload.count, radix: 16) + "\r\n").utf8)
-        let total = header.count + payload.count + 2
+        let headerCount = Self.chunkHeaderCount(payload.count)
+        let total = headerCount + payload.count + 2
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 1)
-        header.withUnsafeBytes { storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: header.count) }
+        Self.writeChunkHeader(payload.count, into: storage, count: headerCount)
         payload.withUnsafeBytes { raw in
-            if let base = raw.baseAddress { (storage.baseAddress! + header.count).copyMemory(from: base, byteCount: payload.count) }
+            if let base = raw.baseAddress { (storage.baseAddress! + headerCount).copyMemory(from: base, byteCount: payload.count) }
         }
         storage[total - 2] = 0x0D
         storage[total - 1] = 0x0A
         self.storage = storage
         count = payload.count
-        payloadOffset = header.count
+        payloadOffset = headerCount
         chunkedCount = total
     }
+
+    /// The length of "<hex length>\r\n" (built in place, per record: no String on the way).
+    static func chunkHeaderCount(_ length: Int) -> Int {
+        var digits = 1
+        var rest = length >> 4
+        while rest > 0 { digits += 1; rest >>= 4 }
+        return digits + 2
+    }
+
+    static func writeChunkHeader(_ length: Int, into storage: UnsafeMutableRawBufferPointer, count: Int) {
+        let hex: StaticString = "0123456789abcdef"
+        var rest = length
+        var at = count - 3
+        repeat {
+            storage[at] = hex.utf8Start[rest & 0xF]
+            rest >>= 4
+            at -= 1
+        } while at >= 0
+        storage[count - 2] = 0x0D
+        storage[count - 1] = 0x0A
+    }
+
+    /// The frame's bytes as queued on a chunked stream (header, payload, CRLF), for tests.
+    var chunkedBytes: [UInt8] { Array(UnsafeRawBufferPointer(start: storage.baseAddress, count: chunkedCount)) }
 
     deinit { storage.deallocate() }
 

@@ -61,6 +61,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
         "timeout-seconds", "origin", "content-type", "expect", "if-none-match", "x-peek-settled",
     ]
 
+    /// Each of `singletonFields` with a bit of its own, so a head tracks what it has seen in one
+    /// integer instead of a set of strings.
+    static let singletonBits: [String: UInt32] = Dictionary(
+        uniqueKeysWithValues: singletonFields.sorted().enumerated().map { ($0.element, UInt32(1) << $0.offset) })
+
     public static let maxFieldCount = 100
 
     /// Parses a head: the request line and the field lines, each ending in CRLF, without the
@@ -88,11 +93,13 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
         var head = try parseRequestLine(requestLine)
         guard lines.count - 1 <= maxFieldCount else { throw HTTPHeadError(431, "Too many header fields") }
-        var seen = Set<String>()
+        var seen: UInt32 = 0
+        head.fields.reserveCapacity(lines.count - 1)
         for line in lines.dropFirst() {
             let field = try parseField(line)
-            if singletonFields.contains(field.name), !seen.insert(field.name).inserted {
-                throw HTTPHeadError(400, "Duplicate \(canonicalName(field.name)) header")
+            if let bit = singletonBits[field.name] {
+                if seen & bit != 0 { throw HTTPHeadError(400, "Duplicate \(canonicalName(field.name)) header") }
+                seen |= bit
             }
             head.fields.append(field)
         }
@@ -111,10 +118,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
         }
         let version = parts[2]
         let minor: Int
-        switch Array(version) {
-        case Array("HTTP/1.1".utf8): minor = 1
-        case Array("HTTP/1.0".utf8): minor = 0
-        default:
+        if version.elementsEqual("HTTP/1.1".utf8) {
+            minor = 1
+        } else if version.elementsEqual("HTTP/1.0".utf8) {
+            minor = 0
+        } else {
             let looksLikeHTTP = version.count == 8 && version.starts(with: "HTTP/".utf8)
                 && isDigit(version[version.startIndex + 5]) && version[version.startIndex + 6] == UInt8(ascii: ".")
                 && isDigit(version[version.startIndex + 7])
@@ -122,7 +130,20 @@ public struct HTTPRequestHead: Sendable, Equatable {
                                 : HTTPHeadError(400, "Malformed HTTP version")
         }
         let method = String(decoding: parts[0], as: UTF8.self)
-        let (path, query) = try splitTarget(String(decoding: parts[1], as: UTF8.self), method: method)
+        let target = parts[1]
+        let (path, query): (String, String?)
+        if target.first == UInt8(ascii: "/") {
+            // Origin-form, the usual case, split as bytes (the target is printable ASCII, checked
+            // above, so a byte is a character here).
+            if let mark = target.firstIndex(of: UInt8(ascii: "?")) {
+                (path, query) = (String(decoding: target[..<mark], as: UTF8.self),
+                                 String(decoding: target[(mark + 1)...], as: UTF8.self))
+            } else {
+                (path, query) = (String(decoding: target, as: UTF8.self), nil)
+            }
+        } else {
+            (path, query) = try splitTarget(String(decoding: target, as: UTF8.self), method: method)
+        }
         return HTTPRequestHead(method: method, path: path, query: query, minorVersion: minor, fields: [],
                                framing: .none, keepAlive: minor == 1, expectsContinue: false)
     }
@@ -231,8 +252,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
         switch b {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+             UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+             UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
         default:
-            return Array("!#$%&'*+-.^_`|~".utf8).contains(b)
+            return false
         }
     }
 

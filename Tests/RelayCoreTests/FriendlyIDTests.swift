@@ -61,3 +61,35 @@ final class WellFormedSessionIdTests: XCTestCase {
         }
     }
 }
+
+final class FriendlyIDCharacterMappingTests: XCTestCase {
+    private func characters(_ bytes: [UInt8], upTo length: Int = 1_000) -> String {
+        var out: [UInt8] = []
+        FriendlyID.appendCharacters(from: bytes, to: &out, upTo: length)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func testEveryCharacterComesFromExactlySevenByteValuesAndTheRestAreSkipped() {
+        let all = characters(Array(0...255))
+        XCTAssertEqual(all.count, 252, "bytes 252-255 give no character")
+        var counts: [Character: Int] = [:]
+        for c in all { counts[c, default: 0] += 1 }
+        XCTAssertEqual(counts.count, 36)
+        XCTAssertTrue(counts.values.allSatisfy { $0 == 7 }, "no modulo bias: \(counts)")
+        XCTAssertEqual(characters([0, 9, 10, 35, 36, 251]), "09az0z")
+        XCTAssertEqual(characters([252, 253, 254, 255]), "")
+    }
+
+    func testStopsAtTheLength() {
+        XCTAssertEqual(characters(Array(0..<40), upTo: 25), "0123456789abcdefghijklmno")
+        var out = Array("run_".utf8)
+        FriendlyID.appendCharacters(from: [UInt8](repeating: 1, count: 64), to: &out, upTo: 29)
+        XCTAssertEqual(String(decoding: out, as: UTF8.self), "run_" + String(repeating: "1", count: 25))
+    }
+
+    func testRunIdsAreDistinctAndSpreadOverTheAlphabet() {
+        let ids = (0..<200).map { _ in FriendlyID.run() }
+        XCTAssertEqual(Set(ids).count, 200)
+        XCTAssertEqual(Set(ids.flatMap { $0.dropFirst(4) }).count, 36)
+    }
+}
