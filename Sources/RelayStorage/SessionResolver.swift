@@ -68,7 +68,7 @@ public final class SessionResolver {
                         self.forget(env: env, name)
                         return self.withSession(env: env, name, notFound: notFound, operation, completion)
                     }
-                    if !missing { self.remember(env: env, name, id: id) }
+                    if !missing && !cached { self.remember(env: env, name, id: id) }
                     completion(outcome)
                 }
             }
