@@ -94,6 +94,10 @@ def main():
             reply = r.read()
             if isinstance(reply, bytes) and reply.startswith(b"-"):
                 sys.exit(f"script error: {reply!r}")
+            # Every append answered ok (the one-append script answers one, a group one each).
+            answers = [reply] if single else reply
+            if len(answers) != group or any(a[0] != b"ok" for a in answers):
+                sys.exit(f"unexpected reply: {reply!r}"[:500])
     ticks1, wall1 = cpu_ticks(), time.time()
     appends = calls * group
     hz = os.sysconf("SC_CLK_TCK")

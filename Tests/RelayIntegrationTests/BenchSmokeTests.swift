@@ -1,7 +1,9 @@
 // BenchSmokeTests.swift: a short relay-bench run in CI (a few hundred subscribers over two
 // processes and two source addresses, a few seconds of publishing), over HTTP/1.1 and over
 // HTTP/2 (the subscribers as streams, 50 to a connection, publishing over HTTP/2 too). It
-// fails on any gap, duplicate or error, and checks every subscriber got every record.
+// fails on any gap, duplicate or error, and checks every subscriber got every record. And a
+// short run of scenario 11's driver (append_script.py) against a Redis of its own, so the
+// benchmark keeps speaking append_records.lua's arguments.
 
 import XCTest
 import Foundation
@@ -30,6 +32,27 @@ final class BenchSmokeTests: RelayTestCase {
 
     func testShortLoadRunOverHTTP2HasNoGapsNoDuplicatesAndDeliversEverything() throws {
         try shortLoadRun(http2: true)
+    }
+
+    func testAppendScriptBenchmarkRunsAgainstTheScriptAsTheRelaySendsIt() throws {
+        let server = try RedisServer()
+        try server.start()
+        defer { server.stop() }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Benchmarks/scenarios/append_script.py").standardized
+        for part in ["0", "1"] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [script.path, String(server.port), "16", "20", part]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, text)
+            XCTAssertTrue(text.contains("320 appends, Redis CPU"), text)
+        }
     }
 
     private func shortLoadRun(http2: Bool) throws {
