@@ -157,6 +157,7 @@ final class SSESubscriber {
         state = .catchingUp(.writing(backlog: page.records[...], read: page))
         // Strong: the output drops this closure when the stream ends, which breaks the cycle.
         output.startStream(status: 200, headers: headers) { self.leave() }
+        output.releaseRequestState()
         // First `retry:` (browsers reconnect that soon after a drain), then the records.
         if framing != .s2s, let retry = hub.retryFrame { enqueue(retry) }
         flush()

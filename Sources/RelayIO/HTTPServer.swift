@@ -108,6 +108,8 @@ public final class HTTPServer {
     /// Request body bytes buffered now, across connections.
     public private(set) var bufferedBodyBytes = 0
     public var openConnections: Int { connections.count }
+    /// HTTP/1.1 streams parked while idle (HTTPConnection): no bufferevent, no timer.
+    public internal(set) var parkedStreams = 0
     /// When set, answered requests close their connection (a draining node sheds keep-alive
     /// clients), and HTTP/2 connections are told to go away (GOAWAY).
     public var closeAfterEveryResponse = false {
