@@ -103,7 +103,8 @@ public final class FanoutHub {
     public let metrics = FanoutMetrics()
     let flushQueue: FlushQueue
     private var feeds: [String: ChannelFeed] = [:]
-    private var commonTimeouts: [Int: CommonTimeout] = [:]
+    /// Every subscriber's idle deadline, on one timer.
+    private(set) lazy var idleDeadlines = IdleDeadlines(clock: clock)
     private var pingTimer: HubTimer?
     let pingFrame = SharedFrame(SSEFrame.ping)
     /// The `retry:` every stream starts with, framed once for all of them (nil: not sent).
@@ -156,18 +157,6 @@ public final class FanoutHub {
         let feed = ChannelFeed(name: name, session: session, io: io, hub: self)
         feeds[name] = feed
         return feed
-    }
-
-    /// A libevent common timeout for T seconds; nil once 200 distinct values are in use
-    /// (libevent allows 256 per loop), after which timers use the ordinary heap.
-    func idleTimeout(seconds: Int) -> CommonTimeout? {
-        if let timeout = commonTimeouts[seconds] { return timeout }
-        guard commonTimeouts.count < 200 else { return nil }
-        // libevent's clock here is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more
-        // keep a stream from ending a hair before its T seconds.
-        guard let timeout = clock.commonTimeout(Double(seconds) + 0.01) else { return nil }
-        commonTimeouts[seconds] = timeout
-        return timeout
     }
 
     /// Called by a subscriber as it ends.

@@ -82,11 +82,13 @@ final class SSESubscriber {
     private let maxUnsentBytes: Int
 
     private var pumpTimer: HubTimer?
-    private let idleTimer: HubTimer
     /// Ends the stream when the public token it was opened with expires.
     private var expiryTimer: HubTimer?
-    private let idleTimeout: CommonTimeout?
     private let idleSeconds: Double
+    /// When the idle time ends as last armed, and this subscriber's place among the hub's
+    /// idle deadlines (-1: not there). Kept by IdleDeadlines.
+    var idleDeadline = 0.0
+    var idleIndex = -1
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
     private var lastRecordAt: Double
@@ -106,14 +108,12 @@ final class SSESubscriber {
         flushQueue = hub.flushQueue
         metrics = hub.metrics
         maxUnsentBytes = hub.settings.maxUnsentBytes
-        idleTimeout = hub.idleTimeout(seconds: opening.idleSeconds)
         idleSeconds = Double(opening.idleSeconds)
         lastRecordAt = hub.clock.monotonicSeconds
         pingSlot = hub.assignPingSlot()
-        var onIdle: () -> Void = {}
-        idleTimer = hub.clock.timer { onIdle() }
-        onIdle = { [unowned self] in self.idleTimedOut() }
-        if let idleTimeout { idleTimer.arm(common: idleTimeout) } else { idleTimer.arm(idleSeconds + 0.01) }
+        // libevent's clock is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more keep a
+        // stream from ending a hair before its T seconds.
+        hub.idleDeadlines.add(self, at: lastRecordAt + idleSeconds + 0.01)
     }
 
     // MARK: Starting
@@ -358,11 +358,14 @@ final class SSESubscriber {
         finish(clean: false)
     }
 
-    private func idleTimedOut() {
-        let remaining = lastRecordAt + idleSeconds - hub.clock.monotonicSeconds
+    /// Called by the hub's IdleDeadlines when the deadline last set passes.
+    func idleDeadlinePassed() {
+        guard !isEnded else { return }
+        let now = hub.clock.monotonicSeconds
+        let remaining = lastRecordAt + idleSeconds - now
         if remaining > 0.005 {
-            // Records came since the timer was armed: wait for the rest of the idle time.
-            return idleTimer.arm(remaining + 0.01)
+            // Records came since the deadline was set: wait for the rest of the idle time.
+            return hub.idleDeadlines.add(self, at: now + remaining + 0.01)
         }
         metrics.idleTimeouts += 1
         finish(clean: true, done: true)
@@ -425,7 +428,7 @@ final class SSESubscriber {
     func leave() {
         guard !isEnded else { return }
         state = .ended
-        idleTimer.cancel()
+        hub.idleDeadlines.remove(self)
         expiryTimer?.cancel()
         pumpTimer?.cancel()
         hub.remove(self)
