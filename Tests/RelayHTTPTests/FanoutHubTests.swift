@@ -664,6 +664,46 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(hub.subscriberCount, 0)
     }
 
+    /// Idle deadlines share one hub timer (IdleDeadlines): each stream still ends at its own
+    /// T seconds after its last record, whatever the others do, and one that leaves is no
+    /// longer among them.
+    func testIdleDeadlinesOfManyStreamsOnOneTimer() {
+        log.append(channel, 1...1)
+        let short = open(idleSeconds: 5)
+        let long = open(idleSeconds: 30)
+        let reset = open(idleSeconds: 10)
+        let leaving = open(idleSeconds: 3)
+        pubsub.confirm(channel)
+        log.answerNext()
+        log.answerNext()
+        log.answerNext()
+        log.answerNext()
+        XCTAssertEqual(hub.idleDeadlines.count, 4)
+        leaving.output.clientLeaves()
+        XCTAssertEqual(hub.idleDeadlines.count, 3, "a stream that left holds no deadline")
+        spin(4.9)
+        XCTAssertFalse(short.output.endedCleanly)
+        spin(0.2)
+        XCTAssertTrue(short.output.endedCleanly, "5 s")
+        XCTAssertFalse(reset.output.endedCleanly)
+        // A record at 6 s restarts the 10 s of `reset` (and of `long`, which has 30).
+        spin(0.9)
+        log.append(channel, 2...2)
+        pubsub.publish(channel, 2)
+        flush()
+        XCTAssertTrue(reset.output.text.contains("id: 2\n"))
+        spin(9.8)
+        XCTAssertFalse(reset.output.endedCleanly, "its 10 s count from the record at 6 s")
+        spin(0.3)
+        XCTAssertTrue(reset.output.endedCleanly)
+        XCTAssertFalse(long.output.endedCleanly)
+        spin(20)
+        XCTAssertTrue(long.output.endedCleanly)
+        XCTAssertEqual(hub.metrics.idleTimeouts, 3)
+        XCTAssertEqual(hub.idleDeadlines.count, 0)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
     /// The client leaves during a paused catch-up: the subscriber is gone and writes no more.
     func testClientLeavingDuringCatchUpStopsIt() {
         makeHub(maxUnsentBytes: 400)
