@@ -131,7 +131,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// body still arriving), nothing queued, nothing read and unhandled. Its bufferevent is freed
     /// without closing the socket, its timer too; a read event watches the socket meanwhile.
     private func parkIfIdle() {
-        guard !tls, !closed, phase == .streaming, !streamingBody, let bev = socketBev,
+        guard !tls, !closed, phase == .streaming, !streamingBody, !wokenByInput, let bev = socketBev,
               evbuffer_get_length(bufferevent_get_output(bev)) == 0,
               evbuffer_get_length(bufferevent_get_input(bev)) == 0 else { return }
         // Unretained: close() frees the event before the server's table lets the connection go.
@@ -153,7 +153,15 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
 
     /// The client sent something, closed, or the socket failed: a bufferevent takes over, and
     /// its own read callback (the socket is still readable) handles what woke the connection.
-    private func wokeUp() { _ = unpark() }
+    private func wokeUp() {
+        guard unpark() != nil else { return }
+        // Not parked again before the bufferevent has read what woke it: an unparked
+        // bufferevent's write callback runs at once, with nothing queued (outputDrained).
+        wokenByInput = true
+    }
+
+    /// Unparked by input (or the client's end) that the bufferevent has not read yet.
+    private var wokenByInput = false
 
     /// A bufferevent again for a parked connection (the one it has otherwise); nil when none
     /// could be made, and then the connection is closed.
@@ -182,6 +190,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// Reads as far as the input and the phase allow; re-entered calls return at once (the
     /// outer loop goes on), so pipelined requests are served one after another, not nested.
     private func process() {
+        wokenByInput = false
         guard !inProcess else { return }
         inProcess = true
         defer { inProcess = false }
@@ -745,6 +754,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     }
 
     private func event(_ events: Int16) {
+        wokenByInput = false
         if events & Int16(BEV_EVENT_TIMEOUT) != 0 {
             server.count(\.writeTimeouts)
             return close()
