@@ -14,7 +14,9 @@ final class ChannelFeed {
     let name: String
     let session: String
     let io: ChannelIO
-    private(set) var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
+    /// An array, not a dictionary: 8 bytes a subscriber (each knows its place, `feedIndex`,
+    /// so leaving is O(1)), and the fan-out walks it in order.
+    private(set) var subscribers: [SSESubscriber] = []
     private(set) var subscription = Subscription.idle
     /// Highest sequence number framed by this feed (valid when `lastSeqKnown`).
     private(set) var lastSeq: UInt64 = 0
@@ -41,13 +43,22 @@ final class ChannelFeed {
     // MARK: Subscribers
 
     func attach(_ subscriber: SSESubscriber) {
-        subscribers[ObjectIdentifier(subscriber)] = subscriber
+        guard subscriber.feedIndex < 0 else { return }
+        subscriber.feedIndex = subscribers.count
+        subscribers.append(subscriber)
         lingerTimer?.cancel()
         lingerTimer = nil
     }
 
     func detach(_ subscriber: SSESubscriber) {
-        guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
+        let index = subscriber.feedIndex
+        guard index >= 0, index < subscribers.count, subscribers[index] === subscriber else { return }
+        subscriber.feedIndex = -1
+        let last = subscribers.removeLast()
+        if index < subscribers.count {
+            subscribers[index] = last
+            last.feedIndex = index
+        }
         scheduleLinger()
     }
 
@@ -195,7 +206,7 @@ final class ChannelFeed {
         guard !subscribers.isEmpty else { return }
         // One frame per framing, built when the first subscriber reading it is offered the entry.
         var frames: (documented: SharedFrame??, v2: SharedFrame??, s2s: SharedFrame??)
-        for subscriber in subscribers.values where subscriber.isLive {
+        for subscriber in subscribers where subscriber.isLive {
             let shared: SharedFrame?
             switch subscriber.framing {
             case .documented:
@@ -227,7 +238,7 @@ final class ChannelFeed {
         hub.metrics.historyLosses += 1
         lastSeq = last
         forgetClose(after: last)
-        for subscriber in subscribers.values where subscriber.isLive {
+        for subscriber in subscribers where subscriber.isLive {
             subscriber.historyEnded(at: last)
         }
     }
@@ -241,7 +252,7 @@ final class ChannelFeed {
 
     private func closed(at seq: UInt64) {
         closedSeq = seq
-        for subscriber in subscribers.values where subscriber.isLive {
+        for subscriber in subscribers where subscriber.isLive {
             subscriber.channelClosed(at: seq)
         }
     }
@@ -282,7 +293,7 @@ final class ChannelFeed {
         if lastSeqKnown {
             if !filling { fill() }
         } else {
-            for subscriber in subscribers.values where subscriber.isLive {
+            for subscriber in subscribers where subscriber.isLive {
                 subscriber.catchUpFromLog()
             }
         }

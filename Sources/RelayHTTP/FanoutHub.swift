@@ -182,7 +182,7 @@ public final class FanoutHub {
     private func ping() {
         pingSlice = (pingSlice + 1) % FanoutHub.pingSlices
         for feed in feeds.values {
-            for subscriber in feed.subscribers.values where subscriber.pingSlot == pingSlice {
+            for subscriber in feed.subscribers where subscriber.pingSlot == pingSlice {
                 subscriber.ping(pingFrame)
             }
         }
@@ -190,7 +190,7 @@ public final class FanoutHub {
 
     /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.
     public func endAll() {
-        let open = feeds.values.flatMap { $0.subscribers.values }
+        let open = feeds.values.flatMap { $0.subscribers }
         for subscriber in open { subscriber.finish(clean: true) }
     }
 }

@@ -89,6 +89,8 @@ final class SSESubscriber {
     /// idle deadlines (-1: not there). Kept by IdleDeadlines.
     var idleDeadline = 0.0
     var idleIndex = -1
+    /// This subscriber's place in its feed's list (-1: not in it). Kept by ChannelFeed.
+    var feedIndex = -1
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
     private var lastRecordAt: Double

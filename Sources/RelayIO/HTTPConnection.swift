@@ -30,6 +30,8 @@ protocol ServerConnection: AnyObject {
     func close()
     /// The server is draining: finish what is in flight, take nothing new.
     func drain()
+    /// Its place in the server's table (-1: not in it). Kept by HTTPServer.
+    var tableIndex: Int { get set }
 }
 
 final class HTTPConnection: ServerConnection, ExchangeCarrier {
@@ -64,6 +66,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// Only where the connection is known not to be parked.
     private var bev: OpaquePointer { socketBev! }
     let fd: Int32
+    var tableIndex = -1
     private(set) var phase = Phase.awaitingHead(started: false)
     private(set) var closed = false
     private var exchange: HTTPExchange?

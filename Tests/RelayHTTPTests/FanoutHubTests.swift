@@ -72,7 +72,7 @@ final class FanoutHubTests: XCTestCase {
     }
 
     func subscriber(_ client: Client) -> SSESubscriber? {
-        hub.feed(session: "s1", io: .output).subscribers.values.first { $0.output === client.output }
+        hub.feed(session: "s1", io: .output).subscribers.first { $0.output === client.output }
     }
 
     func state(_ client: Client) -> String {
