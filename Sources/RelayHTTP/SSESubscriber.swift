@@ -94,8 +94,12 @@ final class SSESubscriber {
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
     private var lastRecordAt: Double
-    /// Frames taken this loop iteration, written together by `flush()` (one system call).
+    /// Frames taken this loop iteration, written together by `flush()` (one system call). Its
+    /// capacity is kept between writes, except after a ping: an idle stream holds no array.
     private var outbox: [SharedFrame] = []
+    private var pingQueued = false
+    /// Whether the outbox holds an array (tests).
+    var holdsOutbox: Bool { outbox.capacity > 0 }
 
     init(output: SubscriberOutput, opening: StreamOpening, feed: ChannelFeed, hub: FanoutHub) {
         self.output = output
@@ -323,7 +327,12 @@ final class SSESubscriber {
     func flush() {
         guard !outbox.isEmpty, !isEnded else { return }
         let queued = output.write(outbox)
-        outbox.removeAll(keepingCapacity: true)
+        if pingQueued {
+            pingQueued = false
+            outbox = []
+        } else {
+            outbox.removeAll(keepingCapacity: true)
+        }
         if queued > maxUnsentBytes { dropSlow() }
     }
 
@@ -332,6 +341,7 @@ final class SSESubscriber {
     func ping(_ comment: SharedFrame) {
         // (`delivered` is the client's Last-Event-ID until the first read: any number at all.)
         let tail = delivered == .max ? .max : delivered + 1
+        pingQueued = true
         switch framing {
         case .documented: enqueue(comment)
         case .v2:
