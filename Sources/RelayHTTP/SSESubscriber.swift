@@ -266,6 +266,8 @@ final class SSESubscriber {
             return finish(clean: true, done: true)
         }
         state = .live
+        // Caught up: the catch-up's outbox array goes (live records are rare for most streams).
+        if outbox.isEmpty { outbox = [] }
         // An S2 read session says at once that it is caught up (a heartbeat: the tail alone).
         if framing == .s2s { ping(hub.pingFrame) }
     }
