@@ -98,6 +98,8 @@ final class SSESubscriber {
     /// capacity is kept between writes, except after a ping: an idle stream holds no array.
     private var outbox: [SharedFrame] = []
     private var pingQueued = false
+    /// When the last ping was queued (monotonic): a stream with no record since is idle.
+    private var lastPingAt = 0.0
     /// Whether the outbox holds an array (tests).
     var holdsOutbox: Bool { outbox.capacity > 0 }
 
@@ -343,6 +345,9 @@ final class SSESubscriber {
     func ping(_ comment: SharedFrame) {
         // (`delivered` is the client's Last-Event-ID until the first read: any number at all.)
         let tail = delivered == .max ? .max : delivered + 1
+        // Idle since the last ping: the output may let go of what it held for a backlog.
+        if lastRecordAt < lastPingAt && outbox.isEmpty { output.streamIdle() }
+        lastPingAt = hub.clock.monotonicSeconds
         pingQueued = true
         switch framing {
         case .documented: enqueue(comment)

@@ -24,10 +24,13 @@ protocol SubscriberOutput: AnyObject {
     /// The stream has started: what was kept for the request alone can go (a stream may live
     /// for hours, and there may be 100,000 of them).
     func releaseRequestState()
+    /// No record for a while (a keepalive is due): what an idle stream need not hold can go.
+    func streamIdle()
 }
 
 extension SubscriberOutput {
     func releaseRequestState() {}
+    func streamIdle() {}
 }
 
 extension HTTPExchange: SubscriberOutput {

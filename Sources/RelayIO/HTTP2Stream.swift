@@ -225,6 +225,9 @@ final class HTTP2Stream: ExchangeCarrier {
     }
 
     /// While paused no piece is delivered and the body deadline waits.
+    /// Nothing to free: an HTTP/2 stream has no buffers or timer of its own while idle.
+    func streamIdle() {}
+
     func pauseBody() {
         guard streamedBody, !bodyPaused else { return }
         bodyPaused = true

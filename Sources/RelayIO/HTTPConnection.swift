@@ -13,7 +13,9 @@
 // An idle stream is parked: a plain-TCP connection streaming a response with nothing queued and
 // nothing to read gives its bufferevent (about 1 KiB with its two buffers) and its timer back,
 // and keeps only a read event on the socket. Frames go straight to the socket as before; what
-// the socket does not take, input, or the end of the stream brings a bufferevent back.
+// the socket does not take, input, or the end of the stream brings a bufferevent back. A stream
+// unparked by a backlog is parked again only once its owner has found it idle (`streamIdle`,
+// before a keepalive), so a busy slow reader does not make and free a bufferevent per record.
 // A connection whose first bytes are the HTTP/2 preface is handed, bufferevent and all, to an
 // HTTP2Connection (h2c with prior knowledge); a TLS connection arrives here only when ALPN chose
 // HTTP/1.1 (or nothing).
@@ -134,7 +136,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// body still arriving), nothing queued, nothing read and unhandled. Its bufferevent is freed
     /// without closing the socket, its timer too; a read event watches the socket meanwhile.
     private func parkIfIdle() {
-        guard !tls, !closed, phase == .streaming, !streamingBody, !wokenByInput, let bev = socketBev,
+        guard !tls, !closed, phase == .streaming, !streamingBody, !wokenByInput, !recentBacklog, let bev = socketBev,
               evbuffer_get_length(bufferevent_get_output(bev)) == 0,
               evbuffer_get_length(bufferevent_get_input(bev)) == 0 else { return }
         // Unretained: close() frees the event before the server's table lets the connection go.
@@ -165,6 +167,17 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
 
     /// Unparked by input (or the client's end) that the bufferevent has not read yet.
     private var wokenByInput = false
+    /// The socket did not take everything written straight to it since the stream was last
+    /// found idle: not parked until it is found idle again.
+    private var recentBacklog = false
+
+    func streamIdle() {
+        if recentBacklog {
+            recentBacklog = false
+            return
+        }
+        if socketBev != nil { parkIfIdle() }
+    }
 
     /// A bufferevent again for a parked connection (the one it has otherwise); nil when none
     /// could be made, and then the connection is closed.
@@ -542,8 +555,10 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         var output: OpaquePointer? = nil
         if let socketBev { output = bufferevent_get_output(socketBev) }
         var sent = 0
+        var direct = false
         // Parked (no output buffer): nothing is queued.
         if !tls && (output == nil || evbuffer_get_length(output) == 0) {
+            direct = true
             if frames.count == 1, let frame = frames.first {
                 let (start, length) = region(frame)
                 sent = max(0, relay_send_now(fd, frame.bytes + start, UInt(length)))
@@ -581,6 +596,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
             if socketBev != nil { parkIfIdle() }
             return 0
         }
+        if direct { recentBacklog = true }
         return evbuffer_get_length(output)
     }
 

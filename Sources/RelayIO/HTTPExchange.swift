@@ -33,6 +33,9 @@ protocol ExchangeCarrier: AnyObject {
     /// by HTTP/2 flow control), and start again.
     func pauseBody()
     func resumeBody()
+    /// The stream's owner found it idle (nothing written to it for a while, a keepalive is
+    /// due): what an idle stream need not hold can go.
+    func streamIdle()
 }
 
 /// How a streamed request body ended.
@@ -169,6 +172,14 @@ public final class HTTPExchange {
     public var unsentBytes: Int {
         guard streaming, !answered, let carrier else { return 0 }
         return carrier.unsentStreamBytes
+    }
+
+    /// Tells the carrier that this stream has been idle (no record for a while; the relay calls
+    /// it before each keepalive): an HTTP/1.1 connection that stopped parking after a backlog
+    /// may park again.
+    public func streamIdle() {
+        guard streaming, !answered else { return }
+        carrier?.streamIdle()
     }
 
     /// Ends a streamed response cleanly.

@@ -720,6 +720,23 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(sub?.holdsOutbox, false, "a ping lets it go")
     }
 
+    /// Before a ping, a stream with no record since the ping before is reported idle to its
+    /// output (an HTTP/1.1 connection may then park again); one with records is not.
+    func testIdleStreamsAreReportedIdleBeforeAPing() {
+        let client = liveClient(upTo: 1)
+        spin(15.5)
+        XCTAssertEqual(client.output.idleCalls, 0, "the first ping: a record (the first batch) came since the stream began")
+        spin(15)
+        XCTAssertEqual(client.output.idleCalls, 1)
+        log.append(channel, 2...2)
+        pubsub.publish(channel, 2)
+        flush()
+        spin(15)
+        XCTAssertEqual(client.output.idleCalls, 1, "a record came since the ping before")
+        spin(15)
+        XCTAssertEqual(client.output.idleCalls, 2)
+    }
+
     /// The client leaves during a paused catch-up: the subscriber is gone and writes no more.
     func testClientLeavingDuringCatchUpStopsIt() {
         makeHub(maxUnsentBytes: 400)

@@ -105,14 +105,23 @@ final class ParkedStreamTests: XCTestCase {
         XCTAssertGreaterThan(unsent, 0)
         XCTAssertEqual(server.parkedStreams, 0, "a backlog unparks the stream")
         XCTAssertEqual(stream.unsentBytes, unsent)
-        // Once the client has read it all, the stream is parked again.
+        // Once the client has read it all, the stream is parked again, but only once it has
+        // been found idle (streamIdle, before each keepalive) twice: the first time ends the grace
+        // a backlog gives (a busy slow reader keeps its bufferevent).
         let before = client.received.count
-        run(loop, "the backlog to be written and the stream parked again") {
+        run(loop, "the backlog to be written") {
             client.readAvailable()
-            return client.received.count - before >= big.count && server.parkedStreams == 1
+            return client.received.count - before >= big.count + 10 && stream.unsentBytes == 0
         }
-        XCTAssertEqual(stream.unsentBytes, 0)
         XCTAssertTrue(client.text.hasSuffix("x\r\n"))
+        XCTAssertEqual(server.parkedStreams, 0)
+        XCTAssertEqual(stream.write([SharedFrame(Array("more".utf8))]), 0)
+        XCTAssertEqual(server.parkedStreams, 0, "not parked by a write while the backlog's grace lasts")
+        stream.streamIdle()
+        XCTAssertEqual(server.parkedStreams, 0)
+        stream.streamIdle()
+        XCTAssertEqual(server.parkedStreams, 1, "idle twice: parked again")
+        run(loop, "the last frame") { client.readAvailable(); return client.text.hasSuffix("4\r\nmore\r\n") }
 
         // The end of a parked stream, then the next request on the same connection.
         stream.endStream()
