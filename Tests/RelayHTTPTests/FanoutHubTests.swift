@@ -7,6 +7,12 @@ import RelayCore
 @testable import RelayStorage
 import XCTest
 
+/// glibc's usable size of an object's allocation (malloc.h is not in the Glibc module).
+@_silgen_name("malloc_usable_size")
+private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> Int
+
+private func allocatedBytes(_ object: AnyObject) -> Int { mallocUsableSize(Unmanaged.passUnretained(object).toOpaque()) }
+
 final class FanoutHubTests: XCTestCase {
     var loop: EventLoop!
     /// The hub's time: moved only by `spin`.
@@ -758,6 +764,10 @@ final class FanoutHubTests: XCTestCase {
     /// and dropped once the stream starts, so the state stays small.
     func testStateStaysSmall() {
         XCTAssertLessThanOrEqual(MemoryLayout<SSESubscriber.State>.size, 40)
+        // The whole subscriber: one allocation of at most this (there may be 100,000).
+        if let subscriber = subscriber(liveClient(upTo: 1)) {
+            XCTAssertLessThanOrEqual(allocatedBytes(subscriber), 264)
+        }
         let client = liveClient(upTo: 1)
         guard case .live = subscriber(client)?.state else { return XCTFail("not live") }
     }
