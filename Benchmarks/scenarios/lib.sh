@@ -66,9 +66,14 @@ count_writes() {
 }
 
 # relay_node_pids: the relay processes that hold connections (supervisors, --workers N without
-# --worker-child, hold none).
+# --worker-child, hold none). Only processes of the binary measured ($RELAY): on a shared
+# machine other relays (another work tree's tests) run meanwhile, and a RELAY_BIN named
+# otherwise than "relay" would not match "relay serve".
 relay_node_pids() {
-  for pid in $(pgrep -f "relay serve" || true); do
+  local exe
+  exe=$(readlink -f "$RELAY")
+  for pid in $(pgrep -f " serve " || true); do
+    [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] || continue
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--worker-child" || \
       ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--workers" || continue
     echo "$pid"

@@ -14,7 +14,9 @@ final class ChannelFeed {
     let name: String
     let session: String
     let io: ChannelIO
-    private(set) var subscribers: [ObjectIdentifier: SSESubscriber] = [:]
+    /// An array, not a dictionary: 8 bytes a subscriber (each knows its place, `feedIndex`,
+    /// so leaving is O(1)), and the fan-out walks it in order.
+    private(set) var subscribers: [SSESubscriber] = []
     private(set) var subscription = Subscription.idle
     /// Highest sequence number framed by this feed (valid when `lastSeqKnown`).
     private(set) var lastSeq: UInt64 = 0
@@ -41,14 +43,24 @@ final class ChannelFeed {
     // MARK: Subscribers
 
     func attach(_ subscriber: SSESubscriber) {
-        if subscribers.updateValue(subscriber, forKey: ObjectIdentifier(subscriber)) == nil { hub.countSubscriber(io, 1) }
+        guard subscriber.feedIndex < 0 else { return }
+        subscriber.feedIndex = subscribers.count
+        subscribers.append(subscriber)
+        hub.countSubscriber(io, 1)
         lingerTimer?.cancel()
         lingerTimer = nil
     }
 
     func detach(_ subscriber: SSESubscriber) {
-        guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
+        let index = subscriber.feedIndex
+        guard index >= 0, index < subscribers.count, subscribers[index] === subscriber else { return }
+        subscriber.feedIndex = -1
         hub.countSubscriber(io, -1)
+        let last = subscribers.removeLast()
+        if index < subscribers.count {
+            subscribers[index] = last
+            last.feedIndex = index
+        }
         scheduleLinger()
     }
 
@@ -196,7 +208,7 @@ final class ChannelFeed {
         guard !subscribers.isEmpty else { return }
         // One frame per framing, built when the first subscriber reading it is offered the entry.
         var frames: (documented: SharedFrame??, v2: SharedFrame??, s2s: SharedFrame??)
-        for subscriber in subscribers.values where subscriber.isLive {
+        for subscriber in subscribers where subscriber.isLive {
             let shared: SharedFrame?
             switch subscriber.framing {
             case .documented:
@@ -228,7 +240,7 @@ final class ChannelFeed {
         hub.metrics.historyLosses += 1
         lastSeq = last
         forgetClose(after: last)
-        for subscriber in subscribers.values where subscriber.isLive {
+        for subscriber in subscribers where subscriber.isLive {
             subscriber.historyEnded(at: last)
         }
     }
@@ -242,7 +254,7 @@ final class ChannelFeed {
 
     private func closed(at seq: UInt64) {
         closedSeq = seq
-        for subscriber in subscribers.values where subscriber.isLive {
+        for subscriber in subscribers where subscriber.isLive {
             subscriber.channelClosed(at: seq)
         }
     }
@@ -283,7 +295,7 @@ final class ChannelFeed {
         if lastSeqKnown {
             if !filling { fill() }
         } else {
-            for subscriber in subscribers.values where subscriber.isLive {
+            for subscriber in subscribers where subscriber.isLive {
                 subscriber.catchUpFromLog()
             }
         }

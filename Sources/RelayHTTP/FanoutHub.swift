@@ -103,7 +103,8 @@ public final class FanoutHub {
     public let metrics = FanoutMetrics()
     let flushQueue: FlushQueue
     private var feeds: [String: ChannelFeed] = [:]
-    private var commonTimeouts: [Int: CommonTimeout] = [:]
+    /// Every subscriber's idle deadline, on one timer.
+    private(set) lazy var idleDeadlines = IdleDeadlines(clock: clock)
     private var pingTimer: HubTimer?
     let pingFrame = SharedFrame(SSEFrame.ping)
     /// The `retry:` every stream starts with, framed once for all of them (nil: not sent).
@@ -166,18 +167,6 @@ public final class FanoutHub {
         return feed
     }
 
-    /// A libevent common timeout for T seconds; nil once 200 distinct values are in use
-    /// (libevent allows 256 per loop), after which timers use the ordinary heap.
-    func idleTimeout(seconds: Int) -> CommonTimeout? {
-        if let timeout = commonTimeouts[seconds] { return timeout }
-        guard commonTimeouts.count < 200 else { return nil }
-        // libevent's clock here is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more
-        // keep a stream from ending a hair before its T seconds.
-        guard let timeout = clock.commonTimeout(Double(seconds) + 0.01) else { return nil }
-        commonTimeouts[seconds] = timeout
-        return timeout
-    }
-
     /// Called by a subscriber as it ends.
     func remove(_ subscriber: SSESubscriber) {
         subscriber.feed.detach(subscriber)
@@ -224,7 +213,7 @@ public final class FanoutHub {
 
     /// Ends every open stream cleanly (graceful shutdown); clients resume elsewhere.
     public func endAll() {
-        let open = feeds.values.flatMap { $0.subscribers.values }
+        let open = feeds.values.flatMap { $0.subscribers }
         for subscriber in open { subscriber.finish(clean: true) }
     }
 }

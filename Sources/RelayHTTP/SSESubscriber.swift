@@ -82,16 +82,26 @@ final class SSESubscriber {
     private let maxUnsentBytes: Int
 
     private var pumpTimer: HubTimer?
-    private let idleTimer: HubTimer
     /// Ends the stream when the public token it was opened with expires.
     private var expiryTimer: HubTimer?
-    private let idleTimeout: CommonTimeout?
     private let idleSeconds: Double
+    /// When the idle time ends as last armed, and this subscriber's place among the hub's
+    /// idle deadlines (-1: not there). Kept by IdleDeadlines.
+    var idleDeadline = 0.0
+    var idleIndex = -1
+    /// This subscriber's place in its feed's list (-1: not in it). Kept by ChannelFeed.
+    var feedIndex = -1
     /// When the last record was written (monotonic, coarse). The idle timer is not re-armed per
     /// record: when it fires it checks this and re-arms for the rest of the time if needed.
     private var lastRecordAt: Double
-    /// Frames taken this loop iteration, written together by `flush()` (one system call).
+    /// Frames taken this loop iteration, written together by `flush()` (one system call). Its
+    /// capacity is kept between writes, except after a ping: an idle stream holds no array.
     private var outbox: [SharedFrame] = []
+    private var pingQueued = false
+    /// When the last ping was queued (monotonic): a stream with no record since is idle.
+    private var lastPingAt = 0.0
+    /// Whether the outbox holds an array (tests).
+    var holdsOutbox: Bool { outbox.capacity > 0 }
 
     init(output: SubscriberOutput, opening: StreamOpening, feed: ChannelFeed, hub: FanoutHub) {
         self.output = output
@@ -106,14 +116,12 @@ final class SSESubscriber {
         flushQueue = hub.flushQueue
         metrics = hub.metrics
         maxUnsentBytes = hub.settings.maxUnsentBytes
-        idleTimeout = hub.idleTimeout(seconds: opening.idleSeconds)
         idleSeconds = Double(opening.idleSeconds)
         lastRecordAt = hub.clock.monotonicSeconds
         pingSlot = hub.assignPingSlot()
-        var onIdle: () -> Void = {}
-        idleTimer = hub.clock.timer { onIdle() }
-        onIdle = { [unowned self] in self.idleTimedOut() }
-        if let idleTimeout { idleTimer.arm(common: idleTimeout) } else { idleTimer.arm(idleSeconds + 0.01) }
+        // libevent's clock is CLOCK_MONOTONIC_COARSE (a few ms of resolution): 10 ms more keep a
+        // stream from ending a hair before its T seconds.
+        hub.idleDeadlines.add(self, at: lastRecordAt + idleSeconds + 0.01)
     }
 
     // MARK: Starting
@@ -157,6 +165,7 @@ final class SSESubscriber {
         state = .catchingUp(.writing(backlog: page.records[...], read: page))
         // Strong: the output drops this closure when the stream ends, which breaks the cycle.
         output.startStream(status: 200, headers: headers) { self.leave() }
+        output.releaseRequestState()
         // First `retry:` (browsers reconnect that soon after a drain), then the records.
         if framing != .s2s, let retry = hub.retryFrame { enqueue(retry) }
         flush()
@@ -259,6 +268,8 @@ final class SSESubscriber {
             return finish(clean: true, done: true)
         }
         state = .live
+        // Caught up: the catch-up's outbox array goes (live records are rare for most streams).
+        if outbox.isEmpty { outbox = [] }
         // An S2 read session says at once that it is caught up (a heartbeat: the tail alone).
         if framing == .s2s { ping(hub.pingFrame) }
     }
@@ -320,7 +331,12 @@ final class SSESubscriber {
     func flush() {
         guard !outbox.isEmpty, !isEnded else { return }
         let queued = output.write(outbox)
-        outbox.removeAll(keepingCapacity: true)
+        if pingQueued {
+            pingQueued = false
+            outbox = []
+        } else {
+            outbox.removeAll(keepingCapacity: true)
+        }
         if queued > maxUnsentBytes { dropSlow() }
     }
 
@@ -329,6 +345,10 @@ final class SSESubscriber {
     func ping(_ comment: SharedFrame) {
         // (`delivered` is the client's Last-Event-ID until the first read: any number at all.)
         let tail = delivered == .max ? .max : delivered + 1
+        // Idle since the last ping: the output may let go of what it held for a backlog.
+        if lastRecordAt < lastPingAt && outbox.isEmpty { output.streamIdle() }
+        lastPingAt = hub.clock.monotonicSeconds
+        pingQueued = true
         switch framing {
         case .documented: enqueue(comment)
         case .v2:
@@ -357,11 +377,14 @@ final class SSESubscriber {
         finish(clean: false)
     }
 
-    private func idleTimedOut() {
-        let remaining = lastRecordAt + idleSeconds - hub.clock.monotonicSeconds
+    /// Called by the hub's IdleDeadlines when the deadline last set passes.
+    func idleDeadlinePassed() {
+        guard !isEnded else { return }
+        let now = hub.clock.monotonicSeconds
+        let remaining = lastRecordAt + idleSeconds - now
         if remaining > 0.005 {
-            // Records came since the timer was armed: wait for the rest of the idle time.
-            return idleTimer.arm(remaining + 0.01)
+            // Records came since the deadline was set: wait for the rest of the idle time.
+            return hub.idleDeadlines.add(self, at: now + remaining + 0.01)
         }
         metrics.idleTimeouts += 1
         finish(clean: true, done: true)
@@ -424,7 +447,7 @@ final class SSESubscriber {
     func leave() {
         guard !isEnded else { return }
         state = .ended
-        idleTimer.cancel()
+        hub.idleDeadlines.remove(self)
         expiryTimer?.cancel()
         pumpTimer?.cancel()
         hub.remove(self)

@@ -21,6 +21,19 @@ protocol SubscriberOutput: AnyObject {
     func endStream()
     /// Drops the connection.
     func abort()
+    /// The stream has started: what was kept for the request alone can go (a stream may live
+    /// for hours, and there may be 100,000 of them).
+    func releaseRequestState()
+    /// No record for a while (a keepalive is due): what an idle stream need not hold can go.
+    func streamIdle()
 }
 
-extension HTTPExchange: SubscriberOutput {}
+extension SubscriberOutput {
+    func releaseRequestState() {}
+    func streamIdle() {}
+}
+
+extension HTTPExchange: SubscriberOutput {
+    /// The route and caller worked out when the head arrived (RelayServer's admission).
+    func releaseRequestState() { attachment = nil }
+}

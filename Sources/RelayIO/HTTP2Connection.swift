@@ -39,6 +39,7 @@ final class HTTP2Connection: ServerConnection {
     static let controlFrameBurst = 200.0
     static let controlFramesPerSecond = 50.0
 
+    var tableIndex = -1
     let server: HTTPServer
     private let bev: OpaquePointer
     private let tls: Bool

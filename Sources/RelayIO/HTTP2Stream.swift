@@ -225,6 +225,11 @@ final class HTTP2Stream: ExchangeCarrier {
     }
 
     /// While paused no piece is delivered and the body deadline waits.
+    /// An idle stream lets its queue's array go (the connection's buffers are shared).
+    func streamIdle() {
+        if pendingBytes == 0 && pendingStart == 0 && pending.isEmpty { pending = [] }
+    }
+
     func pauseBody() {
         guard streamedBody, !bodyPaused else { return }
         bodyPaused = true

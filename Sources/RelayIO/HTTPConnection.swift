@@ -10,6 +10,12 @@
 // lingering close. A response the client does not read is bounded by the bufferevent's write
 // timeout. Input is read at most `readHighWater` bytes ahead, so a connection holds little
 // besides the body it was allowed to send.
+// An idle stream is parked: a plain-TCP connection streaming a response with nothing queued and
+// nothing to read gives its bufferevent (about 1 KiB with its two buffers) and its timer back,
+// and keeps only a read event on the socket. Frames go straight to the socket as before; what
+// the socket does not take, input, or the end of the stream brings a bufferevent back. A stream
+// unparked by a backlog is parked again only once its owner has found it idle (`streamIdle`,
+// before a keepalive), so a busy slow reader does not make and free a bufferevent per record.
 // A connection whose first bytes are the HTTP/2 preface is handed, bufferevent and all, to an
 // HTTP2Connection (h2c with prior knowledge); a TLS connection arrives here only when ALPN chose
 // HTTP/1.1 (or nothing).
@@ -26,6 +32,8 @@ protocol ServerConnection: AnyObject {
     func close()
     /// The server is draining: finish what is in flight, take nothing new.
     func drain()
+    /// Its place in the server's table (-1: not in it). Kept by HTTPServer.
+    var tableIndex: Int { get set }
 }
 
 final class HTTPConnection: ServerConnection, ExchangeCarrier {
@@ -53,11 +61,18 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// Strong: the server's table holds the connection until `close()`, which removes it, so
     /// the cycle ends with the connection; the server (and its loop) outlive every connection.
     let server: HTTPServer
-    private let bev: OpaquePointer
+    /// The bufferevent, nil while parked (then `watch` is set).
+    private var socketBev: OpaquePointer?
+    /// While parked: a read event on the socket (input, the client's end or an error unpark it).
+    private var watch: OpaquePointer?
+    /// Only where the connection is known not to be parked.
+    private var bev: OpaquePointer { socketBev! }
     let fd: Int32
+    var tableIndex = -1
     private(set) var phase = Phase.awaitingHead(started: false)
     private(set) var closed = false
     private var exchange: HTTPExchange?
+    /// Created when first armed, dropped while parked.
     private var timer: LoopTimer?
     private var deadline = Deadline.idle
     private var keepAlive = true
@@ -85,13 +100,20 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// Takes `bev` (which owns the socket); plain TCP unless `tls`.
     init(server: HTTPServer, bev: OpaquePointer, tls: Bool) {
         self.server = server
-        self.bev = bev
+        self.socketBev = bev
         self.fd = bufferevent_getfd(bev)
         self.tls = tls
     }
 
     func start() {
-        timer = LoopTimer(loop: server.loop) { [unowned self] in self.deadlinePassed() }
+        configure(bev)
+        arm(.idle)
+        // A request sent together with the TLS handshake is already in the input.
+        if evbuffer_get_length(input) > 0 { process() }
+    }
+
+    /// Callbacks, watermarks and timeouts of the connection's bufferevent (new, or unparked).
+    private func configure(_ bev: OpaquePointer) {
         bufferevent_setcb(bev, { _, arg in
             Unmanaged<HTTPConnection>.fromOpaque(arg!).takeUnretainedValue().process()
         }, { _, arg in
@@ -106,16 +128,85 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         var write = timeval(server.limits.writeTimeoutSeconds)
         bufferevent_set_timeouts(bev, nil, &write)
         bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
-        arm(.idle)
-        // A request sent together with the TLS handshake is already in the input.
-        if evbuffer_get_length(input) > 0 { process() }
     }
+
+    // MARK: Parking idle streams
+
+    /// Parks the connection if it is an idle stream: plain TCP, streaming a response (no request
+    /// body still arriving), nothing queued, nothing read and unhandled. Its bufferevent is freed
+    /// without closing the socket, its timer too; a read event watches the socket meanwhile.
+    private func parkIfIdle() {
+        guard !tls, !closed, phase == .streaming, !streamingBody, !wokenByInput, !recentBacklog, let bev = socketBev,
+              evbuffer_get_length(bufferevent_get_output(bev)) == 0,
+              evbuffer_get_length(bufferevent_get_input(bev)) == 0 else { return }
+        // Unretained: close() frees the event before the server's table lets the connection go.
+        guard let watch = event_new(server.loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
+            Unmanaged<HTTPConnection>.fromOpaque(arg!).takeUnretainedValue().wokeUp()
+        }, Unmanaged.passUnretained(self).toOpaque()) else { return }
+        // fd -1 first: the socket outlives this bufferevent (BEV_OPT_CLOSE_ON_FREE closes the fd
+        // its read event holds). Freeing it inside its own callback is safe: libevent holds a
+        // reference until the callback returns.
+        bufferevent_setfd(bev, -1)
+        bufferevent_free(bev)
+        socketBev = nil
+        timer?.cancel()
+        timer = nil
+        event_add(watch, nil)
+        self.watch = watch
+        server.parkedStreams += 1
+    }
+
+    /// The client sent something, closed, or the socket failed: a bufferevent takes over, and
+    /// its own read callback (the socket is still readable) handles what woke the connection.
+    private func wokeUp() {
+        guard unpark() != nil else { return }
+        // Not parked again before the bufferevent has read what woke it: an unparked
+        // bufferevent's write callback runs at once, with nothing queued (outputDrained).
+        wokenByInput = true
+    }
+
+    /// Unparked by input (or the client's end) that the bufferevent has not read yet.
+    private var wokenByInput = false
+    /// The socket did not take everything written straight to it since the stream was last
+    /// found idle: not parked until it is found idle again.
+    private var recentBacklog = false
+
+    func streamIdle() {
+        if recentBacklog {
+            recentBacklog = false
+            return
+        }
+        if socketBev != nil { parkIfIdle() }
+    }
+
+    /// A bufferevent again for a parked connection (the one it has otherwise); nil when none
+    /// could be made, and then the connection is closed.
+    private func unpark() -> OpaquePointer? {
+        if let socketBev { return socketBev }
+        guard let watch else { return nil }
+        event_free(watch)
+        self.watch = nil
+        server.parkedStreams -= 1
+        guard let bev = bufferevent_socket_new(server.loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            evutil_closesocket(fd)
+            handedOver = true   // no bufferevent for close() to free
+            close()
+            return nil
+        }
+        socketBev = bev
+        configure(bev)
+        return bev
+    }
+
+    /// Whether the connection is parked (tests).
+    var isParked: Bool { watch != nil }
 
     // MARK: Reading
 
     /// Reads as far as the input and the phase allow; re-entered calls return at once (the
     /// outer loop goes on), so pipelined requests are served one after another, not nested.
     private func process() {
+        wokenByInput = false
         guard !inProcess else { return }
         inProcess = true
         defer { inProcess = false }
@@ -501,9 +592,13 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     /// drains. Under TLS everything is queued: the bufferevent encrypts it.
     func writeStream(_ frames: [SharedFrame]) -> Int {
         guard !closed, phase == .streaming else { return 0 }
-        let output = bufferevent_get_output(bev)
+        var output: OpaquePointer? = nil
+        if let socketBev { output = bufferevent_get_output(socketBev) }
         var sent = 0
-        if !tls && evbuffer_get_length(output) == 0 {
+        var direct = false
+        // Parked (no output buffer): nothing is queued.
+        if !tls && (output == nil || evbuffer_get_length(output) == 0) {
+            direct = true
             if frames.count == 1, let frame = frames.first {
                 let (start, length) = region(frame)
                 sent = max(0, relay_send_now(fd, frame.bytes + start, UInt(length)))
@@ -524,13 +619,25 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         for frame in frames {
             let (start, length) = region(frame)
             if sent >= length { sent -= length; continue }
+            if output == nil {
+                // Parked, and the socket did not take everything: the rest waits in a
+                // bufferevent, which goes again once it has written it (outputDrained).
+                guard let bev = unpark() else { return Int.max }
+                output = bufferevent_get_output(bev)
+            }
             // A refused reference would lose bytes mid-stream: report the connection as
             // hopelessly behind, so that its subscriber is dropped (it resumes with its id).
             guard frame.addReference(to: output, offset: start + sent, length: length - sent) else { return Int.max }
             queued += length - sent
             sent = 0
         }
-        return queued == 0 ? 0 : evbuffer_get_length(output)
+        if queued == 0 {
+            // Unparked by input it has since discarded: park again.
+            if socketBev != nil { parkIfIdle() }
+            return 0
+        }
+        if direct { recentBacklog = true }
+        return evbuffer_get_length(output)
     }
 
     private func region(_ frame: SharedFrame) -> (start: Int, length: Int) {
@@ -538,12 +645,13 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     }
 
     var unsentStreamBytes: Int {
-        closed ? 0 : evbuffer_get_length(bufferevent_get_output(bev))
+        guard !closed, let socketBev else { return 0 }
+        return evbuffer_get_length(bufferevent_get_output(socketBev))
     }
 
     /// Ends a stream cleanly: the last chunk on HTTP/1.1, the end of the connection on 1.0.
     func endStream() {
-        guard !closed, phase == .streaming else { return }
+        guard !closed, phase == .streaming, unpark() != nil else { return }
         if chunkedStream { write(Array("0\r\n\r\n".utf8)) }
         if server.closeAfterEveryResponse || discardedWhileStreaming || streamingBody { keepAlive = false }
         responseComplete()
@@ -636,6 +744,8 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
 
     private func outputDrained() {
         switch phase {
+        case .streaming:
+            if outputLength == 0 { parkIfIdle() }
         case .closing:
             if outputLength == 0 { linger() }
         case .awaitingHead(started: false):
@@ -679,6 +789,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         case .body: (common, seconds) = (server.bodyTimeout, server.limits.bodyTimeoutSeconds)
         case .linger: (common, seconds) = (server.lingerTimeout, 2)
         }
+        if timer == nil { timer = LoopTimer(loop: server.loop) { [unowned self] in self.deadlinePassed() } }
         if let common { timer?.arm(common: common) } else { timer?.arm(seconds) }
     }
 
@@ -705,6 +816,7 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
     }
 
     private func event(_ events: Int16) {
+        wokenByInput = false
         if events & Int16(BEV_EVENT_TIMEOUT) != 0 {
             server.count(\.writeTimeouts)
             return close()
@@ -740,7 +852,15 @@ final class HTTPConnection: ServerConnection, ExchangeCarrier {
         guard !closed else { return }
         closed = true
         timer?.cancel()
-        if !handedOver { bufferevent_free(bev) }
+        if let watch {
+            // Parked: the socket is this connection's own to close.
+            event_free(watch)
+            self.watch = nil
+            server.parkedStreams -= 1
+            evutil_closesocket(fd)
+        } else if !handedOver {
+            bufferevent_free(bev)
+        }
         if reserved > 0 {
             server.releaseBody(reserved)
             reserved = 0

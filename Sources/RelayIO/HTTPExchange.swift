@@ -33,6 +33,9 @@ protocol ExchangeCarrier: AnyObject {
     /// by HTTP/2 flow control), and start again.
     func pauseBody()
     func resumeBody()
+    /// The stream's owner found it idle (nothing written to it for a while, a keepalive is
+    /// due): what an idle stream need not hold can go.
+    func streamIdle()
 }
 
 /// How a streamed request body ended.
@@ -50,16 +53,18 @@ public final class HTTPExchange {
     /// The carrier, until the exchange is answered (or its client has gone).
     private var carrier: ExchangeCarrier?
     private var answered = false
-    private var head: HTTPRequestHead
+    /// The request's header fields (not the whole head: an exchange that streams lives long,
+    /// and what else the head says is kept below, or was needed only to read the request).
+    private var fields: [(name: String, value: String)]
     public let method: HTTPMethod
-    /// The path as sent, not percent-decoded.
-    public let path: String
-    /// The raw query string (after "?"), or nil.
-    public let query: String?
+    /// The path as sent, not percent-decoded. Empty once a stream has started (see `startStream`).
+    public private(set) var path: String
+    /// The raw query string (after "?"), or nil; nil once a stream has started.
+    public private(set) var query: String?
     /// 0 for HTTP/1.0, 1 for HTTP/1.1 and HTTP/2.
     public let minorVersion: Int
     /// Whether the request arrived over HTTP/2.
-    public var isHTTP2: Bool { head.majorVersion == 2 }
+    public let isHTTP2: Bool
     /// Whatever the server's user decided about this request when its head arrived (the relay
     /// keeps the route and the caller here, so that they are worked out once).
     public var attachment: Any?
@@ -76,7 +81,8 @@ public final class HTTPExchange {
     private let server: HTTPServer
 
     init(head: HTTPRequestHead, carrier: ExchangeCarrier, server: HTTPServer) {
-        self.head = head
+        fields = head.fields
+        isHTTP2 = head.majorVersion == 2
         self.carrier = carrier
         self.server = server
         method = HTTPMethod(rawValue: head.method) ?? .other
@@ -88,10 +94,8 @@ public final class HTTPExchange {
     /// A request header (case-insensitive name), or nil. Values never hold control characters:
     /// the server refused such requests before any handler saw them.
     public func header(_ name: String) -> String? {
-        // The fields alone: `head.value` copied the whole head (its strings and arrays) per call.
-        let lowercased = name.lowercased()
-        for field in head.fields where field.name == lowercased { return field.value }
-        return nil
+        let name = name.lowercased()
+        return fields.first { $0.name == name }?.value
     }
 
     func receivedBody(_ bytes: [UInt8]) { requestBody = bytes }
@@ -137,7 +141,7 @@ public final class HTTPExchange {
 
     /// Starts a streamed response (chunked on HTTP/1.1, close-delimited on HTTP/1.0, DATA
     /// frames on HTTP/2): the head is queued at once. `onClose` runs if the client goes away
-    /// before `endStream()`.
+    /// before `endStream()`. The request's header fields, path and query are dropped here.
     public func startStream(status: Int, headers: [(String, String)], onClose: @escaping () -> Void) {
         guard !answered, !streaming else { return }
         guard let carrier, carrier.startStream(status: status, headers: headers) else {
@@ -147,8 +151,11 @@ public final class HTTPExchange {
         }
         streaming = true
         self.onClose = onClose
-        // A stream lives for minutes and there may be 100,000: drop the request's header fields.
-        head.fields = []
+        // A stream lives for minutes and there may be 100,000: drop the request's header fields,
+        // path and query (read when the request was handled, never after).
+        fields = []
+        path = ""
+        query = nil
         requestBody = []
     }
 
@@ -165,6 +172,14 @@ public final class HTTPExchange {
     public var unsentBytes: Int {
         guard streaming, !answered, let carrier else { return 0 }
         return carrier.unsentStreamBytes
+    }
+
+    /// Tells the carrier that this stream has been idle (no record for a while; the relay calls
+    /// it before each keepalive): an HTTP/1.1 connection that stopped parking after a backlog
+    /// may park again.
+    public func streamIdle() {
+        guard streaming, !answered else { return }
+        carrier?.streamIdle()
     }
 
     /// Ends a streamed response cleanly.

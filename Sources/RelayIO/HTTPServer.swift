@@ -96,7 +96,9 @@ public final class HTTPServer {
     let loop: EventLoop
     let limits: HTTPServerLimits
     private var listeners: [OpaquePointer] = []
-    private var connections: [ObjectIdentifier: ServerConnection] = [:]
+    /// An array, not a dictionary (16 bytes a connection): each connection knows its place
+    /// (`tableIndex`), so removing one is O(1).
+    private var connections: [ServerConnection] = []
     /// The TLS context when the server speaks TLS; every connection then starts a handshake.
     private var tls: TLSContext?
     private var resumeTimer: LoopTimer?
@@ -108,10 +110,12 @@ public final class HTTPServer {
     /// Request body bytes buffered now, across connections.
     public private(set) var bufferedBodyBytes = 0
     public var openConnections: Int { connections.count }
+    /// HTTP/1.1 streams parked while idle (HTTPConnection): no bufferevent, no timer.
+    public internal(set) var parkedStreams = 0
     /// When set, answered requests close their connection (a draining node sheds keep-alive
     /// clients), and HTTP/2 connections are told to go away (GOAWAY).
     public var closeAfterEveryResponse = false {
-        didSet { if closeAfterEveryResponse { for connection in Array(connections.values) { connection.drain() } } }
+        didSet { if closeAfterEveryResponse { for connection in connections { connection.drain() } } }
     }
 
     let headTimeout: CommonTimeout?
@@ -195,7 +199,7 @@ public final class HTTPServer {
                 evutil_closesocket(fd)
                 return
             }
-            connections[ObjectIdentifier(handshake)] = handshake
+            track(handshake)
             return handshake.start()
         }
         guard let bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
@@ -206,7 +210,7 @@ public final class HTTPServer {
     }
 
     private func start(_ connection: HTTPConnection) {
-        connections[ObjectIdentifier(connection)] = connection
+        track(connection)
         connection.start()
     }
 
@@ -221,13 +225,13 @@ public final class HTTPServer {
     /// A connection speaks HTTP/2 from here on (the h2c preface arrived, or ALPN chose "h2").
     func startHTTP2(bev: OpaquePointer, tls: Bool) {
         let connection = HTTP2Connection(server: self, bev: bev, tls: tls)
-        connections[ObjectIdentifier(connection)] = connection
+        track(connection)
         connection.start()
     }
 
     /// A TLS handshake finished: ALPN picked the protocol.
     func handshakeFinished(_ handshake: TLSHandshake, bev: OpaquePointer, http2: Bool) {
-        connections.removeValue(forKey: ObjectIdentifier(handshake))
+        connectionClosed(handshake)
         if http2 { startHTTP2(bev: bev, tls: true) } else { start(HTTPConnection(server: self, bev: bev, tls: true)) }
     }
 
@@ -267,8 +271,21 @@ public final class HTTPServer {
 
     // MARK: Bookkeeping called by connections and exchanges
 
+    private func track(_ connection: ServerConnection) {
+        guard connection.tableIndex < 0 else { return }
+        connection.tableIndex = connections.count
+        connections.append(connection)
+    }
+
     func connectionClosed(_ connection: ServerConnection) {
-        connections.removeValue(forKey: ObjectIdentifier(connection))
+        let index = connection.tableIndex
+        guard index >= 0, index < connections.count, connections[index] === connection else { return }
+        connection.tableIndex = -1
+        let last = connections.removeLast()
+        if index < connections.count {
+            connections[index] = last
+            last.tableIndex = index
+        }
     }
 
     func exchangeStarted() { outstanding += 1 }

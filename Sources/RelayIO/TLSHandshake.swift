@@ -24,6 +24,7 @@ final class TLSContext {
 }
 
 final class TLSHandshake: ServerConnection {
+    var tableIndex = -1
     private let server: HTTPServer
     private var bev: OpaquePointer?
     private var timer: LoopTimer?

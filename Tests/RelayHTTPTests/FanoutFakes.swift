@@ -182,6 +182,10 @@ final class FakeOutput: SubscriberOutput {
         onClose = nil
     }
 
+    /// streamIdle calls (the hub found the stream idle before a ping).
+    var idleCalls = 0
+    func streamIdle() { idleCalls += 1 }
+
     func abort() {
         guard isStreaming else { return }
         aborted = true

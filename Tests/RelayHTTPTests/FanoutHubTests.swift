@@ -7,6 +7,12 @@ import RelayCore
 @testable import RelayStorage
 import XCTest
 
+/// glibc's usable size of an object's allocation (malloc.h is not in the Glibc module).
+@_silgen_name("malloc_usable_size")
+private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> Int
+
+private func allocatedBytes(_ object: AnyObject) -> Int { mallocUsableSize(Unmanaged.passUnretained(object).toOpaque()) }
+
 final class FanoutHubTests: XCTestCase {
     var loop: EventLoop!
     /// The hub's time: moved only by `spin`.
@@ -72,7 +78,7 @@ final class FanoutHubTests: XCTestCase {
     }
 
     func subscriber(_ client: Client) -> SSESubscriber? {
-        hub.feed(session: "s1", io: .output).subscribers.values.first { $0.output === client.output }
+        hub.feed(session: "s1", io: .output).subscribers.first { $0.output === client.output }
     }
 
     func state(_ client: Client) -> String {
@@ -664,6 +670,79 @@ final class FanoutHubTests: XCTestCase {
         XCTAssertEqual(hub.subscriberCount, 0)
     }
 
+    /// Idle deadlines share one hub timer (IdleDeadlines): each stream still ends at its own
+    /// T seconds after its last record, whatever the others do, and one that leaves is no
+    /// longer among them.
+    func testIdleDeadlinesOfManyStreamsOnOneTimer() {
+        log.append(channel, 1...1)
+        let short = open(idleSeconds: 5)
+        let long = open(idleSeconds: 30)
+        let reset = open(idleSeconds: 10)
+        let leaving = open(idleSeconds: 3)
+        pubsub.confirm(channel)
+        log.answerNext()
+        log.answerNext()
+        log.answerNext()
+        log.answerNext()
+        XCTAssertEqual(hub.idleDeadlines.count, 4)
+        leaving.output.clientLeaves()
+        XCTAssertEqual(hub.idleDeadlines.count, 3, "a stream that left holds no deadline")
+        spin(4.9)
+        XCTAssertFalse(short.output.endedCleanly)
+        spin(0.2)
+        XCTAssertTrue(short.output.endedCleanly, "5 s")
+        XCTAssertFalse(reset.output.endedCleanly)
+        // A record at 6 s restarts the 10 s of `reset` (and of `long`, which has 30).
+        spin(0.9)
+        log.append(channel, 2...2)
+        pubsub.publish(channel, 2)
+        flush()
+        XCTAssertTrue(reset.output.text.contains("id: 2\n"))
+        spin(9.8)
+        XCTAssertFalse(reset.output.endedCleanly, "its 10 s count from the record at 6 s")
+        spin(0.3)
+        XCTAssertTrue(reset.output.endedCleanly)
+        XCTAssertFalse(long.output.endedCleanly)
+        spin(20)
+        XCTAssertTrue(long.output.endedCleanly)
+        XCTAssertEqual(hub.metrics.idleTimeouts, 3)
+        XCTAssertEqual(hub.idleDeadlines.count, 0)
+        XCTAssertEqual(hub.subscriberCount, 0)
+    }
+
+    /// A stream keeps its outbox's array between records, and lets it go once caught up and
+    /// with a ping (an idle stream holds none).
+    func testAnIdleStreamHoldsNoOutboxAfterAPing() {
+        let client = liveClient(upTo: 1)
+        let sub = subscriber(client)
+        XCTAssertEqual(sub?.holdsOutbox, false, "let go once caught up")
+        log.append(channel, 2...2)
+        pubsub.publish(channel, 2)
+        flush()
+        XCTAssertTrue(client.output.text.contains("id: 2\n"))
+        XCTAssertEqual(sub?.holdsOutbox, true, "records keep it")
+        spin(16)
+        XCTAssertTrue(client.output.text.contains(": ping"), client.output.text)
+        XCTAssertEqual(sub?.holdsOutbox, false, "a ping lets it go")
+    }
+
+    /// Before a ping, a stream with no record since the ping before is reported idle to its
+    /// output (an HTTP/1.1 connection may then park again); one with records is not.
+    func testIdleStreamsAreReportedIdleBeforeAPing() {
+        let client = liveClient(upTo: 1)
+        spin(15.5)
+        XCTAssertEqual(client.output.idleCalls, 0, "the first ping: a record (the first batch) came since the stream began")
+        spin(15)
+        XCTAssertEqual(client.output.idleCalls, 1)
+        log.append(channel, 2...2)
+        pubsub.publish(channel, 2)
+        flush()
+        spin(15)
+        XCTAssertEqual(client.output.idleCalls, 1, "a record came since the ping before")
+        spin(15)
+        XCTAssertEqual(client.output.idleCalls, 2)
+    }
+
     /// The client leaves during a paused catch-up: the subscriber is gone and writes no more.
     func testClientLeavingDuringCatchUpStopsIt() {
         makeHub(maxUnsentBytes: 400)
@@ -685,6 +764,10 @@ final class FanoutHubTests: XCTestCase {
     /// and dropped once the stream starts, so the state stays small.
     func testStateStaysSmall() {
         XCTAssertLessThanOrEqual(MemoryLayout<SSESubscriber.State>.size, 40)
+        // The whole subscriber: one allocation of at most this (there may be 100,000).
+        if let subscriber = subscriber(liveClient(upTo: 1)) {
+            XCTAssertLessThanOrEqual(allocatedBytes(subscriber), 264)
+        }
         let client = liveClient(upTo: 1)
         guard case .live = subscriber(client)?.state else { return XCTFail("not live") }
     }
