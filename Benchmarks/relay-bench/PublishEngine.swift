@@ -16,6 +16,8 @@ final class PublishEngine {
         var bodyBytes: Int
         /// nil: HTTP/1.1; else HTTP/2 with this many appends in flight per connection.
         var streamsPerConnection: Int? = nil
+        /// Appends in all (nil: no limit).
+        var limit: Int? = nil
     }
 
     private final class Lane {
@@ -80,6 +82,12 @@ final class PublishEngine {
         timer = loop.every(0.002) { [weak self] in self?.tick() }
     }
 
+    /// Every append of `limit` was scheduled and none is waiting or in flight.
+    var done: Bool {
+        guard let limit = settings.limit else { return false }
+        return scheduled >= limit && waitingHead >= waiting.count && !lanes.contains(where: \.busy)
+    }
+
     func stop() {
         timer?.cancel()
         for client in http2Clients { client.close() }
@@ -87,7 +95,7 @@ final class PublishEngine {
 
     private func tick() {
         let due = Int((Clock.monotonicSeconds() - startedAt) * settings.ratePerSecond)
-        while scheduled < due {
+        while scheduled < min(due, settings.limit ?? .max) {
             let channel = nextChannel
             nextChannel = (nextChannel + 1) % settings.channels
             scheduled += 1
