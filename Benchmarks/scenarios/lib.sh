@@ -39,11 +39,11 @@ start_redis() {
   echo "redis did not start" >&2; exit 1
 }
 
-# start_relay PORT REDIS_PORT [WORKERS]: one node, or a supervisor with N workers on one port.
-# PING_SECONDS: the SSE ping interval (default 15).
+# start_relay PORT REDIS_PORT [WORKERS] [HOST]: one node, or a supervisor with N workers on one
+# port, on 127.0.0.1 (HOST: another address). PING_SECONDS: the SSE ping interval (default 15).
 start_relay() {
   local workers=${3:-1}
-  RELAY_PING_INTERVAL_SECONDS=${PING_SECONDS:-15} "$RELAY" serve --listen "127.0.0.1:$1" --redis "redis://127.0.0.1:$2" \
+  RELAY_PING_INTERVAL_SECONDS=${PING_SECONDS:-15} "$RELAY" serve --listen "${4:-127.0.0.1}:$1" --redis "redis://127.0.0.1:$2" \
     --workers "$workers" >"$WORK/relay-$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done

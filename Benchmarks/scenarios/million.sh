@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Scenario 12: a million concurrent SSE subscribers on this one machine, then one broadcast.
 # One Redis, the relay as W workers on one port (each a node under the 20,000-file limit), the
-# subscribers from many relay-bench processes (each under 20,000 files) bound to many loopback
-# source addresses (each has its own ephemeral port range). Once they are up (or stop coming):
-# one record to every channel, so that every subscriber gets one, timed to the last arrival.
+# subscribers from many relay-bench processes (each under 20,000 files). A connection's 4-tuple
+# must be unique, so one destination address and port takes at most ~28,000 connections (the
+# ephemeral port range) from one source address: the relay listens on 0.0.0.0 and the
+# subscribers connect to many loopback destinations, 127.0.0.2, 127.0.0.3, ... (each has its own
+# ports). Not bound source addresses (relay-bench --sources): bind() to an address with port 0
+# searches that address's whole port space, which was seen to take ~2 ms a call at ~15,000
+# ports in use, a few hundred connects/s. Once they are up (or stop coming): one record to
+# every channel, so that every subscriber gets one, timed to the last arrival.
 # Reports what the connections cost: relay RSS (workers, minus their baseline), the kernel's
 # share (Slab, SUnreclaim, TCP memory), the load generator's RSS, and CPU per phase.
 #
@@ -11,8 +16,8 @@
 #   --tune-kernel  raise the kernel settings that bound this scale (printed, restored on exit)
 #   --smoke        a few seconds, 2,000 subscribers over 2 workers and 2 processes (CI)
 # Environment: RELAY_PORT (8097), REDIS_PORT (6397), MIN_AVAILABLE_MB (1536: below it the load
-# is stopped), PER_PROCESS (17000 subscribers per relay-bench process), PER_SOURCE (20000
-# connections per source address), PING_SECONDS (60), BROADCAST_WAIT (120 s).
+# is stopped), PER_PROCESS (17000 subscribers per relay-bench process), PER_DESTINATION (20000
+# connections per destination address), PING_SECONDS (60), BROADCAST_WAIT (120 s).
 # Exits non-zero when fewer subscribers than asked were established or not all got the record.
 TUNE=0; SMOKE=0
 while [ $# -gt 0 ]; do
@@ -25,10 +30,10 @@ while [ $# -gt 0 ]; do
 done
 source "$(dirname "$0")/lib.sh"
 if [ "$SMOKE" = 1 ]; then
-  SUBS=2000; WORKERS=2; CHANNELS=4; RAMP=4000; PER_PROCESS=1000; PER_SOURCE=1000; TUNE=0
+  SUBS=2000; WORKERS=2; CHANNELS=4; RAMP=4000; PER_PROCESS=1000; PER_DESTINATION=1000; TUNE=0
 else
   SUBS=${1:-1000000}; WORKERS=${2:-60}; CHANNELS=${3:-100}; RAMP=${4:-10000}
-  PER_PROCESS=${PER_PROCESS:-17000}; PER_SOURCE=${PER_SOURCE:-20000}
+  PER_PROCESS=${PER_PROCESS:-17000}; PER_DESTINATION=${PER_DESTINATION:-20000}
 fi
 RELAY_PORT=${RELAY_PORT:-8097}; REDIS_PORT=${REDIS_PORT:-6397}
 MIN_AVAILABLE_MB=${MIN_AVAILABLE_MB:-1536}; BROADCAST_WAIT=${BROADCAST_WAIT:-120}
@@ -37,7 +42,8 @@ MIN_AVAILABLE_MB=${MIN_AVAILABLE_MB:-1536}; BROADCAST_WAIT=${BROADCAST_WAIT:-120
 export PING_SECONDS=${PING_SECONDS:-60}
 export RELAY_HTTP_TIMEOUT_SECONDS=${RELAY_HTTP_TIMEOUT_SECONDS:-$((PING_SECONDS * 2))}   # must exceed the ping interval
 PROCS=$(( (SUBS + PER_PROCESS - 1) / PER_PROCESS ))
-SOURCES=$(( (SUBS + PER_SOURCE - 1) / PER_SOURCE ))
+DESTINATIONS=$(( (SUBS + PER_DESTINATION - 1) / PER_DESTINATION ))
+URLS=(); for i in $(seq 2 $((DESTINATIONS + 1))); do URLS+=(--url "http://127.0.0.$i:$RELAY_PORT"); done
 # relay-bench subscribe runs until the broadcast is in (then the script stops it); this bounds
 # it. Streams ask the relay for Timeout-Seconds 600, so the whole run stays under that.
 HOLD=$(( SUBS / RAMP + BROADCAST_WAIT + 120 )); [ "$HOLD" -gt 590 ] && HOLD=590
@@ -86,7 +92,7 @@ tune_kernel() {
   return 0
 }
 
-echo "== million: $SUBS subscribers, $WORKERS relay workers, $CHANNELS channels, ramp $RAMP/s, $PROCS relay-bench processes, $SOURCES source addresses"
+echo "== million: $SUBS subscribers, $WORKERS relay workers, $CHANNELS channels, ramp $RAMP/s, $PROCS relay-bench processes, $DESTINATIONS destination addresses"
 for key in net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.core.netdev_max_backlog net.ipv4.ip_local_port_range \
            net.ipv4.tcp_mem net.ipv4.tcp_rmem net.ipv4.tcp_wmem fs.file-max fs.nr_open net.netfilter.nf_conntrack_max; do
   echo "kernel: $key = $(sysctl_value $key)"
@@ -153,7 +159,7 @@ aborted() { [ -e "$WORK/aborted" ]; }
 build
 start_redis "$REDIS_PORT"
 REDIS_PID=${PIDS[-1]}
-start_relay "$RELAY_PORT" "$REDIS_PORT" "$WORKERS"
+start_relay "$RELAY_PORT" "$REDIS_PORT" "$WORKERS" 0.0.0.0
 RELAY_PID=${PIDS[-1]}
 # Every worker listening (SO_REUSEPORT spreads connections over the listeners there are).
 listeners() { awk -v port=":$(printf '%04X' "$RELAY_PORT")" '$4 == "0A" && substr($2, length($2) - 4) == port' /proc/net/tcp | wc -l; }
@@ -161,13 +167,13 @@ for _ in $(seq 300); do
   [ "$(listeners)" -ge "$WORKERS" ] && break
   sleep 0.1
 done
-echo "relay: $(listeners) of $WORKERS workers listening on 127.0.0.1:$RELAY_PORT"
+echo "relay: $(listeners) of $WORKERS workers listening on 0.0.0.0:$RELAY_PORT"
 sleep 2   # let the workers finish starting before the baseline (not a synchronisation)
 snapshot before
 
 
-"$BIN/relay-bench" subscribe --url "http://127.0.0.1:$RELAY_PORT" --prefix "$PREFIX" --channels "$CHANNELS" \
-  --connections "$SUBS" --processes "$PROCS" --sources "$SOURCES" --ramp "$RAMP" --duration "$HOLD" \
+"$BIN/relay-bench" subscribe "${URLS[@]}" --prefix "$PREFIX" --channels "$CHANNELS" \
+  --connections "$SUBS" --processes "$PROCS" --ramp "$RAMP" --duration "$HOLD" \
   >"$WORK/sub.log" 2>&1 &
 BENCH=$!
 PIDS+=($BENCH)
