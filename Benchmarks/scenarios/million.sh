@@ -87,7 +87,8 @@ tune_kernel() {
   # TCP buffer memory, pages: pressure mode shrinks buffers, past the top sockets are dropped.
   read -r _ pressure _ <<<"$(sysctl_value net.ipv4.tcp_mem)"
   [ "$pressure" -lt 1048576 ] && set_sysctl net.ipv4.tcp_mem "786432 1048576 1572864" "socket buffer memory (pages): a broadcast queues a record on every socket at once"
-  if [ -e /proc/sys/net/netfilter/nf_conntrack_max ]; then
+  # Only where connections are tracked (here: no rules, no entries, nothing to raise).
+  if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)" -gt 0 ]; then
     max=$(( SUBS * 2 + 65536 ))
     [ "$(sysctl_value net.netfilter.nf_conntrack_max)" -lt "$max" ] && set_sysctl net.netfilter.nf_conntrack_max "$max" "if connections are tracked, a full table drops new ones"
   fi
