@@ -162,6 +162,14 @@ final class SubscribeEngine {
             report.errors += 1
         }
         ended += 1
+        // Free an ended HTTP/1.1 connection (evhttp's connection, its buffers and socket) once
+        // out of its own callback: a run with many failures held every failed one (~10 KiB each).
+        if subscription.client != nil {
+            loop.after(0) { [weak subscription] in
+                subscription?.stream = nil
+                subscription?.client = nil
+            }
+        }
     }
 
     /// Closes every stream; the report's gap and duplicate counts are final after this.

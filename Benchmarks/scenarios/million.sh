@@ -117,6 +117,13 @@ def rss_kb(ps):
             total += int(next(l for l in open(f"/proc/{p}/status") if l.startswith("VmRSS")).split()[1])
         except (OSError, StopIteration): pass
     return total
+def pss_kb(ps):  # proportional: shared library pages split among the processes that map them
+    total = 0
+    for p in ps:
+        try:
+            total += int(next(l for l in open(f"/proc/{p}/smaps_rollup") if l.startswith("Pss:")).split()[1])
+        except (OSError, StopIteration): pass
+    return total
 def cpu_s(ps):
     total = 0
     for p in ps:
@@ -144,7 +151,8 @@ print(json.dumps({
     "tcp_out_of_memory": ext.get("TcpExt:TCPAbortOnMemory", 0), "softnet_drops": drops,
     "relay_rss_kb": rss_kb(pids(workers)), "relay_cpu_s": cpu_s(pids(relay_all)),
     "redis_rss_kb": rss_kb(pids(redis)), "redis_cpu_s": cpu_s(pids(redis)),
-    "bench_rss_kb": rss_kb(pids(bench)), "bench_cpu_s": cpu_s(pids(bench)),
+    "bench_rss_kb": rss_kb(pids(bench)), "bench_pss_kb": pss_kb(pids(bench)), "bench_cpu_s": cpu_s(pids(bench)),
+    "relay_pss_kb": pss_kb(pids(workers)),
 }))
 PY
 }
@@ -263,7 +271,9 @@ print(f"kernel: Slab {b['slab_kb'] // 1024:,} -> {h['slab_kb'] // 1024:,} MiB ({
 print(f"kernel counters during the run: listen overflows {c['listen_overflows'] - b['listen_overflows']}, "
       f"listen drops {c['listen_drops'] - b['listen_drops']}, softnet drops {c['softnet_drops'] - b['softnet_drops']}, "
       f"aborts on memory {c['tcp_out_of_memory'] - b['tcp_out_of_memory']}")
-print(f"load generator RSS: {h['bench_rss_kb'] // 1024:,} MiB held ({per(h['bench_rss_kb'])} per subscriber, with its processes' baseline)")
+print(f"load generator RSS: {h['bench_rss_kb'] // 1024:,} MiB held ({per(h['bench_rss_kb'])} per subscriber, with its processes' baseline); "
+      f"PSS {h['bench_pss_kb'] // 1024:,} MiB ({per(h['bench_pss_kb'])}; shared library pages counted once)")
+print(f"relay PSS: {b['relay_pss_kb'] // 1024:,} MiB baseline, {h['relay_pss_kb'] // 1024:,} MiB held")
 print(f"MemAvailable: {b['mem_available_kb'] // 1024:,} MiB before, {h['mem_available_kb'] // 1024:,} MiB held "
       f"({per(b['mem_available_kb'] - h['mem_available_kb'])} per subscriber, all parties); Redis RSS {h['redis_rss_kb'] // 1024} MiB")
 print(f"CPU s, connect phase (+settle): relay {h['relay_cpu_s'] - b['relay_cpu_s']:.1f}, redis {h['redis_cpu_s'] - b['redis_cpu_s']:.1f}, "
@@ -279,6 +289,7 @@ print("MILLION " + json.dumps({"subscribers": subs, "established": peak, "receiv
       "relay_bytes_per_sub": round((h["relay_rss_kb"] - b["relay_rss_kb"]) * 1024 / max(peak, 1)),
       "slab_bytes_per_sub": round((h["slab_kb"] - b["slab_kb"]) * 1024 / max(peak, 1)),
       "bench_bytes_per_sub": round(h["bench_rss_kb"] * 1024 / max(peak, 1)),
+      "bench_pss_bytes_per_sub": round(h["bench_pss_kb"] * 1024 / max(peak, 1)),
       "p50_ms": r.get("p50_ms"), "p99_ms": r.get("p99_ms"), "spread_ms": r.get("spread_ms"), "gaps": r.get("gaps"),
       "errors": r.get("errors"), "ok": ok}))
 sys.exit(0 if ok else 1)
