@@ -131,8 +131,10 @@ struct Subscribe: ParsableCommand {
         var engine: SubscribeEngine?
         var lastEvents: UInt64 = 0
         var lastOpen = 0
+        var started = Clock.monotonicSeconds()
         runLoop(seconds: common.duration, setup: { loop, begin in
             setupChannels(loop, target, common) {
+                started = Clock.monotonicSeconds()
                 engine = SubscribeEngine(loop: loop, target: target, settings: .init(
                     indices: indices, channels: common.channels, rampPerSecond: ramp / Double(childCount),
                     sources: sourceList, timeoutSeconds: idleTimeout,
@@ -161,7 +163,8 @@ struct Subscribe: ParsableCommand {
                 let data = (try? JSONEncoder().encode(engine.report)) ?? Data()
                 FileManager.default.createFile(atPath: reportFile, contents: data)
             } else {
-                print(engine.report.summary(label: "subscribe", seconds: common.duration))
+                // The time it ran (a signal may end it before --duration).
+                print(engine.report.summary(label: "subscribe", seconds: Clock.monotonicSeconds() - started))
             }
             fflush(stdout)
         })
@@ -224,7 +227,7 @@ struct Subscribe: ParsableCommand {
             }
             total.merge(report)
         }
-        print(total.summary(label: "subscribe", seconds: common.duration))
+        print(total.summary(label: "subscribe", seconds: Clock.monotonicSeconds() - started))
     }
 }
 
