@@ -289,7 +289,7 @@ struct Publish: ParsableCommand {
     var partId = false
     @Option(help: "Approximate record size in bytes.")
     var bodyBytes = 0
-    @Option(help: "Appends in all, then stop once they are acknowledged (0: no limit; --duration still bounds the run).")
+    @Option(help: "Appends in all, then stop once they are acknowledged (0: no limit; --duration still bounds the run). A failed one is sent again, same number, up to 5 attempts (with --part-id, one the relay did store is not stored twice).")
     var count = 0
     @Option(help: "Seconds to wait before the first append (let subscribers connect).")
     var delay = 0.0
@@ -336,6 +336,7 @@ struct Publish: ParsableCommand {
             report.missing = UInt64(engine.dropped)
             print(report.summary(label: "publish", seconds: common.duration))
             print("(publish latency is the append round trip; gaps count appends the publisher could not send in time)")
+            if engine.retried > 0 { print("retried: \(engine.retried) failed appends sent again") }
             fflush(stdout)
         })
     }

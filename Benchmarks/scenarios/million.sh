@@ -231,7 +231,7 @@ ESTABLISHED=$(field connections); ESTABLISHED=${ESTABLISHED:-0}
 if ! aborted && [ "$ESTABLISHED" -gt 0 ]; then
   PUB_RATE=$(( CHANNELS * 20 > 1000 ? CHANNELS * 20 : 1000 ))
   "$BIN/relay-bench" publish --url "http://127.0.0.1:$RELAY_PORT" --prefix "$PREFIX" --channels "$CHANNELS" \
-    --count "$CHANNELS" --rate "$PUB_RATE" --connections 8 --duration 30 --no-setup >"$WORK/pub.log" 2>&1 || true
+    --count "$CHANNELS" --part-id --rate "$PUB_RATE" --connections 8 --duration 60 --no-setup >"$WORK/pub.log" 2>&1 || true
   for _ in $(seq $((BROADCAST_WAIT * 2))); do
     aborted && break
     [ "$(field receivers)" -ge "$ESTABLISHED" ] 2>/dev/null && break
@@ -245,7 +245,7 @@ for _ in $(seq 600); do kill -0 "$BENCH" 2>/dev/null || break; sleep 0.1; done
 wait "$BENCH" 2>/dev/null || true
 
 echo "== subscribe (relay-bench)"; grep -a -v '^\[' "$WORK/sub.log" | tail -6
-[ -s "$WORK/pub.log" ] && { echo "== publish"; tail -3 "$WORK/pub.log" | head -2; }
+[ -s "$WORK/pub.log" ] && { echo "== publish"; grep -v '^\[' "$WORK/pub.log" | tail -4; }
 echo "== million"
 python3 - "$WORK" "$SUBS" "$STARTED" "$CONNECTED_AT" "$(result "$WORK/sub.log" || true)" "$SMOKE" <<'PY'
 import json, re, sys
