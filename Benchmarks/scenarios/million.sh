@@ -19,7 +19,8 @@
 #   --smoke        a few seconds, 2,000 subscribers over 2 workers and 2 processes (CI)
 # Environment: RELAY_PORT (8097), REDIS_PORT (6397), MIN_AVAILABLE_MB (1536: below it the load
 # is stopped), PER_PROCESS (17000 subscribers per relay-bench process), PER_DESTINATION (8000
-# connections per destination address), PING_SECONDS (60), BROADCAST_WAIT (120 s).
+# connections per destination address), PING_SECONDS (60), BROADCAST_WAIT (120 s), KEEP_LOGS
+# (a directory: the relay, Redis and relay-bench logs are copied there at exit).
 # Exits non-zero when fewer subscribers than asked were established or not all got the record.
 TUNE=0; SMOKE=0
 while [ $# -gt 0 ]; do
@@ -72,8 +73,17 @@ restore_kernel() {
 }
 sysctl_value() { tr '\t' ' ' <"/proc/sys/${1//./\/}" 2>/dev/null || echo "-"; }
 # Any signal ends through exit, so the EXIT trap (settings back, processes stopped) runs.
-trap 'restore_kernel; cleanup' EXIT
+keep_logs() { [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null && echo "logs kept in $KEEP_LOGS"; return 0; }
+trap 'restore_kernel; cleanup_and_keep' EXIT
 trap 'exit 130' INT TERM
+
+# lib.sh's cleanup removes the work folder: the logs are copied after the processes stopped.
+cleanup_and_keep() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  keep_logs
+  cleanup
+}
 
 tune_kernel() {
   local max
