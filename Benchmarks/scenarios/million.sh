@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 12: a million concurrent SSE subscribers on this one machine, then one broadcast.
+# Scenario 10: a million concurrent SSE subscribers on this one machine, then one broadcast.
 # One Redis, the relay as W workers on one port (each a node under the 20,000-file limit), the
 # subscribers from many relay-bench processes (each under 20,000 files). A connection's 4-tuple
 # must be unique, so one destination address and port takes at most ~28,000 connections (the
@@ -9,12 +9,13 @@
 # searches that address's whole port space, which was seen to take ~2 ms a call at ~15,000
 # ports in use, a few hundred connects/s. And connect() never picks a port that something else
 # on the machine bound explicitly (another load generator's bound sockets, on any address), so
-# each destination gets fewer than the whole range: 8,000 each by default. Once they are up (or stop coming): one record to
-# every channel, so that every subscriber gets one, timed to the last arrival.
+# each destination gets fewer than the whole range: 8,000 each by default. Once they are up
+# (or stop coming): one record to every channel, so that every subscriber gets one, timed to
+# the last arrival.
 # Reports what the connections cost: relay RSS (workers, minus their baseline), the kernel's
 # share (Slab, SUnreclaim, TCP memory), the load generator's RSS, and CPU per phase.
 #
-# Usage: million.sh [--tune-kernel] [--smoke] [SUBSCRIBERS=1000000] [WORKERS=60] [CHANNELS=100] [RAMP=10000]
+# Usage: million.sh [--tune-kernel] [--smoke] [SUBSCRIBERS=1000000] [WORKERS=60] [CHANNELS=100] [RAMP=5000]
 #   --tune-kernel  raise the kernel settings that bound this scale (printed, restored on exit)
 #   --smoke        a few seconds, 2,000 subscribers over 2 workers and 2 processes (CI)
 # Environment: RELAY_PORT (8097), REDIS_PORT (6397), MIN_AVAILABLE_MB (1536: below it the load
@@ -35,7 +36,7 @@ source "$(dirname "$0")/lib.sh"
 if [ "$SMOKE" = 1 ]; then
   SUBS=2000; WORKERS=2; CHANNELS=4; RAMP=4000; PER_PROCESS=1000; PER_DESTINATION=1000; TUNE=0
 else
-  SUBS=${1:-1000000}; WORKERS=${2:-60}; CHANNELS=${3:-100}; RAMP=${4:-10000}
+  SUBS=${1:-1000000}; WORKERS=${2:-60}; CHANNELS=${3:-100}; RAMP=${4:-5000}
   PER_PROCESS=${PER_PROCESS:-17000}; PER_DESTINATION=${PER_DESTINATION:-8000}
 fi
 RELAY_PORT=${RELAY_PORT:-8097}; REDIS_PORT=${REDIS_PORT:-6397}
@@ -46,6 +47,7 @@ export PING_SECONDS=${PING_SECONDS:-60}
 export RELAY_HTTP_TIMEOUT_SECONDS=${RELAY_HTTP_TIMEOUT_SECONDS:-$((PING_SECONDS * 2))}   # must exceed the ping interval
 PROCS=$(( (SUBS + PER_PROCESS - 1) / PER_PROCESS ))
 DESTINATIONS=$(( (SUBS + PER_DESTINATION - 1) / PER_DESTINATION ))
+[ "$DESTINATIONS" -le 250 ] || { echo "$DESTINATIONS destination addresses: at most 250 (raise PER_DESTINATION)" >&2; exit 2; }
 URLS=(); for i in $(seq 2 $((DESTINATIONS + 1))); do URLS+=(--url "http://127.0.0.$i:$RELAY_PORT"); done
 # relay-bench subscribe runs until the broadcast is in (then the script stops it); this bounds
 # it. Streams ask the relay for Timeout-Seconds 600, so the whole run stays under that.
