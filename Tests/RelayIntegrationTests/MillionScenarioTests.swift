@@ -10,7 +10,7 @@ final class MillionScenarioTests: XCTestCase {
     func testSmokeRunEstablishesEverySubscriberAndTheBroadcastReachesAll() throws {
         let binaries = try RelayProcess.binaryURL().deletingLastPathComponent()
         let script = repositoryRoot.appendingPathComponent("Benchmarks/scenarios/million.sh").path
-        let relayPort = try freeLocalPort(), redisPort = try freeLocalPort()
+        let relayPort = try freeWildcardPort(), redisPort = try freeLocalPort()
         let outcome = try ChildProcess.runToEnd("/usr/bin/env", [
             "NO_BUILD=1", "BENCH_BIN_DIR=\(binaries.path)", "RELAY_BIN=\(binaries.appendingPathComponent("relay").path)",
             "RELAY_PORT=\(relayPort)", "REDIS_PORT=\(redisPort)", "BROADCAST_WAIT=20", "bash", script, "--smoke",
@@ -37,5 +37,25 @@ final class MillionScenarioTests: XCTestCase {
         }
         XCTAssertNotEqual(connected, 0, "the relay was stopped")
         print("million smoke: \(line)")
+    }
+
+    /// A port free on every address and below the ephemeral range: the script's relay listens
+    /// on 0.0.0.0, which a port the kernel handed to some connection (freeLocalPort's kind)
+    /// may still hold on 127.0.0.1.
+    private func freeWildcardPort() throws -> UInt16 {
+        for _ in 0..<200 {
+            let port = UInt16.random(in: 20_000..<32_000)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = INADDR_ANY
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if bound == 0 { return port }
+        }
+        throw HarnessError("no free port on 0.0.0.0 between 20000 and 32000")
     }
 }
