@@ -40,23 +40,40 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
-/// Runs `body` on a fresh loop until `seconds` pass; `tick` runs every second.
-func runLoop(seconds: Double, setup: (EventLoop, @escaping () -> Void) -> Void, tick: @escaping (Double) -> Void,
+/// Runs `body` on a fresh loop until `seconds` pass, `tick` (every second) returns true, or
+/// SIGTERM/SIGINT arrives; `finish` runs once, in every one of those cases.
+func runLoop(seconds: Double, setup: (EventLoop, @escaping () -> Void) -> Void, tick: @escaping (Double) -> Bool,
              finish: @escaping () -> Void) {
     signal(SIGPIPE, SIG_IGN)
     raiseOpenFileLimit()
     let loop = EventLoop()
+    var progress: LoopTimer?
+    var finished = false
+    let end = {
+        guard !finished else { return }
+        finished = true
+        progress?.cancel()
+        finish()
+        loop.stop()
+    }
+    let signals = [SIGTERM, SIGINT].map { SignalWatcher(loop: loop, signal: $0, end) }
     setup(loop) {
         let started = Clock.monotonicSeconds()
-        var progress: LoopTimer?
-        progress = loop.every(1.0) { tick(Clock.monotonicSeconds() - started) }
-        loop.after(seconds) {
-            progress?.cancel()
-            finish()
-            loop.stop()
-        }
+        progress = loop.every(1.0) { if tick(Clock.monotonicSeconds() - started) { end() } }
+        loop.after(seconds, end)
     }
     loop.run()
+    withExtendedLifetime(signals) {}
+}
+
+/// Set by SIGTERM/SIGINT in a parent process (which forwards them to its children).
+nonisolated(unsafe) var parentStopSignal: Int32 = 0
+
+/// Ephemeral ports the kernel hands out per source address (ip_local_port_range), if known.
+func ephemeralPortCount() -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8) else { return nil }
+    let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+    return bounds.count == 2 ? bounds[1] - bounds[0] + 1 : nil
 }
 
 func setupChannels(_ loop: EventLoop, _ target: BenchTarget, _ options: CommonOptions, then: @escaping () -> Void) {
@@ -75,11 +92,11 @@ func setupChannels(_ loop: EventLoop, _ target: BenchTarget, _ options: CommonOp
 struct Subscribe: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Hold N SSE subscribers and measure deliveries.")
     @OptionGroup var common: CommonOptions
-    @Option(help: "Subscribers in all (at most 200000).")
+    @Option(help: "Subscribers in all (at most 1000000).")
     var connections = 100
     @Option(help: "New connections per second (all processes together).")
     var ramp = 5000.0
-    @Option(help: "Processes to spread the connections over (each may hold at most 20,000 files).")
+    @Option(help: "Processes to spread the connections over (each may hold at most 20,000 files; at most 128).")
     var processes = 1
     @Option(help: "Loopback source addresses 127.0.0.2 ... (0: let the kernel choose).")
     var sources = 0
@@ -95,8 +112,16 @@ struct Subscribe: ParsableCommand {
 
     func run() throws {
         let target = try common.makeTarget()
-        guard (1...200_000).contains(connections) else { throw BenchError("--connections: 1 to 200000") }
-        guard (1...64).contains(processes), (0...250).contains(sources) else { throw BenchError("--processes 1-64, --sources 0-250") }
+        guard (1...1_000_000).contains(connections) else { throw BenchError("--connections: 1 to 1000000") }
+        guard (1...128).contains(processes), (0...250).contains(sources) else { throw BenchError("--processes 1-128, --sources 0-250") }
+        // Each bound source address has its own ephemeral port range (one port per connection,
+        // whatever the destination); unbound, each destination address and port has one.
+        if !http2, childCount == 1, let ports = ephemeralPortCount() {
+            let perRange = sources > 0 ? (connections + sources - 1) / sources : connections / target.nodes.count
+            guard perRange <= ports * 95 / 100 else {
+                throw BenchError("\(perRange) connections per source address, but ip_local_port_range holds \(ports) ports: use more --sources")
+            }
+        }
         guard connections / max(processes, childCount) <= 19_000 || http2 else { throw BenchError("at most 19,000 connections per process: use more --processes") }
         guard (1...1000).contains(streamsPerConnection) else { throw BenchError("--streams-per-connection: 1 to 1000") }
         if processes > 1 { return try runParent(target) }
@@ -105,8 +130,11 @@ struct Subscribe: ParsableCommand {
         let sourceList = (0..<sources).map { "127.0.0.\(2 + $0)" }
         var engine: SubscribeEngine?
         var lastEvents: UInt64 = 0
+        var lastOpen = 0
+        var started = Clock.monotonicSeconds()
         runLoop(seconds: common.duration, setup: { loop, begin in
             setupChannels(loop, target, common) {
+                started = Clock.monotonicSeconds()
                 engine = SubscribeEngine(loop: loop, target: target, settings: .init(
                     indices: indices, channels: common.channels, rampPerSecond: ramp / Double(childCount),
                     sources: sourceList, timeoutSeconds: idleTimeout,
@@ -115,17 +143,19 @@ struct Subscribe: ParsableCommand {
                 begin()
             }
         }, tick: { elapsed in
-            guard let engine else { return }
+            guard let engine else { return false }
             let events = engine.report.events
             if child {
-                print("PROGRESS \(engine.open) \(events) \(engine.report.errors)")
+                print("PROGRESS \(engine.open) \(events) \(engine.report.errors) \(engine.report.receivers)")
             } else {
                 // With --http2, "connections" still counts subscribers (the scenarios wait on it).
                 let h2 = http2 ? "  h2 connections \(engine.http2Open)" : ""
-                print("[\(Int(elapsed.rounded()))s] connections \(engine.open)  events/s \(events - lastEvents)  events \(events)  errors \(engine.report.errors)\(h2)")
+                print("[\(Int(elapsed.rounded()))s] connections \(engine.open)  connect/s \(engine.open - lastOpen)  events/s \(events - lastEvents)  events \(events)  receivers \(engine.report.receivers)  errors \(engine.report.errors)\(h2)")
             }
             lastEvents = events
+            lastOpen = engine.open
             fflush(stdout)
+            return false
         }, finish: {
             guard let engine else { return }
             engine.stop()
@@ -133,7 +163,8 @@ struct Subscribe: ParsableCommand {
                 let data = (try? JSONEncoder().encode(engine.report)) ?? Data()
                 FileManager.default.createFile(atPath: reportFile, contents: data)
             } else {
-                print(engine.report.summary(label: "subscribe", seconds: common.duration))
+                // The time it ran (a signal may end it before --duration).
+                print(engine.report.summary(label: "subscribe", seconds: Clock.monotonicSeconds() - started))
             }
             fflush(stdout)
         })
@@ -143,7 +174,7 @@ struct Subscribe: ParsableCommand {
     private func runParent(_ target: BenchTarget) throws {
         if target.kind == .relay && !common.noSetup {
             runLoop(seconds: 0.01, setup: { loop, begin in setupChannels(loop, target, common, then: begin) },
-                    tick: { _ in }, finish: {})
+                    tick: { _ in false }, finish: {})
         }
         var arguments = Array(CommandLine.arguments.dropFirst())
         arguments.removeAll { $0.hasPrefix("--processes=") }
@@ -165,13 +196,26 @@ struct Subscribe: ParsableCommand {
             try process.run()
             children.append(process)
         }
+        // SIGTERM/SIGINT ends the children (they report, as at the end of --duration).
+        for signalNumber in [SIGTERM, SIGINT] { signal(signalNumber) { _ in parentStopSignal = 1 } }
+        var stopping = false
+        func stopChildren() {
+            guard !stopping else { return }
+            stopping = true
+            for child in children where child.isRunning { kill(child.processIdentifier, SIGTERM) }
+        }
         let started = Clock.monotonicSeconds()
-        var lastEvents: UInt64 = 0
+        var lastEvents: UInt64 = 0, lastOpen: UInt64 = 0, lastPrint = started
         while children.contains(where: \.isRunning) {
-            Thread.sleep(forTimeInterval: 1)  // a progress printer, not a synchronisation
-            let (open, events, errors) = collector.progress()
-            print("[\(Int((Clock.monotonicSeconds() - started).rounded()))s] connections \(open)  events/s \(events - lastEvents)  events \(events)  errors \(errors)  (\(processes) processes)")
-            lastEvents = events
+            Thread.sleep(forTimeInterval: 0.1)  // polls for a signal and the progress; not a synchronisation
+            if parentStopSignal != 0 { stopChildren() }
+            let now = Clock.monotonicSeconds()
+            guard now - lastPrint >= 1 else { continue }
+            lastPrint = now
+            let progress = collector.progress()
+            print("[\(Int((now - started).rounded()))s] connections \(progress.open)  connect/s \(Int64(progress.open) - Int64(lastOpen))  events/s \(progress.events - lastEvents)  events \(progress.events)  receivers \(progress.receivers)  errors \(progress.errors)  (\(processes) processes)")
+            lastEvents = progress.events
+            lastOpen = progress.open
             fflush(stdout)
         }
         var total = LatencyReport()
@@ -183,7 +227,7 @@ struct Subscribe: ParsableCommand {
             }
             total.merge(report)
         }
-        print(total.summary(label: "subscribe", seconds: common.duration))
+        print(total.summary(label: "subscribe", seconds: Clock.monotonicSeconds() - started))
     }
 }
 
@@ -191,10 +235,11 @@ struct Subscribe: ParsableCommand {
 /// come through files.
 final class ChildCollector: @unchecked Sendable {
     private let lock = NSLock()
-    private var latest: [(UInt64, UInt64, UInt64)]
+    struct Progress { var open: UInt64 = 0, events: UInt64 = 0, errors: UInt64 = 0, receivers: UInt64 = 0 }
+    private var latest: [Progress]
     private var partial: [Int: Data] = [:]
 
-    init(count: Int) { latest = Array(repeating: (0, 0, 0), count: count) }
+    init(count: Int) { latest = Array(repeating: Progress(), count: count) }
 
     func watch(_ handle: FileHandle, child: Int) {
         handle.readabilityHandler = { [weak self] handle in
@@ -215,16 +260,21 @@ final class ChildCollector: @unchecked Sendable {
 
     private func consume(_ line: String, child: Int) {
         let parts = line.split(separator: " ")
-        if parts.first == "PROGRESS", parts.count == 4 {
-            latest[child] = (UInt64(parts[1]) ?? 0, UInt64(parts[2]) ?? 0, UInt64(parts[3]) ?? 0)
+        if parts.first == "PROGRESS", parts.count == 5 {
+            let n = parts.dropFirst().map { UInt64($0) ?? 0 }
+            latest[child] = Progress(open: n[0], events: n[1], errors: n[2], receivers: n[3])
         } else if !line.isEmpty {
             print("child \(child): \(line)")
         }
     }
 
-    func progress() -> (UInt64, UInt64, UInt64) {
+    /// The children's latest figures, summed.
+    func progress() -> Progress {
         lock.lock(); defer { lock.unlock() }
-        return latest.reduce((0, 0, 0)) { ($0.0 + $1.0, $0.1 + $1.1, $0.2 + $1.2) }
+        return latest.reduce(Progress()) {
+            Progress(open: $0.open + $1.open, events: $0.events + $1.events, errors: $0.errors + $1.errors,
+                     receivers: $0.receivers + $1.receivers)
+        }
     }
 }
 
@@ -239,6 +289,8 @@ struct Publish: ParsableCommand {
     var partId = false
     @Option(help: "Approximate record size in bytes.")
     var bodyBytes = 0
+    @Option(help: "Appends in all, then stop once they are acknowledged (0: no limit; --duration still bounds the run). A failed one is sent again, same number, up to 5 attempts (with --part-id, one the relay did store is not stored twice).")
+    var count = 0
     @Option(help: "Seconds to wait before the first append (let subscribers connect).")
     var delay = 0.0
     @Flag(help: "Append over HTTP/2 cleartext (h2c): each append a POST stream, many in flight per connection.")
@@ -254,22 +306,25 @@ struct Publish: ParsableCommand {
         guard (1...1000).contains(streamsPerConnection) else { throw BenchError("--streams-per-connection: 1 to 1000") }
         var engine: PublishEngine?
         var lastSent = 0
+        var publishStarted = Clock.monotonicSeconds()
         runLoop(seconds: common.duration, setup: { loop, begin in
             setupChannels(loop, target, common) {
                 loop.after(delay) {
                     engine = PublishEngine(loop: loop, target: target, settings: .init(
                         channels: common.channels, ratePerSecond: rate, connections: connections,
                         partIds: partId, bodyBytes: bodyBytes,
-                        streamsPerConnection: http2 ? streamsPerConnection : nil))
+                        streamsPerConnection: http2 ? streamsPerConnection : nil, limit: count > 0 ? count : nil))
                     engine?.start()
+                    publishStarted = Clock.monotonicSeconds()
                     begin()
                 }
             }
         }, tick: { elapsed in
-            guard let engine else { return }
+            guard let engine else { return false }
+            defer { lastSent = engine.sent }
             print("[\(Int(elapsed.rounded()))s] appends/s \(engine.sent - lastSent)  appended \(engine.sent)  errors \(engine.report.errors)  behind \(engine.dropped)")
-            lastSent = engine.sent
             fflush(stdout)
+            return engine.done
         }, finish: {
             guard let engine else { return }
             engine.stop()
@@ -281,8 +336,9 @@ struct Publish: ParsableCommand {
                 report.httpConnections = UInt64(connections)
             }
             report.missing = UInt64(engine.dropped)
-            print(report.summary(label: "publish", seconds: common.duration))
+            print(report.summary(label: "publish", seconds: Clock.monotonicSeconds() - publishStarted))
             print("(publish latency is the append round trip; gaps count appends the publisher could not send in time)")
+            if engine.retried > 0 { print("retried: \(engine.retried) failed appends sent again") }
             fflush(stdout)
         })
     }
@@ -315,10 +371,11 @@ struct Drain: ParsableCommand {
                 }
             }
         }, tick: { elapsed in
-            guard let engine else { return }
+            guard let engine else { return false }
             print("[\(Int(elapsed.rounded()))s] drains/s \(engine.report.events - last)  records \(engine.records)  errors \(engine.report.errors)")
             last = engine.report.events
             fflush(stdout)
+            return false
         }, finish: {
             guard let engine else { return }
             engine.stop()

@@ -16,6 +16,8 @@ final class PublishEngine {
         var bodyBytes: Int
         /// nil: HTTP/1.1; else HTTP/2 with this many appends in flight per connection.
         var streamsPerConnection: Int? = nil
+        /// Appends in all (nil: no limit).
+        var limit: Int? = nil
     }
 
     private final class Lane {
@@ -54,6 +56,10 @@ final class PublishEngine {
     private(set) var report = LatencyReport()   // append round trips
     private(set) var sent = 0
     private(set) var dropped = 0
+    /// With a limit: failed appends to send again (same channel and number), and how many were.
+    private var retries: [(channel: Int, n: UInt64, attempt: Int)] = []
+    private(set) var retried = 0
+    static let attempts = 5
 
     init(loop: EventLoop, target: BenchTarget, settings: Settings) {
         self.loop = loop
@@ -80,6 +86,12 @@ final class PublishEngine {
         timer = loop.every(0.002) { [weak self] in self?.tick() }
     }
 
+    /// Every append of `limit` was scheduled and none is waiting or in flight.
+    var done: Bool {
+        guard let limit = settings.limit else { return false }
+        return scheduled >= limit && waitingHead >= waiting.count && retries.isEmpty && !lanes.contains(where: \.busy)
+    }
+
     func stop() {
         timer?.cancel()
         for client in http2Clients { client.close() }
@@ -87,7 +99,7 @@ final class PublishEngine {
 
     private func tick() {
         let due = Int((Clock.monotonicSeconds() - startedAt) * settings.ratePerSecond)
-        while scheduled < due {
+        while scheduled < min(due, settings.limit ?? .max) {
             let channel = nextChannel
             nextChannel = (nextChannel + 1) % settings.channels
             scheduled += 1
@@ -106,12 +118,17 @@ final class PublishEngine {
     /// Sends the oldest due append on `lane`; false when nothing is due.
     @discardableResult
     private func send(_ lane: Lane) -> Bool {
-        guard waitingHead < waiting.count else { return false }
-        let channel = waiting[waitingHead]
-        waitingHead += 1
-        if waitingHead > 4096 { waiting.removeFirst(waitingHead); waitingHead = 0 }
-        sequence[channel] += 1
-        let n = sequence[channel]
+        let channel: Int, n: UInt64, attempt: Int
+        if let retry = retries.popLast() {
+            (channel, n, attempt) = (retry.channel, retry.n, retry.attempt + 1)
+        } else {
+            guard waitingHead < waiting.count else { return false }
+            channel = waiting[waitingHead]
+            waitingHead += 1
+            if waitingHead > 4096 { waiting.removeFirst(waitingHead); waitingHead = 0 }
+            sequence[channel] += 1
+            (n, attempt) = (sequence[channel], 1)
+        }
         let started = Clock.nowMicroseconds()
         var body = #"{"n":\#(n),"t":\#(started)"#
         if !padding.isEmpty { body += #","p":"\#(padding)""# }
@@ -128,6 +145,11 @@ final class PublishEngine {
                 self.report.record(latencyMicroseconds: Clock.nowMicroseconds() - started)
             } else {
                 self.report.errors += 1
+                // With a limit, every one of the appends should land: the same number again.
+                if self.settings.limit != nil && attempt < Self.attempts {
+                    self.retries.append((channel, n, attempt))
+                    self.retried += 1
+                }
             }
             if !self.send(lane) { self.idle.append(lane) }
         }

@@ -25,6 +25,7 @@ final class SubscribeEngine {
         var scanner = StampScanner()
         var tracker = SequenceTracker()
         var connected = false
+        var answered = false
     }
 
     private let loop: EventLoop
@@ -84,7 +85,10 @@ final class SubscribeEngine {
             target.subscribePath(target.channel(index % settings.channels)), headers: subscribeHeaders,
             onHeaders: { [weak self, unowned subscription] status in self?.responded(subscription, status: status) },
             onChunk: { [weak self, unowned subscription] bytes in self?.received(subscription, bytes) },
-            onEnd: { [weak self, unowned subscription] _ in self?.streamEnded(subscription, error: nil) })
+            onEnd: { [weak self, unowned subscription] _ in
+                // No response at all (refused, reset, timed out) is an error; an answered stream that ends is not.
+                self?.streamEnded(subscription, error: subscription.answered ? nil : "no response")
+            })
     }
 
     /// This process's HTTP/2 connection number `number` (a local count), opened on first use.
@@ -127,6 +131,7 @@ final class SubscribeEngine {
     // MARK: Accounting (the same for both protocols)
 
     private func responded(_ subscription: Subscription, status: Int) {
+        subscription.answered = true
         if status == 200 {
             subscription.connected = true
             open += 1
@@ -139,14 +144,16 @@ final class SubscribeEngine {
     private func received(_ subscription: Subscription, _ bytes: [UInt8]) {
         let now = Clock.nowMicroseconds()
         subscription.scanner.feed(bytes) { stamp in
+            if subscription.tracker.received == 0 { report.receivers += 1 }
+            report.noteArrival(stamp: stamp.t, at: now)
             report.events += 1
             report.record(latencyMicroseconds: now > stamp.t ? now - stamp.t : 0)
             subscription.tracker.observe(stamp.n)
         }
     }
 
-    /// A stream that failed before any response counts as an error (HTTP/2 only: evhttp
-    /// reports a failed connect as an end without a status).
+    /// A stream that failed before any response counts as an error (evhttp reports a failed
+    /// connect as an end without a status; the HTTP/1.1 path passes "no response" for it).
     private func streamEnded(_ subscription: Subscription, error: String?) {
         if subscription.connected {
             open -= 1
@@ -155,6 +162,14 @@ final class SubscribeEngine {
             report.errors += 1
         }
         ended += 1
+        // Free an ended HTTP/1.1 connection (evhttp's connection, its buffers and socket) once
+        // out of its own callback: a run with many failures held every failed one (~10 KiB each).
+        if subscription.client != nil {
+            loop.after(0) { [weak subscription] in
+                subscription?.stream = nil
+                subscription?.client = nil
+            }
+        }
     }
 
     /// Closes every stream; the report's gap and duplicate counts are final after this.

@@ -4,7 +4,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # SCRATCH_PATH: another build directory (swift build --scratch-path), e.g. for a second work tree.
 SCRATCH=${SCRATCH_PATH:-$ROOT/.build}
-BIN="$SCRATCH/release"
+# BENCH_BIN_DIR: where relay and relay-bench are (default: the release build); NO_BUILD=1: use
+# them as they are (e.g. a test running a scenario on its own debug build).
+BIN="${BENCH_BIN_DIR:-$SCRATCH/release}"
 # RELAY_BIN: the relay binary to measure (default: the one built here), e.g. an older build
 # run under the same load generator, for side-by-side figures.
 RELAY="${RELAY_BIN:-$BIN/relay}"
@@ -24,6 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 build() {
+  [ "${NO_BUILD:-0}" = 1 ] && return
   (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product relay >/dev/null \
     && swift build -c release --scratch-path "$SCRATCH" --product relay-bench >/dev/null)
 }
@@ -37,10 +40,11 @@ start_redis() {
   echo "redis did not start" >&2; exit 1
 }
 
-# start_relay PORT REDIS_PORT [WORKERS]: one node, or a supervisor with N workers on one port.
+# start_relay PORT REDIS_PORT [WORKERS] [HOST]: one node, or a supervisor with N workers on one
+# port, on 127.0.0.1 (HOST: another address). PING_SECONDS: the SSE ping interval (default 15).
 start_relay() {
   local workers=${3:-1}
-  RELAY_PING_INTERVAL_SECONDS=15 "$RELAY" serve --listen "127.0.0.1:$1" --redis "redis://127.0.0.1:$2" \
+  RELAY_PING_INTERVAL_SECONDS=${PING_SECONDS:-15} "$RELAY" serve --listen "${4:-127.0.0.1}:$1" --redis "redis://127.0.0.1:$2" \
     --workers "$workers" >"$WORK/relay-$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return; sleep 0.05; done

@@ -91,6 +91,30 @@ final class LatencyReportTests: XCTestCase {
         XCTAssertEqual(a.maxMilliseconds, 5000, accuracy: 5)
     }
 
+    /// A broadcast's reach across processes: receivers add up, and the spread runs from the
+    /// earliest publish stamp of any process to the latest arrival of any.
+    func testBroadcastSpreadAndReceiversMerge() throws {
+        var a = LatencyReport()
+        a.receivers = 2
+        a.noteArrival(stamp: 1_000_000, at: 1_004_000)
+        a.noteArrival(stamp: 1_000_500, at: 1_003_000)
+        var b = LatencyReport()
+        b.receivers = 3
+        b.noteArrival(stamp: 999_000, at: 1_002_000)
+        var c = LatencyReport()
+        c.receivers = 1
+        c.noteArrival(stamp: 1_000_000, at: 1_009_000)
+        a.merge(b)
+        a.merge(c)
+        a.merge(LatencyReport())  // a process that got nothing changes nothing
+        XCTAssertEqual(a.receivers, 6)
+        XCTAssertEqual(a.spreadMilliseconds, 10, accuracy: 0.001, "999,000 to 1,009,000 µs")
+        let last = a.summary(label: "subscribe", seconds: 1).split(separator: "\n").last ?? ""
+        let json = try JSONSerialization.jsonObject(with: Data(last.dropFirst("RESULT ".count).utf8)) as? [String: Any]
+        XCTAssertEqual(json?["receivers"] as? Int, 6)
+        XCTAssertEqual(json?["spread_ms"] as? Double, 10)
+    }
+
     func testReportSurvivesJSONRoundTripAndEndsWithAResultLine() throws {
         var report = LatencyReport()
         report.record(latencyMicroseconds: 1500)
