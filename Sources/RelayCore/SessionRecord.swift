@@ -78,7 +78,7 @@ public struct SessionRecord: Sendable, Equatable {
         createdAt = created
         // Appends do not rewrite updatedAt (one field less to scan per append): a channel's last
         // record time (ts:in, ts:out) is when the session was last written to.
-        updatedAt = max(updated, try time("ts:in") ?? 0, try time("ts:out") ?? 0)
+        updatedAt = max(updated, ((try? time("ts:in")) ?? nil) ?? 0, ((try? time("ts:out")) ?? nil) ?? 0)
         if let tagText = value("tags") {
             guard let list = (try? JSONParser.parse(tagText))?.arrayValue else {
                 throw APIError.internalError("Corrupt session record: bad field tags")

@@ -3,9 +3,15 @@
 // group, and each append gets back the reply it would have had alone (append_records.lua runs
 // them in order, each with its own checks, seq and live message).
 // - A group: on a single instance every append (a script may touch any key); in a cluster one
-//   per slot (a script's keys must share one), so a busy channel's appends still travel
-//   together, and the groups of one primary leave in one write (RespConnection flushes once
-//   per iteration).
+//   per session, so a busy channel's appends still travel together, and the groups of one
+//   primary leave in one write (RespConnection flushes once per iteration). Not one per slot:
+//   during a migration a slot's sessions move one by one, and a call naming keys of a moved
+//   session and of one still here is refused (TRYAGAIN) for all of them.
+// - Order: a write to a session that does not go through a group (a close, an update, an S2
+//   batch) first sends the appends waiting (`flush`), so it never overtakes an append the node
+//   received before it.
+// - A Redis that refuses a group for spanning slots (CROSSSLOT: a `redis://` URL naming a
+//   cluster node) gets each of its appends again alone.
 // - Latency: a lone append leaves in the iteration it arrived in, as it did alone. Under load
 //   an iteration carries many, and Redis pays the script call, the clock, the replication ID
 //   and the round trip once per group instead of once per append.
@@ -36,7 +42,9 @@ final class AppendGroups {
     /// append_records.lua's first three arguments (the same for every call of this store).
     private let shared: [[UInt8]]
     private let waitReplicas: Int
-    private var waiting: [Int: [Append]] = [:]
+    /// Appends waiting for the end of the iteration, by group (the session's meta key in a
+    /// cluster, [] on a single instance).
+    private var waiting: [[UInt8]: [Append]] = [:]
     private var flushTask: LoopTask?
     /// Script calls made and appends they carried (/metrics: how well appends share calls).
     private(set) var calls = 0
@@ -50,15 +58,15 @@ final class AppendGroups {
         flushTask = LoopTask(loop: loop) { [unowned self] in self.flush() }
     }
 
-    /// Queues an append for the end of this loop iteration. `keys[0]` (the session's meta key)
-    /// names its slot.
+    /// Queues an append for the end of this loop iteration. `keys[0]` is the session's meta key.
     func submit(_ append: Append) {
-        let group = redis.scriptsSpanSlots ? 0 : ClusterSlot.of(append.keys[0])
-        waiting[group, default: []].append(append)
+        waiting[redis.scriptsSpanSlots ? [] : append.keys[0], default: []].append(append)
         flushTask?.schedule()
     }
 
-    private func flush() {
+    /// Sends every waiting append now (before another write that must not overtake them).
+    func flush() {
+        guard !waiting.isEmpty else { return }
         let groups = waiting
         waiting = [:]
         for (_, appends) in groups {
@@ -88,7 +96,11 @@ final class AppendGroups {
         redis.run(RelayScripts.appendRecords, keys: keys, args, waitReplicas: waitReplicas,
                   unconfirmed: { reply in
                       for (append, own) in zip(appends, Self.split(reply, count: appends.count)) { append.unconfirmed(own) }
-                  }) { reply in
+                  }) { [weak self] reply in
+            if appends.count > 1, let message = reply.errorMessage, message.hasPrefix("CROSSSLOT"), let self {
+                for append in appends { self.send([append]) }
+                return
+            }
             for (append, own) in zip(appends, Self.split(reply, count: appends.count)) { append.completion(own) }
         }
     }

@@ -38,7 +38,10 @@ public final class ChannelStore {
         self.settings = settings
         self.names = sessions.names
         self.sessions = sessions
-        groups = AppendGroups(loop: loop, redis: redis, settings: settings)
+        let groups = AppendGroups(loop: loop, redis: redis, settings: settings)
+        self.groups = groups
+        // A close or an update of a session goes to Redis after the appends received before it.
+        sessions.beforeSessionWrite = { groups.flush() }
     }
 
     /// append_records.lua calls made so far, and the appends they carried.
@@ -68,6 +71,8 @@ public final class ChannelStore {
         ]
         runAppend(env, session, io,
                   send: { [keys, groups] id, scriptKeys, unconfirmed, done in
+                      // append_records.lua names a part key exactly when the X-Part-Id is not empty.
+                      let partId = partId?.isEmpty == false ? partId : nil
                       let partKey = partId.map { [Array(keys.part(session: id, io: io, partId: $0).utf8)] } ?? []
                       groups.submit(AppendGroups.Append(keys: scriptKeys + partKey, args: args, unconfirmed: unconfirmed, completion: done))
                   },
@@ -151,7 +156,8 @@ public final class ChannelStore {
             args.append(record.commandArgument)
         }
         runAppend(env, session, io,
-                  send: { [redis, settings] _, keys, unconfirmed, done in
+                  send: { [redis, settings, groups] _, keys, unconfirmed, done in
+                      groups.flush()   // after the appends received before it
                       redis.run(RelayScripts.appendBatch, keys: keys, args, waitReplicas: settings.waitReplicas,
                                 unconfirmed: unconfirmed, done)
                   },

@@ -22,6 +22,9 @@ public final class SessionStore {
     public let retentionSeconds: Int
     /// Friendly id or externalId → the session's id (and so its slot).
     public let names: SessionResolver
+    /// Runs before a close or an update is sent: the channel store sends the appends it holds
+    /// for the end of the loop iteration first (AppendGroups), so those never overtake them.
+    var beforeSessionWrite: () -> Void = {}
     /// Carries what a session's slot tells its environment's slot (indexes, run dispatch).
     public let forwarder: OutboxForwarder
 
@@ -174,6 +177,7 @@ public final class SessionStore {
         names.withSession(env: env.id, name, notFound: { .failure(.notFound("Session not found")) }, { [weak self] id, done in
             guard let self else { return }
             let outbox = self.keys.outbox(session: id)
+            self.beforeSessionWrite()
             self.redis.run(RelayScripts.updateSession, keys: [self.keys.sessionMeta(id), outbox], args) { reply in
                 switch reply.decoded(as: UpdateSessionReply.self) {
                 case .failure(let error): done(.failure(error), false)
@@ -192,6 +196,7 @@ public final class SessionStore {
             let outbox = self.keys.outbox(session: id)
             let scriptKeys = [self.keys.sessionMeta(id), self.keys.channel(session: id, io: .input),
                               self.keys.channel(session: id, io: .output), outbox]
+            self.beforeSessionWrite()
             self.redis.run(RelayScripts.closeSession, keys: scriptKeys, [env.id, name, reason ?? "", String(self.retentionSeconds)]) { reply in
                 switch reply.decoded(as: CloseSessionReply.self) {
                 case .failure(let error): done(.failure(error), false)

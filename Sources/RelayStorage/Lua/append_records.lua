@@ -1,5 +1,5 @@
 -- append_records.lua: a group of appends (AppendGroups: those one relay node received in one
--- loop iteration, for one slot in a cluster, any channels on a single instance), each exactly
+-- loop iteration, for one session in a cluster, any channels on a single instance), each exactly
 -- as if it ran alone: its own session check, X-Part-Id dedup, seq, XADD and live message, in
 -- the order given. One call shares what every append used to pay alone: the script call, the
 -- clock, the primary's replication ID (INFO, the costliest read of the path) and the round trip.
@@ -21,9 +21,6 @@ local now = now_ms()
 -- Numbers handed to redis.call are formatted as floats each time: the clock's text is made once.
 local now_text = seq_text(now)
 
--- The X-Part-Id key the append being run has claimed, if any.
-local claimed
-
 local function append(k, a)
   local mk, key, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local env, name, io, part = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
@@ -39,25 +36,15 @@ local function append(k, a)
     return { 'notfound' }
   end
   local last = tonumber(f[7] or '0')
-  -- A retried append answers as the first one did, even after the session closed. One call
-  -- both looks and claims: the X-Part-Id names the seq this append is about to take, and an
-  -- append that then takes none (refused, or failed: see the loop below) removes it again.
+  -- A retried append answers as the first one did, even after the session closed, and without
+  -- a write (so it answers while Redis refuses writes: maxmemory, min-replicas-to-write).
   if part_key then
-    local seen = redis.call('SET', part_key, seq_text(last + 1), 'NX', 'GET', 'EX', window)
+    local seen = redis.call('GET', part_key)
     if seen then return { 'ok', tonumber(seen), 1, '' } end
-    claimed = part_key
   end
-  local refusal
-  if f[4] and f[4] ~= '' then
-    refusal = 'closed'
-  elseif f[5] and f[5] ~= '' and tonumber(f[5]) <= now then
-    refusal = 'expired'
-  end
-  if refusal then
-    if claimed then redis.call('DEL', claimed) end
-    return { refusal }
-  end
+  if f[4] and f[4] ~= '' then return { 'closed' } end
   local expires = f[5] and f[5] ~= ''
+  if expires and tonumber(f[5]) <= now then return { 'expired' } end
 
   local entry = io == 'in' and run_for_input(mk, env, outbox, ARGV[a + 6], now) or ''
   local has_watermark = f[8]
@@ -66,8 +53,6 @@ local function append(k, a)
     if marker then
       last = marker
       has_watermark = true
-      -- The marker took the seq the X-Part-Id named: it names the next one.
-      if claimed then redis.call('SET', claimed, seq_text(last + 1), 'EX', window) end
     end
   end
   local seq = seq_text(last + 1)
@@ -100,6 +85,8 @@ local function append(k, a)
   redis.call('XADD', key, 'MAXLEN', '~', maxlen, '0-' .. seq, unpack(fields))
   -- Only a session with an expiry has a TTL while open (a closed one takes no appends).
   if expires then follow_ttl(mk, key) end
+  -- Named only once the record is in: an X-Part-Id never answers a seq that holds nothing.
+  if part_key then redis.call('SET', part_key, seq, 'EX', window) end
   -- The row's updatedAt is not rewritten: a reader takes the later of it and ts:in / ts:out
   -- (SessionRecord), which is this append's time. Each field written costs a scan of the row.
   if committed then
@@ -124,14 +111,11 @@ end
 
 local replies, k, a = {}, 1, 5
 for i = 1, tonumber(ARGV[4]) do
-  claimed = nil
   local ok, reply = pcall(append, k, a)
   if ok then
     replies[i] = reply
   else
-    -- The append failed in Redis: its X-Part-Id must not answer a seq it never got.
-    if claimed then redis.pcall('DEL', claimed) end
-    replies[i] = { 'error', type(reply) == 'table' and reply.err or tostring(reply) }
+    replies[i] = { 'error', tostring(type(reply) == 'table' and reply.err or reply) }
   end
   k = k + (ARGV[a + 5] ~= '' and 4 or 3)
   a = a + 9
