@@ -181,29 +181,9 @@ final class StreamedBodyTests: XCTestCase {
         server.stopListening()
     }
 
-    /// A blocking TCP socket connected to 127.0.0.1:`port`, reads bounded at 5 s; nil on failure.
-    private static func connectLoopback(port: UInt16) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
     /// Sends the head and each chunk, reading the acknowledgement of one before sending the next.
     private static func rawChunkedExchange(port: UInt16, pieces: [String]) throws -> String {
-        guard let fd = connectLoopback(port: port) else { throw NSError(domain: "connect", code: Int(errno)) }
+        guard let fd = connectLoopback(port: port, readTimeoutSeconds: 5) else { throw NSError(domain: "connect", code: Int(errno)) }
         defer { close(fd) }
         func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
         var received = ""
@@ -476,7 +456,7 @@ final class StreamedBodyTests: XCTestCase {
         var received: String?
         let lock = NSLock()
         Thread {
-            guard let fd = Self.connectLoopback(port: port) else { return }
+            guard let fd = connectLoopback(port: port, readTimeoutSeconds: 5) else { return }
             defer { close(fd) }
             func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
             send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
@@ -506,7 +486,7 @@ final class StreamedBodyTests: XCTestCase {
 
     /// Sends `parts` and reads until the server closes (or 5 s); returns what was read.
     private static func rawExchange(port: UInt16, parts: [String], readUntilClose: Bool) -> String {
-        guard let fd = connectLoopback(port: port) else { return "" }
+        guard let fd = connectLoopback(port: port, readTimeoutSeconds: 5) else { return "" }
         defer { close(fd) }
         for part in parts { _ = Array(part.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
         var received = ""
