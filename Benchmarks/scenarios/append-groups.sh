@@ -2,7 +2,7 @@
 # Scenario 10: appends through several relay nodes on one Redis, and what each append costs
 # Redis and the relay (issue 19: group commit). Publishers append with X-Part-Id from
 # keep-alive connections spread over the nodes; the figures are per append over the publish
-# phase: Redis CPU, relay CPU (all nodes), load-generator CPU, and the script calls Redis ran
+# phase: Redis CPU, relay CPU (all nodes), and the script calls Redis ran
 # (appends per EVALSHA: how many appends shared a call).
 # Usage: append-groups.sh [--http2] [RATE=150000] [CONNECTIONS=128] [SECONDS=15] [NODES=2] [PUBLISHERS=2]
 # --http2: the publishers send each append as a POST stream over HTTP/2, 100 in flight per connection.
@@ -34,9 +34,6 @@ done
 # PERF_RELAY=FILE: the first relay node's (with call graphs).
 [ -n "${PERF_REDIS:-}" ] && { perf record -g -o "$PERF_REDIS" -p "$REDIS_PID" -- sleep "$SECS" >/dev/null 2>&1 & }
 [ -n "${PERF_RELAY:-}" ] && { perf record -F 2000 -g -o "$PERF_RELAY" -p "${RELAYS%% *}" -- sleep "$SECS" >/dev/null 2>&1 & }
-sleep 1
-BENCH_PIDS=$(for b in "${BENCHES[@]}"; do pgrep -P "$b" 2>/dev/null; echo "$b"; done | paste -sd' ')
-B0=$(ticks $BENCH_PIDS 2>/dev/null || echo 0)
 for b in "${BENCHES[@]}"; do wait "$b" || true; done
 R1=$(ticks "$REDIS_PID"); N1=$(ticks $RELAYS); E1=$(evalsha); T1=$(date +%s.%N)
 APPENDS=0

@@ -122,20 +122,15 @@ snapshot() {
 import json, os, sys, time
 name, workers, relay_all, redis, bench = sys.argv[1:6]
 def pids(s): return [int(p) for p in s.replace(" ", ",").split(",") if p]
-def rss_kb(ps):
+def field_kb(ps, path, name):  # a "Name: N kB" line of each process's /proc file, summed
     total = 0
     for p in ps:
         try:
-            total += int(next(l for l in open(f"/proc/{p}/status") if l.startswith("VmRSS")).split()[1])
+            total += int(next(l for l in open(f"/proc/{p}/{path}") if l.startswith(name)).split()[1])
         except (OSError, StopIteration): pass
     return total
-def pss_kb(ps):  # proportional: shared library pages split among the processes that map them
-    total = 0
-    for p in ps:
-        try:
-            total += int(next(l for l in open(f"/proc/{p}/smaps_rollup") if l.startswith("Pss:")).split()[1])
-        except (OSError, StopIteration): pass
-    return total
+def rss_kb(ps): return field_kb(ps, "status", "VmRSS")
+def pss_kb(ps): return field_kb(ps, "smaps_rollup", "Pss:")  # shared library pages split among their users
 def cpu_s(ps):
     total = 0
     for p in ps:
